@@ -1,0 +1,65 @@
+"""Clients for the model APIs HealthQA talks to, on plain httpx.
+
+    provider = make_provider(config, get_api_key(config))
+    answer = await provider.complete(conversation)      # retried per RetryPolicy
+    async for piece in provider.stream(conversation):  # str pieces, then the Answer
+        ...
+    await provider.aclose()
+
+Every failure is a ProviderError (retryable / fatal / message without the key).
+Answers are normalised: finish_reason is "stop", "length", "refusal",
+"content_filter" or the provider's own word lowercased; usage.output_tokens
+includes reasoning tokens for every provider.
+"""
+
+from __future__ import annotations
+
+from healthqa.domain import ModelConfig
+
+from .anthropic import AnthropicProvider
+from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, Provider
+from .errors import ProviderError
+from .gemini import GeminiProvider
+from .openai import OpenAICompatibleProvider, OpenAIProvider
+from .pricing import estimate_cost
+from .ratelimit import RateLimiter
+from .retry import NO_RETRY, RetryPolicy
+
+ADAPTERS: dict[str, type[Provider]] = {
+    cls.kind: cls for cls in (OpenAIProvider, AnthropicProvider, GeminiProvider, OpenAICompatibleProvider)
+}
+# Providers that cannot be called without a key (local servers usually need none).
+KEY_REQUIRED = frozenset({"openai", "anthropic", "gemini"})
+
+
+def make_provider(
+    config: ModelConfig,
+    api_key: str | None,
+    *,
+    max_connections: int = 32,
+    retry: RetryPolicy | None = None,
+    timeout: float = 120.0,
+    rate_limiter: RateLimiter | None = None,
+) -> Provider:
+    """The adapter for `config.provider`, with its own connection pool.
+
+    Raises ProviderError(fatal=True) at once for a config that cannot work
+    (no key for a cloud provider, a reasoning budget that does not fit).
+    """
+    cls = ADAPTERS[config.provider]
+    if not api_key and config.provider in KEY_REQUIRED:
+        where = (
+            f"environment variable {config.api_key_env}" if config.api_key_env
+            else f"the keyring entry for {config.name!r}" if config.use_keyring
+            else "an environment variable or the keyring"
+        )
+        raise ProviderError(f"{cls.label}: no API key for {config.name!r}; set one in {where}", fatal=True)
+    return cls(config, api_key, max_connections=max_connections, retry=retry, timeout=timeout,
+               rate_limiter=rate_limiter)
+
+
+__all__ = [
+    "ADAPTERS", "CONTENT_FILTER", "LENGTH", "NO_RETRY", "REFUSAL", "STOP",
+    "AnthropicProvider", "GeminiProvider", "OpenAICompatibleProvider", "OpenAIProvider",
+    "Provider", "ProviderError", "RateLimiter", "RetryPolicy", "estimate_cost", "make_provider",
+]

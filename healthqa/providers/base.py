@@ -1,0 +1,301 @@
+"""The Provider base class: one httpx.AsyncClient, retries, streaming, errors.
+
+Adapters subclass it and fill in the wire format only: the request body, the
+endpoint, how to read an answer, a stream event and an error body. Everything
+about attempts, waits, timeouts and turning failures into ProviderError lives
+here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, AsyncIterator, ClassVar, NamedTuple
+
+import httpx
+
+from healthqa.domain import Answer, Message, ModelConfig, Usage
+
+from .errors import ProviderError, classify_status, redact
+from .ratelimit import RateLimiter
+from .retry import NO_RETRY, RetryPolicy, wait_from_headers
+from .wire import iter_sse
+
+# Finish reasons every adapter maps to; anything else passes through lowercased.
+STOP, LENGTH, REFUSAL, CONTENT_FILTER = "stop", "length", "refusal", "content_filter"
+
+TEST_PROMPT = "Reply with the single word: OK"
+
+
+class ErrorInfo(NamedTuple):
+    """What an adapter reads out of a provider's error body."""
+
+    detail: str  # the server's human message
+    code: str | None = None  # error type/code/status words, for classification
+    wait: float | None = None  # a wait hint carried in the body (Gemini)
+    bad_key: bool = False  # an auth failure reported under another status
+
+
+class StreamState:
+    """Collects one streamed reply. Adapters subclass `feed`."""
+
+    def __init__(self, model: str) -> None:
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage = Usage()
+        self.response_id: str | None = None
+        self.model = model
+        self.done = False  # set by terminal events, so trailing bytes are ignored
+
+    @property
+    def complete(self) -> bool:
+        """Did the stream reach its proper end (not just a closed socket)?"""
+        return self.done
+
+    def feed(self, event: str | None, data: str) -> str | None:
+        """Take one SSE event; return the text it adds, if any."""
+        raise NotImplementedError
+
+    def answer(self, latency_ms: float) -> Answer:
+        return Answer(
+            text="".join(self.parts), model=self.model, finish_reason=self.finish_reason,
+            usage=self.usage, latency_ms=latency_ms, response_id=self.response_id,
+        )
+
+
+class Provider:
+    """One model endpoint. Create with `make_provider`; close with `aclose`."""
+
+    kind: ClassVar[str]
+    label: ClassVar[str]  # for messages: "OpenAI", "Anthropic", ...
+    default_base_url: ClassVar[str]
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        api_key: str | None,
+        *,
+        max_connections: int = 32,
+        retry: RetryPolicy | None = None,
+        timeout: float = 120.0,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        self.config = config
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.rate_limiter = rate_limiter
+        self.base_url = (config.base_url or self.default_base_url).rstrip("/")
+        self._key = api_key  # only for redaction; never shown
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        headers.update(self._auth_headers(api_key))
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    def __repr__(self) -> str:  # deliberately without the key
+        return f"<{type(self).__name__} {self.config.name!r} model={self.config.model!r} base_url={self.base_url!r}>"
+
+    # ---- what adapters provide -------------------------------------------------
+
+    def _auth_headers(self, api_key: str | None) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _endpoint(self, stream: bool) -> str:
+        raise NotImplementedError
+
+    def _body(self, conversation: list[Message], *, stream: bool, max_tokens: int | None) -> dict:
+        raise NotImplementedError
+
+    def _parse_answer(self, data: Any) -> Answer:
+        """An Answer (latency filled in by the caller) from a 200 JSON body."""
+        raise NotImplementedError
+
+    def _stream_state(self) -> StreamState:
+        raise NotImplementedError
+
+    def _error_info(self, body: Any) -> ErrorInfo:
+        raise NotImplementedError
+
+    async def list_models(self) -> list[str]:
+        raise NotImplementedError
+
+    # ---- the public calls ------------------------------------------------------
+
+    async def complete(self, conversation: list[Message]) -> Answer:
+        """One answer, retried per the policy. Raises ProviderError."""
+        return await self._complete(conversation, self.retry, max_tokens=None)
+
+    async def stream(self, conversation: list[Message]) -> AsyncIterator[str | Answer]:
+        """Text pieces as they arrive, then the final Answer (with usage).
+
+        Failures before the first piece are retried like `complete`; once text
+        has been shown, a failure is raised, since a retry would repeat it.
+        """
+        body = self._body(conversation, stream=True, max_tokens=None)
+        url = self._endpoint(stream=True)
+        attempt = 0
+        while True:
+            started = False
+            try:
+                await self._pace()
+                t0 = time.perf_counter()
+                async with self._client.stream("POST", url, json=body) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise self._http_error(response)
+                    state = self._stream_state()
+                    async for sse in iter_sse(response):
+                        try:
+                            piece = state.feed(sse.event, sse.data)
+                        except (ValueError, TypeError, AttributeError):
+                            raise ProviderError(
+                                f"{self.label}: the server sent a stream event that is not valid JSON",
+                                retryable=True,
+                            ) from None
+                        if piece:
+                            started = True
+                            yield piece
+                        if state.done:
+                            break
+                    if not state.complete:
+                        raise ProviderError(
+                            f"{self.label}: the stream ended before the reply was complete",
+                            retryable=True,
+                        )
+                    yield state.answer((time.perf_counter() - t0) * 1000)
+                    return
+            except httpx.HTTPError as exc:
+                error = self._transport_error(exc)
+            except ProviderError as exc:
+                error = exc
+            if started or not error.retryable:
+                raise error
+            attempt = await self._wait_or_raise(error, attempt, self.retry)
+
+    async def test(self) -> str:
+        """One tiny request; a short message on success, else ProviderError saying what to fix."""
+        # Reasoning needs room to think, so the output cap is only cut when it is off.
+        cap = 16 if self.config.reasoning.value == "off" else None
+        answer = await self._complete([Message(role="user", content=TEST_PROMPT)], NO_RETRY, max_tokens=cap)
+        return f"{self.label} {answer.model} answered in {answer.latency_ms:.0f} ms"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> "Provider":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- shared machinery ------------------------------------------------------
+
+    async def _complete(self, conversation: list[Message], policy: RetryPolicy, *, max_tokens: int | None) -> Answer:
+        body = self._body(conversation, stream=False, max_tokens=max_tokens)
+        url = self._endpoint(stream=False)
+        attempt = 0
+        while True:
+            try:
+                return await self._post_once(url, body)
+            except ProviderError as error:
+                if not error.retryable:
+                    raise
+                attempt = await self._wait_or_raise(error, attempt, policy)
+
+    async def _post_once(self, url: str, body: dict) -> Answer:
+        await self._pace()
+        t0 = time.perf_counter()
+        try:
+            response = await self._client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code != 200:
+            raise self._http_error(response)
+        answer = self._parse_answer(self._json(response))
+        answer.latency_ms = (time.perf_counter() - t0) * 1000
+        return answer
+
+    async def _get_json(self, url: str, params: dict | None = None) -> Any:
+        """GET with the same error handling, no retries (used for model lists)."""
+        try:
+            response = await self._client.get(url, params=params)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code != 200:
+            raise self._http_error(response)
+        return self._json(response)
+
+    async def _pace(self) -> None:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.acquire()
+
+    async def _wait_or_raise(self, error: ProviderError, attempt: int, policy: RetryPolicy) -> int:
+        """Sleep before the next attempt and return its number, or re-raise."""
+        if attempt + 1 >= policy.max_attempts:
+            raise error
+        if error.retry_after is not None and error.retry_after > policy.max_wait:
+            raise ProviderError(
+                f"{error.message} (the server asked to wait {error.retry_after:.0f} s, "
+                f"longer than the {policy.max_wait:.0f} s limit; try again later)",
+                status=error.status, retryable=True, retry_after=error.retry_after, code=error.code,
+            )
+        await asyncio.sleep(policy.delay(attempt, error.retry_after))
+        return attempt + 1
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise ProviderError(
+                f"{self.label}: the server sent a reply that is not JSON "
+                f"(HTTP {response.status_code}, {len(response.content)} bytes)",
+                status=response.status_code, retryable=True,
+            ) from None
+
+    def _http_error(self, response: httpx.Response) -> ProviderError:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        info = self._error_info(body) if body is not None else ErrorInfo("")
+        detail = info.detail or response.text[:300] or response.reason_phrase
+        wait = wait_from_headers(response.headers)
+        should = response.headers.get("x-should-retry")
+        error = classify_status(
+            response.status_code,
+            provider_label=self.label,
+            detail=redact(detail, self._key),
+            code=info.code,
+            key_hint=self._key_hint(),
+            retry_after=wait if wait is not None else info.wait,
+            should_retry=None if should is None else should.lower() == "true",
+            bad_key=info.bad_key,
+        )
+        return error
+
+    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
+        if isinstance(exc, httpx.TimeoutException):
+            text = f"{self.label}: no reply within {self.timeout:g} s from {self.base_url}"
+        else:
+            text = f"{self.label}: connection to {self.base_url} failed ({type(exc).__name__}: {exc})"
+        return ProviderError(redact(text, self._key), retryable=True)
+
+    def _key_hint(self) -> str:
+        c = self.config
+        if c.api_key_env:
+            return f"the API key in environment variable {c.api_key_env}"
+        if c.use_keyring:
+            return f"the API key stored in the keyring for {c.name!r}"
+        return f"the API key for model config {c.name!r}"
+
+    def _system_text(self, conversation: list[Message]) -> str | None:
+        """The config's system prompt plus any system/developer turns, for APIs
+        that take the system prompt apart from the conversation."""
+        texts = [self.config.system_prompt] if self.config.system_prompt else []
+        texts += [m.text for m in conversation if m.role in ("system", "developer")]
+        return "\n\n".join(texts) if texts else None

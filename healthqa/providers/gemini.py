@@ -1,0 +1,185 @@
+"""Google Gemini generateContent (POST /v1beta/models/{model}:generateContent)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from healthqa.domain import Answer, ImagePart, Message, ReasoningMode, TextPart, Usage
+
+from .base import CONTENT_FILTER, LENGTH, STOP, ErrorInfo, Provider, StreamState
+from .errors import ProviderError
+from .retry import wait_from_google_details
+from .wire import split_data_url
+
+API_VERSION = "v1beta"
+# thinkingBudget per reasoning mode; "off" sends no thinkingConfig (the model's default),
+# since models without thinking reject the field and some thinking models reject 0.
+THINKING_BUDGET = {ReasoningMode.LOW: 1024, ReasoningMode.MEDIUM: 8192, ReasoningMode.HIGH: 24576}
+# Candidates stopped by a safety or policy filter: answered, not failed.
+FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"})
+
+
+def _finish(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if raw == "STOP":
+        return STOP
+    if raw == "MAX_TOKENS":
+        return LENGTH
+    return CONTENT_FILTER if raw in FILTERED else raw.lower()
+
+
+def _usage(raw: dict | None) -> Usage:
+    # candidatesTokenCount excludes thoughts; we report output including them,
+    # as OpenAI and Anthropic do (and as Google bills).
+    if not raw:
+        return Usage()
+    visible, thoughts = raw.get("candidatesTokenCount"), raw.get("thoughtsTokenCount")
+    output = None if visible is None and thoughts is None else (visible or 0) + (thoughts or 0)
+    return Usage(input_tokens=raw.get("promptTokenCount"), output_tokens=output, reasoning_tokens=thoughts)
+
+
+def _parts(message: Message) -> list[dict]:
+    if isinstance(message.content, str):
+        return [{"text": message.content}]
+    parts: list[dict] = []
+    for p in message.content:
+        if isinstance(p, TextPart):
+            parts.append({"text": p.text})
+        elif isinstance(p, ImagePart):
+            media_type, data = split_data_url(p.image_url.url)
+            parts.append({"inlineData": {"mimeType": media_type, "data": data}})
+    return parts
+
+
+def _visible_text(candidate: dict) -> str:
+    # Parts flagged thought:true are the model's reasoning summary, not its answer.
+    parts = (candidate.get("content") or {}).get("parts") or ()
+    return "".join(p.get("text", "") for p in parts if not p.get("thought"))
+
+
+def _read(data: dict) -> tuple[str, str | None]:
+    """(answer text, finish reason) from one generateContent response or chunk."""
+    candidates = data.get("candidates") or ()
+    if not candidates:
+        # The prompt itself was blocked: HTTP 200, no candidates. A refusal, not a failure.
+        block = (data.get("promptFeedback") or {}).get("blockReason")
+        return "", CONTENT_FILTER if block else None
+    return _visible_text(candidates[0]), _finish(candidates[0].get("finishReason"))
+
+
+def _error_fields(body: Any) -> ErrorInfo:
+    if isinstance(body, list) and body:  # some streaming errors come wrapped in an array
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ErrorInfo("")
+    words = [str(error.get("status") or "")]
+    for item in error.get("details") or ():
+        if isinstance(item, dict):
+            words.append(str(item.get("reason") or ""))
+            # Per-day quotas do not clear by retrying; the quota id says which kind it was.
+            words += [str(v.get("quotaId") or "") for v in item.get("violations") or () if isinstance(v, dict)]
+    code = " ".join(w for w in words if w) or None
+    return ErrorInfo(
+        str(error.get("message") or ""), code, wait_from_google_details(error),
+        bad_key="API_KEY_INVALID" in (code or ""),
+    )
+
+
+class _GeminiStream(StreamState):
+    def __init__(self, model: str, label: str) -> None:
+        super().__init__(model)
+        self.label = label
+
+    @property
+    def complete(self) -> bool:
+        # No terminator event: the stream is whole when a finish reason arrived
+        # (or the prompt was blocked, which ends the stream with no candidates).
+        return self.finish_reason is not None
+
+    def feed(self, event: str | None, data: str) -> str | None:
+        chunk = json.loads(data)
+        if isinstance(chunk, list) or "error" in chunk:
+            info = _error_fields(chunk)
+            raise ProviderError(f"{self.label}: error during the stream: {info.detail}", retryable=True, code=info.code)
+        text, finish = _read(chunk)
+        self.finish_reason = finish or self.finish_reason
+        self.response_id = chunk.get("responseId", self.response_id)
+        self.model = chunk.get("modelVersion") or self.model
+        if chunk.get("usageMetadata"):  # later chunks carry running totals
+            self.usage = _usage(chunk["usageMetadata"])
+        if text:
+            self.parts.append(text)
+        return text or None
+
+
+class GeminiProvider(Provider):
+    kind = "gemini"
+    label = "Gemini"
+    default_base_url = "https://generativelanguage.googleapis.com"
+
+    @property
+    def _model_path(self) -> str:
+        model = self.config.model
+        return model if model.startswith("models/") else f"models/{model}"
+
+    def _auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"x-goog-api-key": api_key} if api_key else {}
+
+    def _endpoint(self, stream: bool) -> str:
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{self.base_url}/{API_VERSION}/{self._model_path}:{method}"
+
+    def _body(self, conversation: list[Message], *, stream: bool, max_tokens: int | None) -> dict:
+        c = self.config
+        body: dict[str, Any] = {
+            "contents": [
+                {"role": "model" if m.role == "assistant" else "user", "parts": _parts(m)}
+                for m in conversation if m.role in ("user", "assistant")
+            ]
+        }
+        system = self._system_text(conversation)
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        generation: dict[str, Any] = {}
+        if c.temperature is not None:
+            generation["temperature"] = c.temperature
+        cap = max_tokens or c.max_output_tokens
+        if cap:
+            generation["maxOutputTokens"] = cap
+        if c.reasoning in THINKING_BUDGET:
+            generation["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGET[c.reasoning]}
+        if generation:
+            body["generationConfig"] = generation
+        return body
+
+    def _parse_answer(self, data: Any) -> Answer:
+        if not isinstance(data, dict):
+            raise ProviderError("Gemini: the reply is not a JSON object", retryable=True)
+        text, finish = _read(data)
+        if finish is None and not text:
+            raise ProviderError("Gemini: the reply has no candidates", retryable=True)
+        return Answer(
+            text=text, model=data.get("modelVersion") or self.config.model, finish_reason=finish,
+            usage=_usage(data.get("usageMetadata")), response_id=data.get("responseId"),
+        )
+
+    def _stream_state(self) -> StreamState:
+        return _GeminiStream(self.config.model, self.label)
+
+    def _error_info(self, body: Any) -> ErrorInfo:
+        return _error_fields(body)
+
+    async def list_models(self) -> list[str]:
+        ids: list[str] = []
+        params: dict[str, Any] = {"pageSize": 1000}
+        while True:
+            data = await self._get_json(f"{self.base_url}/{API_VERSION}/models", params)
+            for m in data.get("models", ()):
+                if "generateContent" in m.get("supportedGenerationMethods", ("generateContent",)):
+                    ids.append(m["name"].removeprefix("models/"))
+            if not data.get("nextPageToken"):
+                return ids
+            params["pageToken"] = data["nextPageToken"]
