@@ -1,0 +1,52 @@
+"""What every command shares: the --workspace option and output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..paths import WORKSPACE_ENV, default_workspace
+from ..store import Workspace
+
+
+def add_workspace_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """--workspace before or after the command name; the sub-command's copy
+    is suppressed when absent so it does not overwrite the top-level one."""
+    parser.add_argument("--workspace", metavar="PATH", default=None if top else argparse.SUPPRESS,
+                        help=f"workspace file (default: ${WORKSPACE_ENV}, else {default_workspace()})")
+
+
+def open_from(args: argparse.Namespace) -> Workspace:
+    return Workspace(args.workspace or default_workspace())
+
+
+def add_command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help)
+    add_workspace_option(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    """A plain aligned table; numbers right-aligned."""
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row, raw in zip(cells, rows):
+        print("  ".join(
+            v.rjust(w) if isinstance(raw.get(c), (int, float)) else v.ljust(w)
+            for v, w, c in zip(row, widths, columns)).rstrip())
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)

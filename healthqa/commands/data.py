@@ -1,0 +1,106 @@
+"""import, export, sets, questions, score."""
+
+from __future__ import annotations
+
+from ..errors import CommandError
+from ..formats.healthbench import export_healthbench, import_healthbench
+from ..results import score_workspace
+from ..store import list_sets, question_rows, set_id_by_name
+from .common import add_command, open_from, print_json, print_table
+
+
+def register(sub) -> None:
+    p = add_command(sub, "import", cmd_import, "Import a HealthBench JSONL file (one transaction).")
+    p.add_argument("file")
+    p.add_argument("--set", dest="set_name", metavar="NAME", help="question set (default: the file's name)")
+    p.add_argument("--model", metavar="NAME", help="who wrote the completions in the file")
+    p.add_argument("--rater", metavar="NAME", help="who gave the verdicts (criteria_met) in the file")
+    p.add_argument("--rater-kind", choices=["clinician", "model"], default="clinician")
+    p.add_argument("--skip-invalid", action="store_true", help="import the good rows, list the bad ones")
+
+    p = add_command(sub, "export", cmd_export, "Export a question set.")
+    p.add_argument("--set", dest="set_name", metavar="NAME", required=True)
+    p.add_argument("--format", choices=["healthbench"], default="healthbench")
+    p.add_argument("--out", metavar="FILE", required=True)
+    p.add_argument("--with-answers", action="store_true", help="one row per answer, with completion and model")
+    p.add_argument("--model", metavar="NAME", help="only this model's answers (implies --with-answers)")
+    p.add_argument("--rater", metavar="NAME", help="add this rater's verdicts as criteria_met (implies --with-answers)")
+
+    p = add_command(sub, "sets", cmd_sets, "List question sets.")
+    p.add_argument("--json", action="store_true")
+
+    p = add_command(sub, "questions", cmd_questions, "List the questions of a set.")
+    p.add_argument("--set", dest="set_name", metavar="NAME", required=True)
+    p.add_argument("--search", metavar="TEXT")
+    p.add_argument("--tag", metavar="TAG", help="e.g. theme:hedging or axis:accuracy")
+    p.add_argument("--json", action="store_true")
+
+    p = add_command(sub, "score", cmd_score, "HealthBench scores per (model, rater).")
+    p.add_argument("--model", metavar="M")
+    p.add_argument("--rater", metavar="R", help="a rater's name, or 'majority' for the clinicians' majority")
+    p.add_argument("--set", dest="set_name", metavar="NAME")
+    p.add_argument("--run", dest="run_id", metavar="RUN_ID")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_import(args) -> int:
+    with open_from(args) as ws:
+        report = import_healthbench(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
+                                    rater_kind=args.rater_kind, skip_invalid=args.skip_invalid)
+    print(report.summary())
+    return 0
+
+
+def cmd_export(args) -> int:
+    with open_from(args) as ws:
+        with_answers = args.with_answers or bool(args.model or args.rater)
+        count = export_healthbench(ws, args.set_name, args.out, with_answers=with_answers, model=args.model,
+                                   rater=args.rater)
+    print(f"Wrote {count} rows to {args.out}")
+    return 0
+
+
+def cmd_sets(args) -> int:
+    with open_from(args) as ws:
+        sets = list_sets(ws)
+    if args.json:
+        print_json([{"name": s["name"], "questions": s["questions"], "id": s["id"],
+                     "created_at": s["created_at"]} for s in sets])
+    elif not sets:
+        print("No question sets yet: `healthqa import FILE` adds one.")
+    else:
+        print_table(sets, ["name", "questions", "created_at"])
+    return 0
+
+
+def cmd_questions(args) -> int:
+    with open_from(args) as ws:
+        set_id = set_id_by_name(ws, args.set_name)
+        if set_id is None:
+            raise CommandError(f"no question set named {args.set_name!r}")
+        rows = question_rows(ws, set_id, search=args.search, tag=args.tag)
+    if args.json:
+        print_json([{"prompt_id": r["prompt_id"], "theme": r["theme"], "criteria": r["criteria"],
+                     "preview": r["preview"], "id": r["id"]} for r in rows])
+    else:
+        for r in rows:
+            r["preview"] = r["preview"].replace("\n", " ")[:70]
+        print_table(rows, ["prompt_id", "theme", "criteria", "preview"])
+    return 0
+
+
+def cmd_score(args) -> int:
+    with open_from(args) as ws:
+        results = score_workspace(ws, model=args.model, rater=args.rater, set_name=args.set_name,
+                                  run_id=args.run_id)
+    if args.json:
+        print_json(results)
+        return 0
+    if not results:
+        print("No grades to score yet.")
+        return 0
+    rows = [{"model": r["model"], "rater": r["rater"], "score": r["score"],
+             "± se": r["metrics"].get("overall_score:bootstrap_std"), "answers": r["answers"],
+             "ungraded": r["ungraded"], "unscored": r["unscored"]} for r in results]
+    print_table(rows, ["model", "rater", "score", "± se", "answers", "ungraded", "unscored"])
+    return 0

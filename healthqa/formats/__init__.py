@@ -1,0 +1,1 @@
+"""File formats: HealthBench JSONL, long-form exports, reports, review bundles."""

@@ -1,0 +1,303 @@
+"""HealthBench JSONL in and out.
+
+A row is a question with its rubric (the official schema). It may also
+carry `completion` and `model` (an answer) and, per rubric item,
+`criteria_met` (true / false / null) and `explanation` (a rater's grades).
+A file is imported in one transaction: either every good row lands or,
+on the first bad row, nothing does (unless skip_invalid).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from pydantic import ValidationError
+
+from ..domain import Answer, Question, RaterKind, Verdict
+from ..errors import HealthQAError
+from ..store import (RubricConflict, Workspace, add_answer, answer_rows, ensure_rater, ensure_set,
+                     get_question, list_sets, set_grade, set_id_by_name, upsert_question)
+
+ROW_KEYS = ("example_tags", "ideal_completions_data", "prompt", "prompt_id", "rubrics", "canary")
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one row with inline images may be large, not unbounded
+
+
+class FormatError(HealthQAError):
+    """Bad input: the message names the file, and where known the line and field."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
+                 field: str | None = None):
+        self.path, self.line, self.field, self.reason = path, line, field, message
+        where = ":".join(str(p) for p in (path, line) if p is not None)
+        super().__init__(f"{where}: {field + ': ' if field else ''}{message}" if where else message)
+
+
+@dataclass
+class ParsedRow:
+    line: int
+    question: Question
+    completion: str | None = None
+    model: str | None = None
+    verdicts: list[tuple[Verdict | None, str | None]] | None = None  # per criterion; None = no grades
+
+
+@dataclass
+class ImportReport:
+    path: str
+    set_name: str
+    rows: int = 0
+    questions_created: int = 0
+    questions_existing: int = 0
+    answers_created: int = 0
+    answers_existing: int = 0
+    grades_written: int = 0
+    skipped: list[FormatError] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (
+            f"Imported {self.rows} rows from {self.path} into set '{self.set_name}': "
+            f"{self.questions_created} new questions ({self.questions_existing} already there), "
+            f"{self.answers_created} new answers ({self.answers_existing} already there), "
+            f"{self.grades_written} grades written"
+        )
+        if self.skipped:
+            text += f"; skipped {len(self.skipped)} invalid rows:\n" + "\n".join(f"  {e}" for e in self.skipped)
+        return text
+
+
+def _field_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "str" or "[" in str(part):
+            continue  # pydantic's union branch names say nothing to a clinician
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(row)"
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Non-blank lines of a UTF-8 text file, numbered from 1; clear errors for the rest."""
+    path = Path(path)
+    if not path.exists():
+        raise FormatError("no such file", path=path)
+    if path.is_dir():
+        raise FormatError("is a folder, not a file", path=path)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise FormatError(f"cannot be read ({exc.strerror})", path=path) from None
+    with handle:
+        seen_any = False
+        for number, raw in enumerate(handle, start=1):
+            seen_any = True
+            if len(raw) > MAX_LINE_BYTES:
+                raise FormatError(f"line is longer than {MAX_LINE_BYTES // 2**20} MiB", path=path, line=number)
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise FormatError(f"not UTF-8 text (byte {exc.start + 1} of the line)", path=path,
+                                  line=number) from None
+            if text.strip():
+                yield number, text
+        if not seen_any:
+            raise FormatError("file is empty", path=path)
+
+
+def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=line) from None
+    except RecursionError:
+        raise FormatError("invalid JSON (nested too deeply)", path=path, line=line) from None
+    if not isinstance(data, dict):
+        raise FormatError("a row must be a JSON object", path=path, line=line)
+    for key in ("prompt", "prompt_id", "rubrics"):
+        if key not in data:
+            raise FormatError("missing", path=path, line=line, field=key)
+    rubrics = data["rubrics"]
+    verdicts = None
+    if isinstance(rubrics, list):
+        clean = []
+        for i, item in enumerate(rubrics):
+            if isinstance(item, dict):
+                if "criteria_met" in item:
+                    met = item["criteria_met"]
+                    if met is not None and not isinstance(met, bool):
+                        raise FormatError("must be true, false or null", path=path, line=line,
+                                          field=f"rubrics[{i}].criteria_met")
+                    explanation = item.get("explanation")
+                    if explanation is not None and not isinstance(explanation, str):
+                        raise FormatError("must be a string", path=path, line=line, field=f"rubrics[{i}].explanation")
+                    verdicts = verdicts or [None] * len(rubrics)
+                    verdicts[i] = (Verdict.from_criteria_met(met), explanation)
+                item = {k: v for k, v in item.items() if k not in ("criteria_met", "explanation")}
+            clean.append(item)
+        if verdicts is not None:
+            verdicts = [v or (None, None) for v in verdicts]
+        rubrics = clean
+    try:
+        question = Question.model_validate({**{k: data[k] for k in ROW_KEYS if k in data}, "rubrics": rubrics})
+    except ValidationError as exc:
+        # Of a union's failed branches, the deepest error is the one that says what is wrong.
+        first = max(exc.errors(), key=lambda e: len(e["loc"]))
+        raise FormatError(first["msg"].removeprefix("Value error, "), path=path, line=line,
+                          field=_field_path(first["loc"])) from None
+    completion, model = data.get("completion"), data.get("model")
+    for key, value in (("completion", completion), ("model", model)):
+        if value is not None and not isinstance(value, str):
+            raise FormatError("must be a string", path=path, line=line, field=key)
+    if verdicts is not None and completion is None:
+        raise FormatError("rubric verdicts (criteria_met) need the graded answer in 'completion'",
+                          path=path, line=line, field="completion")
+    return ParsedRow(line, question, completion, model, verdicts)
+
+
+def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[ParsedRow], list[FormatError]]:
+    """Every row of a file, validated; a duplicate inside the file is an error too."""
+    rows, skipped = [], []
+    seen: dict[tuple, int] = {}
+    for number, text in read_lines(path):
+        try:
+            row = parse_row(text, path=path, line=number)
+            key = (row.question.prompt_id, row.model, row.completion)
+            if key in seen or (row.completion is None and any(k[0] == key[0] for k in seen if k[2] is None)):
+                raise FormatError(f"duplicate prompt_id {row.question.prompt_id} (first on line {seen.get(key)})",
+                                  path=path, line=number, field="prompt_id")
+            seen[key] = number
+            rows.append(row)
+        except FormatError as exc:
+            if not skip_invalid:
+                raise
+            skipped.append(exc)
+    return rows, skipped
+
+
+def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None = None,
+                       model: str | None = None, rater: str | None = None,
+                       rater_kind: RaterKind | str = RaterKind.CLINICIAN,
+                       skip_invalid: bool = False) -> ImportReport:
+    """Import a HealthBench JSONL file as one transaction."""
+    path = Path(path)
+    rows, skipped = parse_file(path, skip_invalid=skip_invalid)
+    if not rows:
+        raise FormatError("no valid rows to import", path=path)
+    if rater is None and any(r.verdicts for r in rows):
+        first = next(r for r in rows if r.verdicts)
+        raise FormatError("rows carry verdicts (criteria_met): name their rater with --rater NAME",
+                          path=path, line=first.line, field="rubrics")
+    set_name = set_name or path.stem
+    report = ImportReport(str(path), set_name, skipped=skipped)
+    with ws.transaction({"questions", "answers", "grades"}) as conn:
+        set_id = ensure_set(ws, set_name)
+        rater_id = ensure_rater(ws, rater, rater_kind) if rater else None
+        criteria_cache: dict[str, list[str]] = {}
+        for row in rows:
+            try:
+                question_id, created = _upsert(ws, row, set_id, path)
+            except FormatError as exc:
+                if not skip_invalid:
+                    raise
+                report.skipped.append(exc)
+                continue
+            report.rows += 1
+            report.questions_created += created
+            report.questions_existing += not created
+            if row.completion is None:
+                continue
+            answer_id, new_answer = add_answer(
+                ws, question_id, Answer(text=row.completion, model=model or row.model or "unknown")
+            )
+            report.answers_created += new_answer
+            report.answers_existing += not new_answer
+            if row.verdicts and rater_id:
+                if question_id not in criteria_cache:
+                    criteria_cache[question_id] = [
+                        r[0] for r in conn.execute(
+                            "SELECT id FROM criteria WHERE question_id = ? ORDER BY position", (question_id,))
+                    ]
+                for criterion_id, (verdict, explanation) in zip(criteria_cache[question_id], row.verdicts):
+                    if verdict is None and explanation is None:
+                        continue
+                    report.grades_written += set_grade(ws, answer_id, criterion_id, rater_id, verdict,
+                                                       explanation, reason="import")
+    return report
+
+
+def _upsert(ws: Workspace, row: ParsedRow, set_id: str, path: Path) -> tuple[str, bool]:
+    try:
+        return upsert_question(ws, row.question, set_id)
+    except RubricConflict as exc:
+        raise FormatError(str(exc), path=path, line=row.line, field="rubrics") from None
+
+
+# -- export -----------------------------------------------------------------
+
+def question_row(question: Question) -> dict:
+    """A question as an official HealthBench row, keys in the official order."""
+    data = question.model_dump(mode="json", exclude_none=True)
+    row = {
+        "example_tags": data.get("example_tags", []),
+        "ideal_completions_data": data.get("ideal_completions_data"),
+        "prompt": data["prompt"],
+        "prompt_id": data["prompt_id"],
+        "rubrics": data["rubrics"],
+    }
+    if question.canary is not None:
+        row["canary"] = question.canary
+    return row
+
+
+def export_healthbench(ws: Workspace, set_name: str, out: str | Path, *, with_answers: bool = False,
+                       model: str | None = None, rater: str | None = None) -> int:
+    """Write a set as HealthBench JSONL; returns the number of rows.
+
+    With answers, each answer is its own row (completion, model) and, when
+    a rater is named, carries that rater's verdicts as criteria_met.
+    """
+    set_id = set_id_by_name(ws, set_name)
+    if set_id is None:
+        known = ", ".join(s["name"] for s in list_sets(ws)) or "none"
+        raise FormatError(f"no question set named {set_name!r} (sets: {known})")
+    rater_id = ws.scalar("SELECT id FROM raters WHERE name = ?", (rater,)) if rater else None
+    if rater and rater_id is None:
+        raise FormatError(f"no rater named {rater!r}")
+    question_ids = [r["question_id"] for r in ws.query(
+        "SELECT question_id FROM set_members WHERE set_id = ? ORDER BY position", (set_id,))]
+    count = 0
+    out = Path(out)
+    tmp = out.with_name(out.name + ".part")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for question_id in question_ids:
+            row = question_row(get_question(ws, question_id))
+            if not with_answers:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+                continue
+            criteria = [r["id"] for r in ws.query(
+                "SELECT id FROM criteria WHERE question_id = ? ORDER BY position", (question_id,))]
+            for answer in answer_rows(ws, question_id=question_id, model=model):
+                answer_row = {**row, "completion": answer["text"], "model": answer["model"]}
+                if rater_id:
+                    grades = {g["criterion_id"]: g for g in ws.query(
+                        "SELECT criterion_id, verdict, explanation FROM grades WHERE answer_id = ? AND rater_id = ?",
+                        (answer["id"], rater_id))}
+                    rubrics = []
+                    for criterion_id, item in zip(criteria, row["rubrics"]):
+                        grade = grades.get(criterion_id)
+                        if grade is not None:
+                            verdict = Verdict(grade["verdict"]).as_criteria_met() if grade["verdict"] else None
+                            item = {**item, "criteria_met": verdict}
+                            if grade["explanation"] is not None:
+                                item["explanation"] = grade["explanation"]
+                        rubrics.append(item)
+                    answer_row["rubrics"] = rubrics
+                handle.write(json.dumps(answer_row, ensure_ascii=False) + "\n")
+                count += 1
+    tmp.replace(out)  # never leave half a file under the real name
+    return count

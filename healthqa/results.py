@@ -1,0 +1,109 @@
+"""Scores of the workspace: the grades of each (model, rater) through scoring.py.
+
+Every figure is computed from `grades`; nothing here is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from .scoring import GradedCriterion, GradedExample, majority_verdict, score_examples
+from .store import Workspace
+
+MAJORITY = "clinicians (majority)"
+_MET = {"met": True, "not_met": False}
+
+
+def _graded_rows(ws: Workspace, *, model: str | None, set_name: str | None, run_id: str | None) -> list[tuple]:
+    where, params = [], []
+    if model:
+        where.append("a.model = ?")
+        params.append(model)
+    if run_id:
+        where.append("a.run_id = ?")
+        params.append(run_id)
+    if set_name:
+        where.append("a.question_id IN (SELECT m.question_id FROM set_members m JOIN question_sets s "
+                     "ON s.id = m.set_id WHERE s.name = ?)")
+        params.append(set_name)
+    sql = f"""SELECT a.id, a.model, a.question_id, a.output_tokens, r.name, r.kind, g.criterion_id, g.verdict
+              FROM grades g JOIN answers a ON a.id = g.answer_id JOIN raters r ON r.id = g.rater_id
+              {'WHERE ' + ' AND '.join(where) if where else ''}"""
+    with ws._lock:
+        return ws.conn.execute(sql, params).fetchall()
+
+
+def _rubrics(ws: Workspace, question_ids: set[str]) -> tuple[dict, dict]:
+    """Criteria (id, points, tags) per question, and each question's example tags."""
+    criteria: dict[str, list[tuple[str, int, tuple[str, ...]]]] = defaultdict(list)
+    tags: dict[str, tuple[str, ...]] = {}
+    with ws._lock:
+        for qid, cid, points, ctags in ws.conn.execute(
+                "SELECT question_id, id, points, tags FROM criteria ORDER BY question_id, position"):
+            if qid in question_ids:
+                criteria[qid].append((cid, points, tuple(json.loads(ctags))))
+        for qid, etags in ws.conn.execute("SELECT id, example_tags FROM questions"):
+            if qid in question_ids:
+                tags[qid] = tuple(json.loads(etags))
+    return criteria, tags
+
+
+def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | None = None,
+                    set_name: str | None = None, run_id: str | None = None,
+                    n_boot: int = 1000) -> list[dict]:
+    """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers, metrics}.
+
+    `rater` may be a rater's name or MAJORITY ("majority" works too) for the
+    clinicians' majority verdict; without it every rater is scored, plus the
+    majority wherever at least two clinicians graded the same model.
+    """
+    rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id)
+    # verdicts[(model, rater)][answer_id] = {criterion_id: met}
+    verdicts: dict[tuple[str, str], dict[str, dict[str, bool | None]]] = defaultdict(lambda: defaultdict(dict))
+    votes: dict[str, dict[str, dict[str, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    clinicians_per_model: dict[str, set[str]] = defaultdict(set)
+    answer_info: dict[str, tuple[str, int | None]] = {}
+    kinds: dict[str, str] = {}
+    for answer_id, answer_model, question_id, out_tokens, rater_name, kind, criterion_id, verdict in rows:
+        answer_info[answer_id] = (question_id, out_tokens)
+        kinds[rater_name] = kind
+        met = _MET.get(verdict)
+        verdicts[(answer_model, rater_name)][answer_id][criterion_id] = met
+        if kind == "clinician":
+            clinicians_per_model[answer_model].add(rater_name)
+            if met is not None:
+                votes[answer_model][answer_id][criterion_id].append(met)
+            else:
+                votes[answer_model][answer_id]  # graded, even if only "cannot judge"
+    for answer_model, by_answer in votes.items():
+        wanted = rater in (MAJORITY, "majority") or (rater is None and len(clinicians_per_model[answer_model]) >= 2)
+        if wanted:
+            verdicts[(answer_model, MAJORITY)] = {
+                a: {c: majority_verdict(v) for c, v in crits.items()} for a, crits in by_answer.items()
+            }
+            kinds[MAJORITY] = "clinician"
+    criteria, example_tags = _rubrics(ws, {q for q, _ in answer_info.values()})
+    results = []
+    for (answer_model, rater_name), by_answer in sorted(verdicts.items()):
+        if rater not in (None, rater_name) and not (rater == "majority" and rater_name == MAJORITY):
+            continue
+        examples = []
+        for answer_id, given in by_answer.items():
+            question_id, out_tokens = answer_info[answer_id]
+            examples.append(GradedExample(
+                example_tags=example_tags.get(question_id, ()),
+                criteria=[GradedCriterion(points, given.get(cid), ctags) for cid, points, ctags in criteria[question_id]],
+                output_tokens=out_tokens,
+            ))
+        result = score_examples(examples, n_boot=n_boot)
+        tokens = [e.output_tokens for e in examples if e.output_tokens is not None]
+        results.append({
+            "model": answer_model,
+            "rater": rater_name,
+            "rater_kind": kinds[rater_name],
+            "answers": len(examples),
+            "mean_output_tokens": sum(tokens) / len(tokens) if tokens else None,
+            **result.as_json(),
+        })
+    return results

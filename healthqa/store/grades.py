@@ -1,0 +1,196 @@
+"""Raters, answers, grades (with history) and per-answer reviews."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..domain import Answer, RaterKind, Verdict, new_id
+from .workspace import Workspace, now
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# -- raters -----------------------------------------------------------------
+
+def ensure_rater(ws: Workspace, name: str, kind: RaterKind | str = RaterKind.CLINICIAN, *,
+                 role: str | None = None, specialty: str | None = None,
+                 model_config_id: str | None = None, grader_settings: dict | None = None) -> str:
+    """The id of the rater of that name, created if new.
+
+    A name is one person or one grader configuration: the same name with
+    the other kind is refused rather than silently merged.
+    """
+    kind = RaterKind(kind).value
+    row = ws.query_one("SELECT id, kind FROM raters WHERE name = ?", (name,))
+    if row:
+        if row["kind"] != kind:
+            raise ValueError(f"rater {name!r} exists already as a {row['kind']}, not a {kind}")
+        if role or specialty:
+            with ws.transaction({"raters"}) as conn:
+                conn.execute(
+                    "UPDATE raters SET role = coalesce(?, role), specialty = coalesce(?, specialty) WHERE id = ?",
+                    (role, specialty, row["id"]),
+                )
+        return row["id"]
+    rater_id = new_id()
+    with ws.transaction({"raters"}) as conn:
+        conn.execute(
+            """INSERT INTO raters (id, name, kind, role, specialty, model_config_id, grader_settings, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (rater_id, name, kind, role, specialty, model_config_id,
+             json.dumps(grader_settings) if grader_settings else None, now()),
+        )
+    return rater_id
+
+
+def list_raters(ws: Workspace, kind: RaterKind | str | None = None) -> list[dict]:
+    if kind is None:
+        return ws.query("SELECT * FROM raters ORDER BY kind, name")
+    return ws.query("SELECT * FROM raters WHERE kind = ? ORDER BY name", (RaterKind(kind).value,))
+
+
+def rater_id_by_name(ws: Workspace, name: str) -> str | None:
+    return ws.scalar("SELECT id FROM raters WHERE name = ?", (name,))
+
+
+# -- answers ----------------------------------------------------------------
+
+def add_answer(ws: Workspace, question_id: str, answer: Answer, *, run_id: str | None = None,
+               sample: int = 0, model_config_id: str | None = None) -> tuple[str, bool]:
+    """Store an answer; returns (id, created).
+
+    Imported answers are identified by (question, model, text), run answers
+    by (run, question, sample): storing either twice returns the first.
+    """
+    digest = text_hash(answer.text)
+    with ws.transaction({"answers"}) as conn:
+        if run_id is None:
+            row = conn.execute(
+                "SELECT id FROM answers WHERE question_id = ? AND model = ? AND text_sha256 = ? AND run_id IS NULL",
+                (question_id, answer.model, digest),
+            ).fetchone()
+        else:
+            row = conn.execute(
+                "SELECT id FROM answers WHERE run_id = ? AND question_id = ? AND sample = ?",
+                (run_id, question_id, sample),
+            ).fetchone()
+        if row:
+            return row[0], False
+        answer_id = new_id()
+        conn.execute(
+            """INSERT INTO answers (id, question_id, model, model_config_id, run_id, sample, text, text_sha256,
+                   finish_reason, input_tokens, output_tokens, reasoning_tokens, latency_ms, response_id,
+                   error, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (answer_id, question_id, answer.model, model_config_id, run_id, sample, answer.text, digest,
+             answer.finish_reason, answer.usage.input_tokens, answer.usage.output_tokens,
+             answer.usage.reasoning_tokens, answer.latency_ms, answer.response_id, answer.error, now()),
+        )
+    return answer_id, True
+
+
+def answer_rows(ws: Workspace, *, run_id: str | None = None, set_id: str | None = None,
+                model: str | None = None, question_id: str | None = None) -> list[dict]:
+    where, params = [], []
+    for clause, value in (
+        ("a.run_id = ?", run_id),
+        ("a.question_id IN (SELECT question_id FROM set_members WHERE set_id = ?)", set_id),
+        ("a.model = ?", model),
+        ("a.question_id = ?", question_id),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return ws.query(
+        f"""SELECT a.*, q.prompt_id FROM answers a JOIN questions q ON q.id = a.question_id
+            {'WHERE ' + ' AND '.join(where) if where else ''}
+            ORDER BY a.rowid""",
+        params,
+    )
+
+
+def list_models(ws: Workspace) -> list[str]:
+    return [r["model"] for r in ws.query("SELECT DISTINCT model FROM answers ORDER BY model")]
+
+
+# -- grades -----------------------------------------------------------------
+
+def set_grade(ws: Workspace, answer_id: str, criterion_id: str, rater_id: str,
+              verdict: Verdict | str | None, explanation: str | None = None, *,
+              active_seconds: float | None = None, reason: str | None = None,
+              changed_by: str | None = None) -> bool:
+    """Save one verdict at once (autosave). A change keeps the old value in
+    grade_history. Returns True when something changed."""
+    verdict = Verdict(verdict).value if verdict is not None else None
+    stamp = now()
+    with ws.transaction({"grades"}) as conn:
+        row = conn.execute(
+            "SELECT id, verdict, explanation FROM grades WHERE answer_id = ? AND criterion_id = ? AND rater_id = ?",
+            (answer_id, criterion_id, rater_id),
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                """INSERT INTO grades (id, answer_id, criterion_id, rater_id, verdict, explanation,
+                       active_seconds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (new_id(), answer_id, criterion_id, rater_id, verdict, explanation, active_seconds or 0,
+                 stamp, stamp),
+            )
+            return True
+        grade_id, old_verdict, old_explanation = row
+        if old_verdict == verdict and old_explanation == explanation and not active_seconds:
+            return False
+        if old_verdict != verdict or old_explanation != explanation:
+            conn.execute(
+                """INSERT INTO grade_history (grade_id, answer_id, criterion_id, rater_id, old_verdict, new_verdict,
+                       old_explanation, new_explanation, reason, changed_by, changed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (grade_id, answer_id, criterion_id, rater_id, old_verdict, verdict, old_explanation,
+                 explanation, reason, changed_by, stamp),
+            )
+        conn.execute(
+            """UPDATE grades SET verdict = ?, explanation = ?, active_seconds = active_seconds + ?, updated_at = ?
+               WHERE id = ?""",
+            (verdict, explanation, active_seconds or 0, stamp, grade_id),
+        )
+    return True
+
+
+def grades_for_answer(ws: Workspace, answer_id: str, rater_id: str | None = None) -> list[dict]:
+    sql = """SELECT g.*, r.name AS rater, r.kind AS rater_kind FROM grades g JOIN raters r ON r.id = g.rater_id
+             WHERE g.answer_id = ?"""
+    params: list = [answer_id]
+    if rater_id:
+        sql += " AND g.rater_id = ?"
+        params.append(rater_id)
+    return ws.query(sql, params)
+
+
+def grade_history(ws: Workspace, answer_id: str) -> list[dict]:
+    return ws.query("SELECT * FROM grade_history WHERE answer_id = ? ORDER BY id", (answer_id,))
+
+
+# -- per-answer reviews -----------------------------------------------------
+
+def save_review(ws: Workspace, answer_id: str, rater_id: str, *, comment: str | None = None,
+                unsafe: bool | None = None, active_seconds: float = 0, submitted: bool = False) -> None:
+    stamp = now()
+    with ws.transaction({"answer_reviews"}) as conn:
+        conn.execute(
+            """INSERT INTO answer_reviews (answer_id, rater_id, comment, unsafe, active_seconds, submitted_at, updated_at)
+               VALUES (?, ?, ?, coalesce(?, 0), ?, ?, ?)
+               ON CONFLICT (answer_id, rater_id) DO UPDATE SET
+                   comment = coalesce(excluded.comment, comment),
+                   unsafe = coalesce(?, unsafe),
+                   active_seconds = active_seconds + excluded.active_seconds,
+                   submitted_at = coalesce(excluded.submitted_at, submitted_at),
+                   updated_at = excluded.updated_at""",
+            (answer_id, rater_id, comment, None if unsafe is None else int(unsafe), active_seconds,
+             stamp if submitted else None, stamp, None if unsafe is None else int(unsafe)),
+        )
+
+
+def get_review(ws: Workspace, answer_id: str, rater_id: str) -> dict | None:
+    return ws.query_one("SELECT * FROM answer_reviews WHERE answer_id = ? AND rater_id = ?", (answer_id, rater_id))

@@ -1,0 +1,189 @@
+"""Workspace schema and its migrations.
+
+Each entry of MIGRATIONS moves the schema one version up; `PRAGMA
+user_version` records how far a workspace has come. Never edit a released
+migration: append a new one.
+"""
+
+SCHEMA_V1 = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE question_sets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE questions (
+    id TEXT PRIMARY KEY,
+    prompt_id TEXT NOT NULL UNIQUE,
+    conversation TEXT NOT NULL,          -- JSON messages; images as attachment:<sha256>
+    example_tags TEXT NOT NULL DEFAULT '[]',
+    ideal_completions TEXT,              -- JSON or NULL
+    canary TEXT,
+    theme TEXT,                          -- derived from example_tags, for filtering
+    search_text TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE set_members (
+    set_id TEXT NOT NULL REFERENCES question_sets(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (set_id, question_id)
+);
+CREATE INDEX set_members_question ON set_members(question_id);
+CREATE TABLE attachments (
+    sha256 TEXT PRIMARY KEY,
+    mime TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE criteria (
+    id TEXT PRIMARY KEY,
+    question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    points INTEGER NOT NULL CHECK (points BETWEEN -10 AND 10 AND points != 0),
+    tags TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (question_id, position)
+);
+CREATE TABLE model_configs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    config TEXT NOT NULL,                -- JSON of ModelConfig: never a key, only where to find it
+    created_at TEXT NOT NULL
+);
+CREATE TABLE raters (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('clinician', 'model')),
+    role TEXT,
+    specialty TEXT,
+    model_config_id TEXT REFERENCES model_configs(id) ON DELETE SET NULL,
+    grader_settings TEXT,                -- JSON: grader model, settings, prompt version
+    created_at TEXT NOT NULL
+);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('answer', 'grade')),
+    set_id TEXT REFERENCES question_sets(id) ON DELETE SET NULL,
+    model_config_id TEXT REFERENCES model_configs(id) ON DELETE SET NULL,
+    source_run_id TEXT REFERENCES runs(id) ON DELETE SET NULL,   -- grade runs: the answers' run
+    rater_id TEXT REFERENCES raters(id) ON DELETE SET NULL,      -- grade runs: the model rater
+    samples INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL DEFAULT 'pending',
+    settings TEXT NOT NULL DEFAULT '{}',
+    summary TEXT,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE work_items (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,                   -- what the item is: question+sample, or answer+criterion
+    question_id TEXT REFERENCES questions(id) ON DELETE CASCADE,
+    sample INTEGER NOT NULL DEFAULT 0,
+    answer_id TEXT REFERENCES answers(id) ON DELETE CASCADE,
+    criterion_id TEXT REFERENCES criteria(id) ON DELETE CASCADE,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_at TEXT,
+    UNIQUE (run_id, key)
+);
+CREATE INDEX work_items_status ON work_items(run_id, status);
+CREATE TABLE answers (
+    id TEXT PRIMARY KEY,
+    question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,                 -- who answered: a model config name or an imported label
+    model_config_id TEXT REFERENCES model_configs(id) ON DELETE SET NULL,
+    run_id TEXT REFERENCES runs(id) ON DELETE SET NULL,
+    sample INTEGER NOT NULL DEFAULT 0,
+    text TEXT NOT NULL,
+    text_sha256 TEXT NOT NULL,
+    finish_reason TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    latency_ms REAL,
+    response_id TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL
+);
+-- An imported answer is identified by (question, model, text); a run's by (run, question, sample).
+CREATE UNIQUE INDEX answers_identity ON answers(question_id, model, text_sha256) WHERE run_id IS NULL;
+CREATE UNIQUE INDEX answers_run_sample ON answers(run_id, question_id, sample) WHERE run_id IS NOT NULL;
+CREATE INDEX answers_question ON answers(question_id);
+CREATE INDEX answers_model ON answers(model);
+CREATE TABLE grades (
+    id TEXT PRIMARY KEY,
+    answer_id TEXT NOT NULL REFERENCES answers(id) ON DELETE CASCADE,
+    criterion_id TEXT NOT NULL REFERENCES criteria(id) ON DELETE CASCADE,
+    rater_id TEXT NOT NULL REFERENCES raters(id) ON DELETE CASCADE,
+    verdict TEXT CHECK (verdict IN ('met', 'not_met', 'cannot_judge')),  -- NULL: no verdict
+    explanation TEXT,
+    active_seconds REAL NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (answer_id, criterion_id, rater_id)
+);
+CREATE INDEX grades_rater ON grades(rater_id);
+CREATE INDEX grades_criterion ON grades(criterion_id);
+CREATE TABLE grade_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    grade_id TEXT NOT NULL,
+    answer_id TEXT NOT NULL,
+    criterion_id TEXT NOT NULL,
+    rater_id TEXT NOT NULL,
+    old_verdict TEXT,
+    new_verdict TEXT,
+    old_explanation TEXT,
+    new_explanation TEXT,
+    reason TEXT,                         -- e.g. 'after_reveal', 'bundle', 'adjudication'
+    changed_by TEXT,
+    changed_at TEXT NOT NULL
+);
+CREATE INDEX grade_history_grade ON grade_history(grade_id);
+CREATE TABLE answer_reviews (
+    answer_id TEXT NOT NULL REFERENCES answers(id) ON DELETE CASCADE,
+    rater_id TEXT NOT NULL REFERENCES raters(id) ON DELETE CASCADE,
+    comment TEXT,
+    unsafe INTEGER NOT NULL DEFAULT 0,
+    active_seconds REAL NOT NULL DEFAULT 0,
+    submitted_at TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (answer_id, rater_id)
+);
+CREATE TABLE assignments (
+    answer_id TEXT NOT NULL REFERENCES answers(id) ON DELETE CASCADE,
+    rater_id TEXT NOT NULL REFERENCES raters(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (answer_id, rater_id)
+);
+CREATE INDEX assignments_rater ON assignments(rater_id, position);
+CREATE TABLE criterion_flags (
+    id TEXT PRIMARY KEY,
+    criterion_id TEXT NOT NULL REFERENCES criteria(id) ON DELETE CASCADE,
+    rater_id TEXT NOT NULL REFERENCES raters(id) ON DELETE CASCADE,
+    reason TEXT NOT NULL,                -- 'wrong_sign', 'wrong_content', 'ambiguous', 'irrelevant', ...
+    comment TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (criterion_id, rater_id)
+);
+CREATE TABLE bundles (
+    id TEXT PRIMARY KEY,
+    direction TEXT NOT NULL CHECK (direction IN ('export', 'import')),
+    rater_id TEXT,
+    file_name TEXT,
+    checksum TEXT,
+    summary TEXT,
+    created_at TEXT NOT NULL
+);
+"""
+
+# MIGRATIONS[i] takes a workspace from user_version i to i + 1.
+MIGRATIONS: list[str] = [SCHEMA_V1]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,85 @@
+"""The `healthqa` command as a script runs it: a real process, a real workspace file."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import healthbench_row, write_jsonl
+
+
+def healthqa(*args, workspace=None, env=None, check=True):
+    run_env = {**os.environ, **(env or {})}
+    cmd = [sys.executable, "-m", "healthqa.cli", *args]
+    if workspace is not None:
+        cmd[3:3] = ["--workspace", str(workspace)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def graded_file(tmp_path):
+    rows = []
+    for i, (model, verdicts) in enumerate([("m1", [True, True, False]), ("m2", [True, False, True])]):
+        row = healthbench_row("p1", completion=f"answer {i}", model=model)
+        for item, met in zip(row["rubrics"], verdicts):
+            item["criteria_met"] = met
+        rows.append(row)
+    return write_jsonl(tmp_path / "graded.jsonl", rows)
+
+
+def test_import_sets_questions_score_export(tmp_path, graded_file):
+    ws = tmp_path / "w.healthqa"
+    out = healthqa("import", str(graded_file), "--set", "Demo", "--rater", "gpt-4.1", "--rater-kind", "model",
+                   workspace=ws).stdout
+    assert "1 new questions" in out and "2 new answers" in out and "6 grades written" in out
+    sets = json.loads(healthqa("sets", "--json", workspace=ws).stdout)
+    assert [(s["name"], s["questions"]) for s in sets] == [("Demo", 1)]
+    questions = json.loads(healthqa("questions", "--set", "Demo", "--json", workspace=ws).stdout)
+    assert questions[0]["prompt_id"] == "p1" and questions[0]["criteria"] == 3
+    scores = json.loads(healthqa("score", "--json", workspace=ws).stdout)
+    assert {(s["model"], s["rater"]): s["score"] for s in scores} == {
+        ("m1", "gpt-4.1"): pytest.approx(1.0), ("m2", "gpt-4.1"): 0.0}  # (6-7)/14 clipped to 0
+    first = scores[0]
+    assert set(first) >= {"model", "rater", "score", "ungraded", "metrics"}
+    assert first["metrics"]["axis:accuracy:n_samples"] == 1
+    table = healthqa("score", "--model", "m1", workspace=ws).stdout
+    assert "m1" in table and "m2" not in table and "1.000" in table
+    healthqa("export", "--set", "Demo", "--format", "healthbench", "--out", str(tmp_path / "o.jsonl"), workspace=ws)
+    assert json.loads((tmp_path / "o.jsonl").read_text())["prompt_id"] == "p1"
+
+
+def test_workspace_from_environment(tmp_path):
+    ws = tmp_path / "env.healthqa"
+    healthqa("import", str(write_jsonl(tmp_path / "q.jsonl", [healthbench_row()])),
+             env={"HEALTHQA_WORKSPACE": str(ws)})
+    assert ws.exists()
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p / "missing.jsonl",
+    lambda p: p,
+    lambda p: (p / "empty.jsonl").write_bytes(b"") or p / "empty.jsonl",
+    lambda p: (p / "latin1.jsonl").write_bytes("caf\xe9".encode("latin-1")) or p / "latin1.jsonl",
+    lambda p: write_jsonl(p / "zero.jsonl", [healthbench_row(rubrics=[{"criterion": "c", "points": 0, "tags": []}])]),
+])
+def test_bad_input_is_one_line_no_traceback(tmp_path, make):
+    proc = healthqa("import", str(make(tmp_path)), workspace=tmp_path / "w.healthqa", check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+
+
+def test_unknown_set_is_a_clear_error(tmp_path):
+    proc = healthqa("questions", "--set", "Nope", workspace=tmp_path / "w.healthqa", check=False)
+    assert proc.returncode == 2 and "no question set named 'Nope'" in proc.stderr
+
+
+def test_skip_invalid_lists_each_skipped_line(tmp_path):
+    path = write_jsonl(tmp_path / "m.jsonl", [healthbench_row("a"), "{bad", healthbench_row("b")])
+    out = healthqa("import", str(path), "--skip-invalid", workspace=tmp_path / "w.healthqa").stdout
+    assert "skipped 1 invalid rows" in out and "m.jsonl:2: invalid JSON" in out

@@ -1,0 +1,105 @@
+"""The score formula against hand-computed cases (specs/healthbench.md §4)."""
+
+import numpy as np
+import pytest
+
+from healthqa.scoring import (GradedCriterion as C, GradedExample as E, aggregate, bootstrap_std,
+                              majority_verdict, score_example, score_examples, subset_score)
+
+ILLUSTRATIVE = [("axis:context_awareness", "level:example"), ("axis:accuracy", "level:example"),
+                ("axis:accuracy", "level:example")]
+
+
+def illustrative(verdicts):
+    return E(("theme:context_seeking",), [C(p, m, t) for p, m, t in zip((6, 8, -7), verdicts, ILLUSTRATIVE)])
+
+
+def test_simple_evals_unit_case():
+    # points [7, 5, 10, -6], met [T, F, T, T] -> (7 + 10 - 6) / 22 = 0.5
+    assert subset_score([C(7, True), C(5, False), C(10, True), C(-6, True)]) == pytest.approx(0.5)
+
+
+def test_spec_worked_example_all_graded():
+    s = score_example(illustrative([True, False, True]))
+    assert s.metrics["overall_score"] == pytest.approx(-1 / 14)
+    assert s.metrics["axis:context_awareness"] == pytest.approx(1.0)
+    assert s.metrics["axis:accuracy"] == pytest.approx(-7 / 8)
+    assert s.metrics["theme:context_seeking"] == pytest.approx(-1 / 14)  # example tags take the example's score
+    assert s.metrics["level:example"] == pytest.approx(-1 / 14)
+    assert s.ungraded == 0
+
+
+def test_spec_worked_example_no_verdict_leaves_both_sides():
+    s = score_example(illustrative([True, None, True]))
+    assert s.metrics["overall_score"] == pytest.approx(-1 / 6)
+    assert s.metrics["axis:context_awareness"] == pytest.approx(1.0)
+    assert "axis:accuracy" not in s.metrics  # no positive criterion left in the subset
+    assert s.ungraded == 1
+
+
+def test_negative_totals_are_not_clipped_per_example():
+    # +10 positive, -25 negative, all met -> (10 - 25) / 10 = -1.5
+    e = E((), [C(10, True), C(-10, True), C(-10, True), C(-5, True)])
+    assert score_example(e).score == pytest.approx(-1.5)
+
+
+def test_tag_subset_without_positive_points_is_skipped():
+    e = E((), [C(5, True, ("axis:accuracy",)), C(-5, True, ("axis:completeness",))])
+    metrics = score_example(e).metrics
+    assert "axis:completeness" not in metrics
+    assert metrics["axis:accuracy"] == 1.0
+    assert metrics["overall_score"] == 0.0
+
+
+def test_example_without_positive_points_left_is_unscored_and_out_of_mean():
+    examples = [E((), [C(5, None), C(-3, True)]), E((), [C(4, True)])]
+    result = score_examples(examples)
+    assert result.unscored == 1
+    assert result.ungraded == 1
+    assert result.metrics["overall_score:n_samples"] == 1
+    assert result.score == 1.0
+
+
+def test_mean_is_clipped_once_not_per_example():
+    # per-example -0.5 and 0.9: the mean 0.2 is kept; clipping each first would give 0.45
+    examples = [E((), [C(10, False), C(-5, True)]), E((), [C(10, True), C(-1, True)])]
+    result = score_examples(examples)
+    assert result.score == pytest.approx(0.2)
+    # a mean below zero is clipped to 0
+    assert score_examples([E((), [C(2, False), C(-5, True)])]).score == 0.0
+
+
+def test_keys_named_as_simple_evals():
+    result = score_examples([illustrative([True, True, False]), illustrative([False, True, False])])
+    for key in ("overall_score", "overall_score:n_samples", "overall_score:bootstrap_std",
+                "axis:accuracy", "axis:accuracy:n_samples", "theme:context_seeking",
+                "theme:context_seeking:bootstrap_std", "level:example", "score:n_samples"):
+        assert key in result.metrics, key
+    assert "score" not in result.metrics
+    assert result.metrics["overall_score:n_samples"] == 2
+    assert result.score == result.metrics["overall_score"]
+
+
+def test_bootstrap_is_seeded_and_matches_definition():
+    values = np.array([0.1, 0.5, 0.9, -0.3, 0.7])
+    a = bootstrap_std(values, "overall_score")
+    assert a == bootstrap_std(values, "overall_score")
+    # the population std of 1,000 clipped resample means, recomputed independently
+    import zlib
+    rng = np.random.default_rng([20250507, zlib.crc32(b"overall_score")])
+    means = values[rng.integers(0, 5, size=(1000, 5))].mean(axis=1)
+    assert a == pytest.approx(np.clip(means, 0, 1).std())
+    assert bootstrap_std(np.array([0.4] * 10), "x") == pytest.approx(0.0, abs=1e-12)
+
+
+def test_aggregate_counts_per_tag():
+    agg = aggregate([{"overall_score": 0.5, "axis:accuracy": 1.0}, {"overall_score": 0.25}])
+    assert agg["axis:accuracy:n_samples"] == 1
+    assert agg["overall_score"] == pytest.approx(0.375)
+    assert agg["score"] == agg["overall_score"]
+
+
+@pytest.mark.parametrize("votes,expected", [([True, True, False], True), ([True, False], None),
+                                             ([], None), ([False], False)])
+def test_majority_verdict(votes, expected):
+    assert majority_verdict(votes) is expected
