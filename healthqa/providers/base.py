@@ -9,7 +9,9 @@ here once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import time
 from typing import Any, AsyncIterator, ClassVar, NamedTuple
 
@@ -26,6 +28,13 @@ from .wire import iter_sse
 STOP, LENGTH, REFUSAL, CONTENT_FILTER = "stop", "length", "refusal", "content_filter"
 
 TEST_PROMPT = "Reply with the single word: OK"
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """One certificate store for every provider: loading it takes ~70 ms, and a
+    run or the test suite makes many providers."""
+    return httpx.create_ssl_context()
 
 
 class ErrorInfo(NamedTuple):
@@ -91,6 +100,7 @@ class Provider:
         headers.update(self._auth_headers(api_key))
         self._client = httpx.AsyncClient(
             headers=headers,
+            verify=_tls_context(),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections

@@ -39,6 +39,7 @@ import email.utils
 import hashlib
 import itertools
 import json
+import re
 import socket
 import sys
 import threading
@@ -97,6 +98,10 @@ class Reply:
 # A queued entry is a Reply, or a function of the request returning one (so a
 # script can vary with the request, e.g. "normal answer but slow").
 Script = Reply | Callable[[Recorded], Reply]
+
+
+# An SSE event carrying a non-empty piece of answer text, in any of the formats.
+_TEXT_PIECE = re.compile(r'"(?:content|text)": "[^"]')
 
 
 def sse(data: Any, event: str | None = None) -> str:
@@ -166,7 +171,7 @@ class LoopbackServer:
     def start(self) -> "LoopbackServer":
         self._http = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._http.owner = self
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.01},
                                         name=f"{self.kind}-loopback", daemon=True)
         self._thread.start()
         return self
@@ -237,11 +242,14 @@ class LoopbackServer:
     def malformed(self) -> Reply:
         return Reply(200, b'{"id": "broken", "choices": [', {"content-type": "application/json"})
 
-    def mid_stream_drop(self) -> Script:
-        """A stream that sends its first event, then loses the connection."""
+    def mid_stream_drop(self, *, before_text: bool = False) -> Script:
+        """A stream that loses its connection just after the first piece of
+        answer text (or, with before_text, just before it)."""
         def render(request: Recorded) -> Reply:
             reply = self._normal(request)
-            reply.events, reply.drop = (reply.events or [])[:2], True
+            events = reply.events or []
+            first = next(i for i, e in enumerate(events) if _TEXT_PIECE.search(e))
+            reply.events, reply.drop = events[:first if before_text else first + 1], True
             return reply
         return render
 
