@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ..domain import Answer, Question, RaterKind, Verdict
 from ..errors import HealthQAError
-from ..store import (RubricConflict, Workspace, add_answer, answer_rows, ensure_rater, ensure_set,
+from ..store import (RubricConflict, Workspace, add_answer, add_new_grades, answer_rows, ensure_rater, ensure_set,
                      get_question, list_sets, set_grade, set_id_by_name, upsert_question)
 
 ROW_KEYS = ("example_tags", "ideal_completions_data", "prompt", "prompt_id", "rubrics", "canary")
@@ -221,9 +221,13 @@ def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None 
                         r[0] for r in conn.execute(
                             "SELECT id FROM criteria WHERE question_id = ? ORDER BY position", (question_id,))
                     ]
-                for criterion_id, (verdict, explanation) in zip(criteria_cache[question_id], row.verdicts):
-                    if verdict is None and explanation is None:
-                        continue
+                given = [(cid, verdict, explanation)
+                         for cid, (verdict, explanation) in zip(criteria_cache[question_id], row.verdicts)
+                         if verdict is not None or explanation is not None]
+                if new_answer:  # nothing to compare with: one bulk insert
+                    report.grades_written += add_new_grades(ws, answer_id, rater_id, given)
+                    continue
+                for criterion_id, verdict, explanation in given:
                     report.grades_written += set_grade(ws, answer_id, criterion_id, rater_id, verdict,
                                                        explanation, reason="import")
     return report

@@ -158,6 +158,21 @@ def set_grade(ws: Workspace, answer_id: str, criterion_id: str, rater_id: str,
     return True
 
 
+def add_new_grades(ws: Workspace, answer_id: str, rater_id: str,
+                   grades: list[tuple[str, str | None, str | None]]) -> int:
+    """Bulk-insert (criterion_id, verdict, explanation) for an answer the
+    rater has not graded yet (a fresh import): no history to keep."""
+    stamp = now()
+    with ws.transaction({"grades"}) as conn:
+        conn.executemany(
+            """INSERT INTO grades (id, answer_id, criterion_id, rater_id, verdict, explanation,
+                   active_seconds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)""",
+            [(new_id(), answer_id, cid, rater_id, Verdict(v).value if v else None, e, stamp, stamp)
+             for cid, v, e in grades],
+        )
+    return len(grades)
+
+
 def grades_for_answer(ws: Workspace, answer_id: str, rater_id: str | None = None) -> list[dict]:
     sql = """SELECT g.*, r.name AS rater, r.kind AS rater_kind FROM grades g JOIN raters r ON r.id = g.rater_id
              WHERE g.answer_id = ?"""

@@ -35,6 +35,7 @@ CREATE TABLE set_members (
     PRIMARY KEY (set_id, question_id)
 );
 CREATE INDEX set_members_question ON set_members(question_id);
+CREATE INDEX set_members_position ON set_members(set_id, position);
 CREATE TABLE attachments (
     sha256 TEXT PRIMARY KEY,
     mime TEXT NOT NULL,
