@@ -15,7 +15,7 @@ from . import __version__
 from .commands.common import add_workspace_option
 from .errors import HealthQAError
 
-COMMAND_MODULES = ["data", "models", "runs", "agreement", "bundles"]
+COMMAND_MODULES = ["data", "exports", "models", "runs", "agreement", "bundles"]
 
 
 def build_parser() -> argparse.ArgumentParser:

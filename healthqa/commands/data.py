@@ -1,9 +1,9 @@
-"""import, export, sets, questions, score."""
+"""import, sets, questions, score."""
 
 from __future__ import annotations
 
 from ..errors import CommandError
-from ..formats.healthbench import export_healthbench, import_healthbench
+from ..formats.healthbench import import_healthbench
 from ..results import score_workspace
 from ..store import list_sets, question_rows, set_id_by_name
 from .common import add_command, open_from, print_json, print_table
@@ -17,14 +17,6 @@ def register(sub) -> None:
     p.add_argument("--rater", metavar="NAME", help="who gave the verdicts (criteria_met) in the file")
     p.add_argument("--rater-kind", choices=["clinician", "model"], default="clinician")
     p.add_argument("--skip-invalid", action="store_true", help="import the good rows, list the bad ones")
-
-    p = add_command(sub, "export", cmd_export, "Export a question set.")
-    p.add_argument("--set", dest="set_name", metavar="NAME", required=True)
-    p.add_argument("--format", choices=["healthbench"], default="healthbench")
-    p.add_argument("--out", metavar="FILE", required=True)
-    p.add_argument("--with-answers", action="store_true", help="one row per answer, with completion and model")
-    p.add_argument("--model", metavar="NAME", help="only this model's answers (implies --with-answers)")
-    p.add_argument("--rater", metavar="NAME", help="add this rater's verdicts as criteria_met (implies --with-answers)")
 
     p = add_command(sub, "sets", cmd_sets, "List question sets.")
     p.add_argument("--json", action="store_true")
@@ -48,15 +40,6 @@ def cmd_import(args) -> int:
         report = import_healthbench(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
                                     rater_kind=args.rater_kind, skip_invalid=args.skip_invalid)
     print(report.summary())
-    return 0
-
-
-def cmd_export(args) -> int:
-    with open_from(args) as ws:
-        with_answers = args.with_answers or bool(args.model or args.rater)
-        count = export_healthbench(ws, args.set_name, args.out, with_answers=with_answers, model=args.model,
-                                   rater=args.rater)
-    print(f"Wrote {count} rows to {args.out}")
     return 0
 
 
