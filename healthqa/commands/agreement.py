@@ -1,0 +1,51 @@
+"""agreement: how far clinicians agree with each other and with model graders."""
+
+from __future__ import annotations
+
+from ..agreement import agreement_report
+from ..ratings import load_rating_table
+from .common import add_command, open_from, print_json, print_table
+
+
+def register(sub) -> None:
+    p = add_command(sub, "agreement", cmd_agreement,
+                    "Agreement between raters: percent agreement, kappas, alpha, AC1, HealthBench macro-F1.")
+    p.add_argument("--raters", metavar="A,B,...", help="raters to compare (default: all)")
+    p.add_argument("--model", metavar="M", help="only answers of this model")
+    p.add_argument("--set", dest="set_name", metavar="NAME")
+    p.add_argument("--run", dest="run_id", metavar="RUN_ID")
+    p.add_argument("--by", choices=["criterion", "axis", "theme"], help="also break the statistics down")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_agreement(args) -> int:
+    raters = [r.strip() for r in args.raters.split(",") if r.strip()] if args.raters else None
+    with open_from(args) as ws:
+        table = load_rating_table(ws, raters=raters, model=args.model, set_name=args.set_name, run_id=args.run_id)
+    report = agreement_report(table, by=args.by, n_boot=args.resamples, seed=args.seed)
+    if args.json:
+        print_json(report)
+        return 0
+    overall = report["overall"]
+    print(f"{report['items']} items (answer x criterion), raters: {', '.join(report['raters'])}")
+    print(f"percent agreement is {overall.get('percent_agreement_definition', 'pairwise, averaged over items')}\n")
+    print_table([{"statistic": name, "value": overall.get(name),
+                  "95% CI": _interval(overall.get(f"{name}_ci"))}
+                 for name in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1")],
+                ["statistic", "value", "95% CI"])
+    if report["pairs"]:
+        print()
+        print_table([{"pair": " / ".join(p["raters"]), **p} for p in report["pairs"]],
+                    ["pair", "n", "percent_agreement", "cohen_kappa", "gwet_ac1", "macro_f1"])
+    if report["model_graders"]:
+        print()
+        print_table(report["model_graders"], ["rater", "macro_f1", "n_pairs", "percentile_among_clinicians"])
+    return 0
+
+
+def _interval(ci) -> str | None:
+    if not ci or ci[0] is None:
+        return None
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
