@@ -1,0 +1,66 @@
+"""The whole `healthqa agreement --json` command (workspace load + every
+statistic with its 2,000-resample interval), in a fresh process.
+Targets: < 2 s for 3 raters x 2,000 answers x 11 criteria; < 6 s for
+5 raters x 5,000 answers x 11 criteria; memory < 1 GB."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from generate_healthbench import generate  # noqa: E402
+from healthqa.formats.healthbench import import_healthbench  # noqa: E402
+from healthqa.store import Workspace  # noqa: E402
+
+
+def build(ws_path: str, answers: int, raters: int, tmp: str) -> None:
+    src = os.path.join(tmp, f"base{answers}.jsonl")
+    generate(src, answers, graded=True)
+    rows = [json.loads(line) for line in open(src)]
+    rng = random.Random(3)
+    with Workspace(ws_path) as ws:
+        for r in range(raters):
+            path = os.path.join(tmp, f"r{r}.jsonl")
+            with open(path, "w") as handle:
+                for row in rows:  # each rater agrees with the first about 85% of the time
+                    row = dict(row, rubrics=[dict(c, criteria_met=c["criteria_met"] ^ (r > 0 and rng.random() < 0.15))
+                                             for c in row["rubrics"]])
+                    handle.write(json.dumps(row) + "\n")
+            kind = "model" if r == raters - 1 else "clinician"
+            import_healthbench(ws, path, set_name="bench", rater=f"rater {r}", rater_kind=kind)
+
+
+def time_command(ws_path: str) -> tuple[float, float, int]:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "healthqa.cli", "--workspace", ws_path, "agreement", "--json"],
+                          capture_output=True, text=True, check=True, cwd=HERE.parent)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, peak, json.loads(proc.stdout)["items"]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for raters, answers, target in ((3, 2000, 2.0), (5, 5000, 6.0)):
+            ws_path = os.path.join(tmp, f"a{answers}.healthqa")
+            build(ws_path, answers, raters, tmp)
+            best = min(time_command(ws_path) for _ in range(3))
+            elapsed, peak, items = best
+            print(f"{raters} raters x {answers} answers ({items} items, {items * raters} ratings): "
+                  f"{elapsed:.2f} s (target < {target:.0f} s, ratio {elapsed / target:.2f}), "
+                  f"peak RSS so far {peak:.0f} MB (target < 1024 MB)")
+
+
+if __name__ == "__main__":
+    main()
