@@ -197,6 +197,7 @@ def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None 
         set_id = ensure_set(ws, set_name)
         rater_id = ensure_rater(ws, rater, rater_kind) if rater else None
         criteria_cache: dict[str, list[str]] = {}
+        created_here: set[str] = set()
         for row in rows:
             try:
                 question_id, created = _upsert(ws, row, set_id, path)
@@ -206,8 +207,12 @@ def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None 
                 report.skipped.append(exc)
                 continue
             report.rows += 1
-            report.questions_created += created
-            report.questions_existing += not created
+            if created:
+                report.questions_created += 1
+                created_here.add(question_id)
+            elif question_id not in created_here:  # a second answer row to a new question is not "already there"
+                report.questions_existing += 1
+                created_here.add(question_id)
             if row.completion is None:
                 continue
             answer_id, new_answer = add_answer(
