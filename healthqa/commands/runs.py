@@ -1,0 +1,277 @@
+"""run, runs list / show, grade, answers: sending questions to models and grading the answers.
+
+`run` and `grade` print the run id as their last stdout line (`run <id>`),
+so scripts can pick it up; progress goes to stderr. Exit codes: 0 every item
+done, 1 some items failed (resume retries them), 2 the run stopped on an
+error that needs fixing, 130 cancelled (Ctrl-C / SIGTERM; resume goes on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from typing import TextIO
+
+from ..errors import CommandError
+from ..grader import DEFAULT_MAX_ATTEMPTS, create_grade_run
+from ..runs import (CANCELLED, DONE, FAILED, RunProgress, RunSummary, create_run, execute_run, get_run, list_runs,
+                    model_config_by_id, resolve_run_id)
+from ..secrets import MissingKeyError, get_api_key
+from ..store import Workspace, get_model_config
+from .common import add_command, add_workspace_option, open_from, print_json, print_table
+
+EXIT_CODES = {DONE: 0, FAILED: 2, CANCELLED: 130}  # anything else (incomplete): 1
+
+
+def register(sub) -> None:
+    p = add_command(sub, "run", cmd_run, "Send a question set to a model (or resume a run).")
+    p.add_argument("--set", dest="set_name", metavar="NAME")
+    p.add_argument("--model", metavar="NAME", help="a model config (see `healthqa models list`)")
+    p.add_argument("--samples", type=int, default=1, metavar="N", help="answers per question (default 1)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions of the set")
+    p.add_argument("--resume", metavar="RUN_ID", help="finish a stopped run (answer or grade run)")
+    _add_engine_options(p)
+
+    p = add_command(sub, "grade", cmd_grade, "Grade a run's answers with a model grader (HealthBench prompt).")
+    p.add_argument("--run", dest="run_id", metavar="RUN_ID", required=True)
+    p.add_argument("--grader", metavar="MODEL_NAME", required=True, help="the grader's model config")
+    p.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
+                   help=f"grader calls per criterion before it is left without a verdict (default {DEFAULT_MAX_ATTEMPTS})")
+    _add_engine_options(p)
+
+    group = sub.add_parser("runs", help="List runs or show one.", description="List runs or show one.")
+    add_workspace_option(group)
+    runs = group.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    p = add_command(runs, "list", cmd_runs_list, "Every run with its status and counts, newest first.")
+    p.add_argument("--json", action="store_true")
+    p = add_command(runs, "show", cmd_runs_show, "One run: settings, summary, unfinished items and their errors.")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--json", action="store_true")
+
+    p = add_command(sub, "answers", cmd_answers, "A run's answers with their grades.")
+    p.add_argument("--run", dest="run_id", metavar="RUN_ID", required=True)
+    p.add_argument("--json", action="store_true")
+
+
+def _add_engine_options(p) -> None:
+    p.add_argument("--concurrency", type=int, default=32, metavar="N", help="calls at once (default 32)")
+    p.add_argument("--rpm", type=float, metavar="N", help="at most N requests per minute")
+
+
+# -- run / grade ------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    with open_from(args) as ws:
+        if args.resume:
+            if args.set_name or args.model:
+                raise CommandError("--resume takes no --set or --model: the run already has them")
+            run_id = resolve_run_id(ws, args.resume)
+            config = model_config_by_id(ws, ws.scalar("SELECT model_config_id FROM runs WHERE id = ?", (run_id,)))
+            return _execute(ws, run_id, _api_key(config), args)
+        if not args.set_name or not args.model:
+            raise CommandError("give --set NAME and --model NAME (or --resume RUN_ID)")
+        config = get_model_config(ws, args.model)
+        if config is None:
+            raise CommandError(f"no model config named {args.model!r}; add one with `healthqa models add`")
+        key = _api_key(config)  # before the run exists: a missing key leaves nothing behind
+        run_id = create_run(ws, model_name=args.model, set_name=args.set_name, samples=args.samples,
+                            limit=args.limit)
+        return _execute(ws, run_id, key, args)
+
+
+def cmd_grade(args) -> int:
+    with open_from(args) as ws:
+        config = get_model_config(ws, args.grader)
+        if config is None:
+            raise CommandError(f"no model config named {args.grader!r}; add one with `healthqa models add`")
+        key = _api_key(config)
+        run_id = create_grade_run(ws, resolve_run_id(ws, args.run_id), args.grader, max_attempts=args.max_attempts)
+        return _execute(ws, run_id, key, args)
+
+
+def _api_key(config) -> str | None:
+    try:
+        return get_api_key(config)
+    except MissingKeyError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _execute(ws: Workspace, run_id: str, api_key: str | None, args) -> int:
+    if args.concurrency < 1:
+        raise CommandError("--concurrency must be at least 1")
+    printer = ProgressPrinter(sys.stderr)
+
+    async def go() -> RunSummary:
+        cancel = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: what has arrived is kept
+            try:
+                loop.add_signal_handler(sig, cancel.set)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # Windows, or not the main thread: Ctrl-C still cancels via asyncio.run
+        return await execute_run(ws, run_id, concurrency=args.concurrency, rpm=args.rpm, on_progress=printer,
+                                 cancel=cancel, api_key=api_key)
+
+    try:
+        summary = asyncio.run(go())
+    finally:
+        printer.close()
+    print(describe(summary), file=sys.stderr)
+    if summary.status == FAILED:
+        print(f"error: {summary.message}", file=sys.stderr)
+    if summary.status != DONE:
+        print(f"resume with: healthqa run --resume {run_id}", file=sys.stderr)
+    print(f"run {run_id}")  # the last stdout line, for scripts
+    return EXIT_CODES.get(summary.status, 1)
+
+
+def describe(summary: RunSummary) -> str:
+    what = "answered" if summary.kind == "answer" else "graded"
+    text = (f"Run {summary.status}: {summary.done}/{summary.total} {what}, {summary.failed} failed, "
+            f"{summary.pending} not started; {summary.calls} calls in {summary.session_elapsed:.1f} s; "
+            f"tokens {summary.input_tokens} in, {summary.output_tokens} out")
+    if summary.cost is not None:
+        text += f"; about ${summary.cost:.4f}"
+    for error, count in summary.errors.items():
+        text += f"\n  {count} × {error}"
+    return text
+
+
+class ProgressPrinter:
+    """A progress bar on a terminal; plain lines (at most one every 2 s) otherwise."""
+
+    WIDTH = 24
+    PLAIN_INTERVAL = 2.0
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_plain = 0.0
+        self.last: RunProgress | None = None
+        self.drawn = False
+
+    def __call__(self, progress: RunProgress) -> None:
+        self.last = progress
+        if self.tty:
+            self.stream.write("\r" + self.line(progress, bar=True) + "\x1b[K")
+            self.stream.flush()
+            self.drawn = True
+        elif time.monotonic() - self.last_plain >= self.PLAIN_INTERVAL:
+            self.last_plain = time.monotonic()
+            self.stream.write(self.line(progress, bar=False) + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+        elif not self.tty and self.last is not None:
+            self.stream.write(self.line(self.last, bar=False) + "\n")  # the final state
+        self.stream.flush()
+
+    def line(self, p: RunProgress, *, bar: bool) -> str:
+        parts = [f"{p.done}/{p.total} done", f"{p.failed} failed", f"{p.in_flight} in flight",
+                 f"tokens {_short(p.input_tokens)} in / {_short(p.output_tokens)} out"]
+        if p.cost is not None:
+            parts.append(f"${p.cost:.2f}")
+        parts.append(f"ETA {_duration(p.eta)}" if p.eta is not None else "ETA –")
+        text = ", ".join(parts)
+        if not bar:
+            return f"progress: {text}"
+        filled = int(self.WIDTH * p.done / p.total) if p.total else self.WIDTH
+        return f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {text}"
+
+
+def _short(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# -- runs list / show ---------------------------------------------------------------
+
+def cmd_runs_list(args) -> int:
+    with open_from(args) as ws:
+        runs = list_runs(ws)
+    if args.json:
+        print_json(runs)
+        return 0
+    if not runs:
+        print("No runs yet: `healthqa run --set NAME --model NAME` starts one.")
+        return 0
+    rows = [{"id": r["id"], "kind": r["kind"], "set": r["set"], "model": r["model"], "status": r["status"],
+             "done": r["counts"]["done"], "failed": r["counts"]["failed"], "total": r["counts"]["total"],
+             "created": r["created_at"][:19]} for r in runs]
+    print_table(rows, ["id", "kind", "set", "model", "status", "done", "failed", "total", "created"])
+    return 0
+
+
+def cmd_runs_show(args) -> int:
+    with open_from(args) as ws:
+        run = get_run(ws, resolve_run_id(ws, args.run_id))
+    if args.json:
+        print_json(run)
+        return 0
+    for name in ("id", "kind", "status", "set", "model", "rater", "source_run_id", "samples", "created_at",
+                 "finished_at"):
+        if run.get(name) is not None:
+            print(f"{name}: {run[name]}")
+    c = run["counts"]
+    print(f"items: {c['done']} done, {c['failed']} failed, {c['pending']} pending of {c['total']}")
+    if run["summary"] and run["summary"].get("message"):
+        print(f"message: {run['summary']['message']}")
+    failed = [i for i in run["items"] if i["error"]]
+    if failed:
+        print_table([{"key": i["key"], "status": i["status"], "attempts": i["attempts"], "error": i["error"]}
+                     for i in failed], ["key", "status", "attempts", "error"])
+    return 0
+
+
+# -- answers ------------------------------------------------------------------------
+
+def cmd_answers(args) -> int:
+    with open_from(args) as ws:
+        run_id = resolve_run_id(ws, args.run_id)
+        run = ws.query_one("SELECT kind, source_run_id FROM runs WHERE id = ?", (run_id,))
+        if run["kind"] == "grade":  # a grading pass: show the answers it graded
+            run_id = run["source_run_id"]
+        answers = run_answers(ws, run_id)
+    if args.json:
+        print_json(answers)
+        return 0
+    for a in answers:
+        usage = a["usage"]
+        print(f"== {a['prompt_id']} sample {a['sample']} · {a['model']} · {a['finish_reason']} · "
+              f"{usage['input_tokens']} in / {usage['output_tokens']} out · {a['latency_ms'] or 0:.0f} ms")
+        print(a["text"])
+        for g in a["grades"]:
+            print(f"  [{g['points']:+d}] {g['verdict'] or 'no verdict'} ({g['rater']}): {g['criterion'][:70]}")
+        print()
+    return 0
+
+
+def run_answers(ws: Workspace, run_id: str) -> list[dict]:
+    """A run's answers, each with every grade given to it."""
+    grades: dict[str, list[dict]] = {}
+    for g in ws.query(
+            """SELECT g.answer_id, c.text AS criterion, c.points, r.name AS rater, g.verdict, g.explanation
+               FROM grades g JOIN criteria c ON c.id = g.criterion_id JOIN raters r ON r.id = g.rater_id
+               WHERE g.answer_id IN (SELECT id FROM answers WHERE run_id = ?)
+               ORDER BY c.position, r.name""", (run_id,)):
+        grades.setdefault(g.pop("answer_id"), []).append(g)
+    return [{
+        "id": a["id"], "prompt_id": a["prompt_id"], "sample": a["sample"], "model": a["model"], "text": a["text"],
+        "finish_reason": a["finish_reason"],
+        "usage": {"input_tokens": a["input_tokens"], "output_tokens": a["output_tokens"],
+                  "reasoning_tokens": a["reasoning_tokens"]},
+        "latency_ms": a["latency_ms"], "error": a["error"], "grades": grades.get(a["id"], []),
+    } for a in ws.query(
+        # In the run's own order (question, then sample), not the order replies arrived.
+        """SELECT a.*, q.prompt_id FROM answers a JOIN questions q ON q.id = a.question_id
+           LEFT JOIN work_items w ON w.run_id = a.run_id AND w.key = a.question_id || ':' || a.sample
+           WHERE a.run_id = ? ORDER BY w.rowid, a.rowid""", (run_id,))]
