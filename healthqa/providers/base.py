@@ -22,6 +22,7 @@ from healthqa.domain import Answer, Message, ModelConfig, Usage
 from .errors import ProviderError, classify_status, redact
 from .ratelimit import RateLimiter
 from .retry import NO_RETRY, RetryPolicy, wait_from_headers
+from .transport import ShardedTransport
 from .wire import iter_sse
 
 # Finish reasons every adapter maps to; anything else passes through lowercased.
@@ -100,11 +101,8 @@ class Provider:
         headers.update(self._auth_headers(api_key))
         self._client = httpx.AsyncClient(
             headers=headers,
-            verify=_tls_context(),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            transport=ShardedTransport(max_connections, verify=_tls_context()),
         )
 
     def __repr__(self) -> str:  # deliberately without the key

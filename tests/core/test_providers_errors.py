@@ -410,3 +410,20 @@ def test_provider_uses_its_rate_limiter(openai_server):
         finally:
             await provider.aclose()
     assert asyncio.run(go()) >= 0.39
+
+
+def test_connection_limit_holds_and_shards_are_released():
+    with OpenAIServer(latency=0.2) as server:
+        async def go() -> tuple[float, list[int]]:
+            provider = make_provider(config_for(server), server.api_key, max_connections=8)
+            try:
+                t0 = time.perf_counter()
+                await asyncio.gather(*(provider.complete(CONVERSATION) for _ in range(16)))
+                elapsed = time.perf_counter() - t0
+                [p async for p in provider.stream(CONVERSATION)]
+                return elapsed, list(provider._client._transport._in_flight)
+            finally:
+                await provider.aclose()
+        elapsed, in_flight = asyncio.run(go())
+    assert elapsed >= 0.4  # 16 requests over 8 connections: two rounds of 0.2 s
+    assert in_flight == [0, 0]  # every response, streamed or not, gave its connection back
