@@ -22,7 +22,7 @@ from healthqa.domain import Answer, Message, ModelConfig, Usage
 from .errors import ProviderError, classify_status, redact
 from .ratelimit import RateLimiter
 from .retry import NO_RETRY, RetryPolicy, wait_from_headers
-from .transport import ShardedTransport
+from .transport import ShardedTransport, env_proxy
 from .wire import iter_sse
 
 # Finish reasons every adapter maps to; anything else passes through lowercased.
@@ -102,7 +102,7 @@ class Provider:
         self._client = httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=ShardedTransport(max_connections, verify=_tls_context()),
+            transport=ShardedTransport(max_connections, verify=_tls_context(), proxy=env_proxy(self.base_url)),
         )
 
     def __repr__(self) -> str:  # deliberately without the key
@@ -144,7 +144,7 @@ class Provider:
         Failures before the first piece are retried like `complete`; once text
         has been shown, a failure is raised, since a retry would repeat it.
         """
-        body = self._body(conversation, stream=True, max_tokens=None)
+        body = self._build(conversation, stream=True, max_tokens=None)
         url = self._endpoint(stream=True)
         attempt = 0
         while True:
@@ -204,7 +204,7 @@ class Provider:
     # ---- shared machinery ------------------------------------------------------
 
     async def _complete(self, conversation: list[Message], policy: RetryPolicy, *, max_tokens: int | None) -> Answer:
-        body = self._body(conversation, stream=False, max_tokens=max_tokens)
+        body = self._build(conversation, stream=False, max_tokens=max_tokens)
         url = self._endpoint(stream=False)
         attempt = 0
         while True:
@@ -214,6 +214,12 @@ class Provider:
                 if not error.retryable:
                     raise
                 attempt = await self._wait_or_raise(error, attempt, policy)
+
+    def _build(self, conversation: list[Message], *, stream: bool, max_tokens: int | None) -> dict:
+        try:
+            return self._body(conversation, stream=stream, max_tokens=max_tokens)
+        except ValueError as exc:  # e.g. an image that is not a base64 data URL: this item only
+            raise ProviderError(f"{self.label}: cannot send this conversation: {exc}") from None
 
     async def _post_once(self, url: str, body: dict) -> Answer:
         await self._pace()

@@ -11,11 +11,28 @@ from __future__ import annotations
 
 import math
 import ssl
+import urllib.request
 from typing import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 import httpx
 
 SHARD_SIZE = 4
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment (HTTPS_PROXY, NO_PROXY, ...) sets for `url`.
+
+    httpx reads these itself only when it builds its own transport, so a
+    client with this transport must be given the proxy explicitly; hospital
+    networks often allow the internet only through one.
+    """
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 class _Released(httpx.AsyncByteStream):
@@ -39,11 +56,12 @@ class _Released(httpx.AsyncByteStream):
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, max_connections: int, *, verify: ssl.SSLContext, shard_size: int = SHARD_SIZE) -> None:
+    def __init__(self, max_connections: int, *, verify: ssl.SSLContext, proxy: str | None = None,
+                 shard_size: int = SHARD_SIZE) -> None:
         count = max(1, math.ceil(max_connections / shard_size))
         per_shard = math.ceil(max_connections / count)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
-        self._shards = [httpx.AsyncHTTPTransport(verify=verify, limits=limits) for _ in range(count)]
+        self._shards = [httpx.AsyncHTTPTransport(verify=verify, limits=limits, proxy=proxy) for _ in range(count)]
         self._in_flight = [0] * count
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -427,3 +427,26 @@ def test_connection_limit_holds_and_shards_are_released():
         elapsed, in_flight = asyncio.run(go())
     assert elapsed >= 0.4  # 16 requests over 8 connections: two rounds of 0.2 s
     assert in_flight == [0, 0]  # every response, streamed or not, gave its connection back
+
+
+def test_an_image_that_cannot_be_sent_fails_the_item(anthropic_server):
+    conversation = [Message(role="user", content=[{"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}])]
+
+    async def go() -> None:
+        provider = make_provider(config_for(anthropic_server), anthropic_server.api_key)
+        try:
+            await provider.complete(conversation)
+        finally:
+            await provider.aclose()
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(go())
+    assert not info.value.fatal and not info.value.retryable and "base64" in info.value.message
+    assert anthropic_server.requests == []
+
+
+def test_proxy_from_the_environment(monkeypatch):
+    from healthqa.providers.transport import env_proxy
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.hospital.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert env_proxy("https://api.openai.com/v1") == "http://proxy.hospital.example:3128"
+    assert env_proxy("http://127.0.0.1:11434/v1") is None
