@@ -1,0 +1,262 @@
+"""models / run / runs / grade / answers as a script uses them: real processes, a real
+workspace file, loopback provider servers. Includes killing a run with SIGKILL."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import pytest
+
+from healthqa import cli
+from healthqa.secrets import SERVICE
+from healthqa.store import Workspace
+from tests.core.provider_servers import OpenAIServer, answer_for, openai_server  # noqa: F401
+from tests.core.test_cli import healthqa
+from tests.core.test_grader import grading_responder
+from tests.core.test_runs import add_config, add_questions, question_text
+
+KEY = "sk-hqa-Distinctive-7Q2xW9vB4nM1kZ8pL5rT3yH6"
+KEY_ENV = "HQA_TEST_API_KEY"
+ENV = {KEY_ENV: KEY}
+
+
+@pytest.fixture
+def server():
+    with OpenAIServer(api_key=KEY) as srv:
+        srv.responder = grading_responder
+        yield srv
+
+
+def prepare(path: Path, server: OpenAIServer, questions: int = 3) -> Path:
+    """A workspace with a question set S, an answering config m and a grader config g (keys from KEY_ENV)."""
+    with Workspace(path) as ws:
+        add_questions(ws, questions)
+        add_config(ws, server, name="m", api_key_env=KEY_ENV, price_in_per_mtok=1.0, price_out_per_mtok=4.0)
+        add_config(ws, server, name="g", api_key_env=KEY_ENV, temperature=0.5)
+    return path
+
+
+def run_id_from(stdout: str) -> str:
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("run "), stdout
+    return last.removeprefix("run ")
+
+
+def read_json(proc) -> object:
+    return json.loads(proc.stdout)
+
+
+def in_process(capsys, *args: str, workspace: Path) -> subprocess.CompletedProcess:
+    """A read-only command run in this process (quicker than a new one; same code path)."""
+    capsys.readouterr()
+    code = cli.main(["--workspace", str(workspace), *args])
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+# ---- models ---------------------------------------------------------------------
+
+def test_models_add_list_and_test(tmp_path, server, capsys):
+    ws = tmp_path / "w.healthqa"
+    out = healthqa("models", "add", "m", "--provider", "openai", "--model", server.model, "--base-url",
+                   server.base_url, "--api-key-env", KEY_ENV, "--reasoning", "low", "--max-output-tokens", "512",
+                   "--price-in", "2", "--price-out", "8", "--system-prompt", "Be brief.", workspace=ws).stdout
+    assert "Saved model config 'm'" in out and KEY_ENV in out
+    [config] = read_json(in_process(capsys, "models", "list", "--json", workspace=ws))
+    assert config["name"] == "m" and config["provider"] == "openai" and config["reasoning"] == "low"
+    assert config["api_key_env"] == KEY_ENV and config["key_source"] == f"environment variable {KEY_ENV}"
+    assert config["max_output_tokens"] == 512 and config["price_out_per_mtok"] == 8.0
+
+    ok = healthqa("models", "test", "m", workspace=ws, env=ENV)
+    assert "answered in" in ok.stdout and server.last.json["max_completion_tokens"] is not None
+    wrong = healthqa("models", "test", "m", workspace=ws, env={KEY_ENV: "sk-wrong-key-000000000000"}, check=False)
+    assert wrong.returncode == 2 and "rejected the API key" in wrong.stderr and KEY_ENV in wrong.stderr
+    missing = healthqa("models", "test", "m", workspace=ws, env={KEY_ENV: ""}, check=False)
+    assert missing.returncode == 2 and f"set environment variable {KEY_ENV}" in missing.stderr
+    bad = in_process(capsys, "models", "add", "x", "--provider", "openai", "--model", "y", "--max-output-tokens", "0",
+                     workspace=ws)
+    assert bad.returncode == 2 and "invalid model config: max_output_tokens" in bad.stderr
+    for proc in (ok, wrong, missing):
+        assert KEY not in proc.stdout + proc.stderr
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.saved.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.saved[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.saved.pop((service, username))
+
+
+def test_models_add_keyring_reads_the_key_from_stdin(tmp_path, server, monkeypatch, capsys):
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        ws = tmp_path / "w.healthqa"
+        monkeypatch.setattr(sys, "stdin", io.StringIO(KEY + "\n"))
+        assert cli.main(["--workspace", str(ws), "models", "add", "k", "--provider", "openai", "--model",
+                         server.model, "--base-url", server.base_url, "--keyring"]) == 0
+        assert memory.saved == {(SERVICE, "k"): KEY}
+        assert cli.main(["--workspace", str(ws), "models", "test", "k"]) == 0
+        assert server.last.headers["authorization"] == f"Bearer {KEY}"
+        assert cli.main(["--workspace", str(ws), "models", "list", "--json"]) == 0
+    finally:
+        keyring.set_keyring(previous)
+    out = capsys.readouterr()
+    assert KEY not in out.out + out.err and "keyring entry healthqa/k" in out.out
+    assert KEY.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+
+
+# ---- run, grade, answers ------------------------------------------------------------
+
+def test_run_grade_and_answers(tmp_path, server, capsys):
+    ws = prepare(tmp_path / "w.healthqa", server)
+    run = healthqa("run", "--set", "S", "--model", "m", "--samples", "2", "--concurrency", "4", workspace=ws, env=ENV)
+    run_id = run_id_from(run.stdout)
+    assert "progress: 6/6 done, 0 failed, 0 in flight" in run.stderr  # plain lines: stderr is not a TTY
+    assert "Run done: 6/6 answered" in run.stderr
+
+    grade = healthqa("grade", "--run", run_id, "--grader", "g", "--concurrency", "8", workspace=ws, env=ENV)
+    grade_id = run_id_from(grade.stdout)
+    assert "Run done: 18/18 graded" in grade.stderr
+
+    answers = read_json(in_process(capsys, "answers", "--run", run_id, "--json", workspace=ws))
+    assert len(answers) == 6
+    assert [(a["prompt_id"][-1], a["sample"]) for a in answers] == [(p, s) for p in "012" for s in (0, 1)]
+    for a in answers:
+        assert set(a) >= {"prompt_id", "model", "text", "finish_reason", "usage", "latency_ms", "error", "grades"}
+        assert a["model"] == "m" and a["finish_reason"] == "stop" and a["error"] is None
+        assert a["text"] == answer_for(question_text(int(a["prompt_id"][-1])))
+        assert a["usage"]["input_tokens"] > 0 and a["usage"]["output_tokens"] > 0
+        assert [(g["points"], g["rater"], g["verdict"]) for g in a["grades"]] == [
+            (6, "g", "met"), (8, "g", "met"), (-7, "g", "not_met")]
+        assert all(set(g) == {"criterion", "points", "rater", "verdict", "explanation"} for g in a["grades"])
+
+    runs = read_json(in_process(capsys, "runs", "list", "--json", workspace=ws))
+    assert [(r["id"], r["kind"], r["set"], r["model"], r["status"]) for r in runs] == [
+        (grade_id, "grade", "S", "g", "done"), (run_id, "answer", "S", "m", "done")]
+    assert runs[1]["counts"] == {"total": 6, "done": 6, "failed": 0, "pending": 0}
+    shown = read_json(in_process(capsys, "runs", "show", grade_id, "--json", workspace=ws))
+    assert shown["source_run_id"] == run_id and shown["rater"] == "g" and shown["summary"]["calls"] == 18
+    assert shown["items"] == []
+
+
+def test_a_missing_key_is_an_error_and_creates_no_run(tmp_path, server, capsys):
+    ws = prepare(tmp_path / "w.healthqa", server)
+    proc = healthqa("run", "--set", "S", "--model", "m", workspace=ws, env={KEY_ENV: ""}, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: No API key for 'm': set environment variable {KEY_ENV}"
+    assert read_json(in_process(capsys, "runs", "list", "--json", workspace=ws)) == [] and server.requests == []
+
+
+def test_a_stopped_run_says_why_and_shows_its_items_errors(tmp_path, server, capsys):
+    ws = prepare(tmp_path / "w.healthqa", server)
+    server.enqueue(server.insufficient_quota())
+    proc = healthqa("run", "--set", "S", "--model", "m", "--concurrency", "1", workspace=ws, env=ENV, check=False)
+    run_id = run_id_from(proc.stdout)
+    assert proc.returncode == 2 and "error: OpenAI HTTP 429: billing, quota or spending limit" in proc.stderr
+    assert f"healthqa run --resume {run_id}" in proc.stderr
+    shown = read_json(in_process(capsys, "runs", "show", run_id, "--json", workspace=ws))
+    assert shown["status"] == "failed" and "add credit" in shown["summary"]["message"]
+    [failed] = [i for i in shown["items"] if i["status"] == "failed"]
+    assert failed["attempts"] == 1 and "billing" in failed["error"]
+    assert {i["status"] for i in shown["items"]} == {"failed", "pending"}
+
+    server.enqueue(server.error(400, "maximum context length exceeded", "invalid_request_error",
+                                "context_length_exceeded"))
+    again = healthqa("run", "--resume", run_id, workspace=ws, env=ENV, check=False)
+    assert again.returncode == 1 and "Run incomplete: 2/3 answered, 1 failed" in again.stderr
+    assert run_id_from(again.stdout) == run_id
+    assert healthqa("run", "--resume", run_id, workspace=ws, env=ENV).returncode == 0
+
+
+# ---- secrets -------------------------------------------------------------------------
+
+def test_no_key_reaches_the_disk_or_the_output(tmp_path, server, capsys):
+    ws = prepare(tmp_path / "w.healthqa", server)
+    outputs = []
+    outputs.append(healthqa("models", "test", "m", workspace=ws, env=ENV))
+    run = healthqa("run", "--set", "S", "--model", "m", workspace=ws, env=ENV)
+    outputs += [run, healthqa("grade", "--run", run_id_from(run.stdout), "--grader", "g", workspace=ws, env=ENV)]
+    # a server that echoes the key back in an error: the message is stored, the key is not
+    server.enqueue(lambda request: server.error(400, f"bad request from {request.headers['authorization']}",
+                                                "invalid_request_error"))
+    outputs.append(healthqa("run", "--set", "S", "--model", "m", workspace=ws, env=ENV, check=False))
+    assert outputs[-1].returncode == 2 and "[redacted]" in outputs[-1].stderr
+    outputs += [in_process(capsys, "runs", "show", run_id_from(outputs[-1].stdout), "--json", workspace=ws),
+                in_process(capsys, "models", "list", "--json", workspace=ws),
+                in_process(capsys, "answers", "--run", run_id_from(run.stdout), workspace=ws)]
+    assert any("[redacted]" in item["error"] for item in read_json(outputs[-3])["items"] if item["error"])
+
+    with sqlite3.connect(ws) as reader:  # the workspace file and its -wal/-shm, if any, as they are on disk
+        reader.execute("PRAGMA journal_mode").fetchone()
+        files = [p for p in tmp_path.iterdir() if p.is_file()]
+        stored = b"".join(p.read_bytes() for p in files)
+    text = "".join(p.stdout + p.stderr for p in outputs)
+    for fragment in (KEY, KEY[:12], KEY[-12:]):
+        assert fragment.encode() not in stored, f"key fragment {fragment!r} in the workspace files"
+        assert fragment not in text, f"key fragment {fragment!r} in the output"
+    assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)  # it was really used
+
+
+# ---- kill -9 ------------------------------------------------------------------------
+
+def test_a_killed_run_resumes_to_exactly_one_answer_per_question(tmp_path):
+    questions, samples, concurrency = 12, 2, 4
+    with OpenAIServer(api_key=KEY, latency=0.25) as server:
+        ws = prepare(tmp_path / "w.healthqa", server, questions=questions)
+        cmd = [sys.executable, "-m", "healthqa.cli", "--workspace", str(ws), "run", "--set", "S", "--model", "m",
+               "--samples", str(samples), "--concurrency", str(concurrency)]
+        proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            server.wait_for_requests(2 * concurrency + 2, timeout=30)
+            reader = sqlite3.connect(ws)
+            deadline = time.monotonic() + 10
+            while reader.execute("SELECT count(*) FROM answers").fetchone()[0] < concurrency:
+                assert time.monotonic() < deadline, "no answers landed"
+                time.sleep(0.02)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        assert proc.returncode == -signal.SIGKILL
+        [(run_id, status)] = reader.execute("SELECT id, status FROM runs").fetchall()
+        landed = reader.execute("SELECT count(*) FROM answers").fetchone()[0]
+        done = reader.execute("SELECT count(*) FROM work_items WHERE status = 'done'").fetchone()[0]
+        reader.close()
+        assert status == "running" and concurrency <= landed == done < questions * samples
+        sent_before = len(server.requests)
+
+        server.latency = 0
+        resumed = healthqa("run", "--resume", run_id, "--concurrency", str(concurrency), workspace=ws, env=ENV)
+        assert run_id_from(resumed.stdout) == run_id
+        calls = len(server.requests)
+
+    with Workspace(ws) as w:
+        rows = w.query("SELECT a.question_id, a.sample, a.text, q.prompt_id FROM answers a "
+                       "JOIN questions q ON q.id = a.question_id")
+        assert w.scalar("SELECT status FROM runs") == "done"
+    pairs = [(r["question_id"], r["sample"]) for r in rows]
+    assert len(pairs) == len(set(pairs)) == questions * samples  # exactly one answer per (question, sample)
+    assert all(r["text"] == answer_for(question_text(int(r["prompt_id"][-12:]))) for r in rows)
+    # only the calls in flight at the kill were made again
+    assert questions * samples <= calls <= questions * samples + concurrency
+    assert calls - sent_before == questions * samples - landed
