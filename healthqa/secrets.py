@@ -13,6 +13,7 @@ import keyring
 import keyring.errors
 
 from healthqa.domain import ModelConfig
+from healthqa.errors import HealthQAError
 
 SERVICE = "healthqa"  # keyring service; the username is the model config's name
 # Where the official SDKs look when a config names no place of its own.
@@ -23,11 +24,11 @@ DEFAULT_ENV = {
 }
 
 
-class MissingKeyError(Exception):
+class MissingKeyError(HealthQAError):
     """No key where the config says it is. The message says where to put one."""
 
 
-class KeyStoreError(Exception):
+class KeyStoreError(HealthQAError):
     """The OS keyring could not store or delete a key."""
 
 

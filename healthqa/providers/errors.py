@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from healthqa.errors import HealthQAError
+
 # HTTP statuses that may succeed on a later try (the official SDKs' list).
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -39,7 +41,7 @@ TOO_LONG_MARKERS = (
 )
 
 
-class ProviderError(Exception):
+class ProviderError(HealthQAError):
     """A failed provider call, already classified.
 
     fatal: stop the whole run, the user must fix something (key, quota, a bad
