@@ -12,7 +12,7 @@ import numpy as np
 
 from .agreement import RatingTable
 from .errors import CommandError
-from .store import Workspace
+from .store import Workspace, answer_filter
 
 _CODE = {"met": 1, "not_met": 0}
 
@@ -27,17 +27,8 @@ def load_rating_table(ws: Workspace, *, raters: list[str] | None = None, model: 
                                f"(raters: {', '.join(known) or 'none'})")
     chosen = raters or list(known)
     column = {known[name]["id"]: j for j, name in enumerate(chosen)}
-    where, params = ["g.verdict IN ('met', 'not_met')"], []
-    if model:
-        where.append("a.model = ?")
-        params.append(model)
-    if run_id:
-        where.append("a.run_id = ?")
-        params.append(run_id)
-    if set_name:
-        where.append("a.question_id IN (SELECT m.question_id FROM set_members m JOIN question_sets s "
-                     "ON s.id = m.set_id WHERE s.name = ?)")
-        params.append(set_name)
+    where, params = answer_filter(model=model, run_id=run_id, set_name=set_name)
+    where.append("g.verdict IN ('met', 'not_met')")
     sql = f"""SELECT g.answer_id, g.criterion_id, g.rater_id, g.verdict, c.text, c.tags, q.theme
               FROM grades g JOIN answers a ON a.id = g.answer_id JOIN criteria c ON c.id = g.criterion_id
               JOIN questions q ON q.id = a.question_id

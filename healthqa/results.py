@@ -9,24 +9,14 @@ import json
 from collections import defaultdict
 
 from .scoring import GradedCriterion, GradedExample, majority_verdict, score_examples
-from .store import Workspace
+from .store import Workspace, answer_filter
 
 MAJORITY = "clinicians (majority)"
 _MET = {"met": True, "not_met": False}
 
 
 def _graded_rows(ws: Workspace, *, model: str | None, set_name: str | None, run_id: str | None) -> list[tuple]:
-    where, params = [], []
-    if model:
-        where.append("a.model = ?")
-        params.append(model)
-    if run_id:
-        where.append("a.run_id = ?")
-        params.append(run_id)
-    if set_name:
-        where.append("a.question_id IN (SELECT m.question_id FROM set_members m JOIN question_sets s "
-                     "ON s.id = m.set_id WHERE s.name = ?)")
-        params.append(set_name)
+    where, params = answer_filter(model=model, run_id=run_id, set_name=set_name)
     sql = f"""SELECT a.id, a.model, a.question_id, a.output_tokens, r.name, r.kind, g.criterion_id, g.verdict
               FROM grades g JOIN answers a ON a.id = g.answer_id JOIN raters r ON r.id = g.rater_id
               {'WHERE ' + ' AND '.join(where) if where else ''}"""

@@ -112,6 +112,24 @@ def answer_rows(ws: Workspace, *, run_id: str | None = None, set_id: str | None 
     )
 
 
+def answer_filter(*, model: str | None = None, run_id: str | None = None, set_name: str | None = None,
+                  alias: str = "a") -> tuple[list[str], list]:
+    """WHERE clauses (and their parameters) that select answers by model, run
+    and question set: the one filter every score, export and statistic uses."""
+    where, params = [], []
+    if model:
+        where.append(f"{alias}.model = ?")
+        params.append(model)
+    if run_id:
+        where.append(f"{alias}.run_id = ?")
+        params.append(run_id)
+    if set_name:
+        where.append(f"{alias}.question_id IN (SELECT m.question_id FROM set_members m JOIN question_sets s "
+                     "ON s.id = m.set_id WHERE s.name = ?)")
+        params.append(set_name)
+    return where, params
+
+
 def list_models(ws: Workspace) -> list[str]:
     return [r["model"] for r in ws.query("SELECT DISTINCT model FROM answers ORDER BY model")]
 
