@@ -63,6 +63,7 @@ def _add_engine_options(p) -> None:
 # -- run / grade ------------------------------------------------------------------
 
 def cmd_run(args) -> int:
+    _check_engine_options(args)
     with open_from(args) as ws:
         if args.resume:
             if args.set_name or args.model:
@@ -82,6 +83,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    _check_engine_options(args)
     with open_from(args) as ws:
         config = get_model_config(ws, args.grader)
         if config is None:
@@ -89,6 +91,14 @@ def cmd_grade(args) -> int:
         key = _api_key(config)
         run_id = create_grade_run(ws, resolve_run_id(ws, args.run_id), args.grader, max_attempts=args.max_attempts)
         return _execute(ws, run_id, key, args)
+
+
+def _check_engine_options(args) -> None:
+    # Checked before a run is created, so a typo leaves no run behind.
+    if args.concurrency < 1:
+        raise CommandError("--concurrency must be at least 1")
+    if args.rpm is not None and args.rpm <= 0:
+        raise CommandError("--rpm must be positive")
 
 
 def _api_key(config) -> str | None:
@@ -99,8 +109,6 @@ def _api_key(config) -> str | None:
 
 
 def _execute(ws: Workspace, run_id: str, api_key: str | None, args) -> int:
-    if args.concurrency < 1:
-        raise CommandError("--concurrency must be at least 1")
     printer = ProgressPrinter(sys.stderr)
 
     async def go() -> RunSummary:

@@ -207,10 +207,8 @@ def test_no_key_reaches_the_disk_or_the_output(tmp_path, server, capsys):
                 in_process(capsys, "answers", "--run", run_id_from(run.stdout), workspace=ws)]
     assert any("[redacted]" in item["error"] for item in read_json(outputs[-3])["items"] if item["error"])
 
-    with sqlite3.connect(ws) as reader:  # the workspace file and its -wal/-shm, if any, as they are on disk
-        reader.execute("PRAGMA journal_mode").fetchone()
-        files = [p for p in tmp_path.iterdir() if p.is_file()]
-        stored = b"".join(p.read_bytes() for p in files)
+    files = [p for p in tmp_path.iterdir() if p.is_file()]  # the workspace and any -wal / -shm beside it
+    stored = b"".join(p.read_bytes() for p in files)
     text = "".join(p.stdout + p.stderr for p in outputs)
     for fragment in (KEY, KEY[:12], KEY[-12:]):
         assert fragment.encode() not in stored, f"key fragment {fragment!r} in the workspace files"
@@ -218,35 +216,47 @@ def test_no_key_reaches_the_disk_or_the_output(tmp_path, server, capsys):
     assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)  # it was really used
 
 
-# ---- kill -9 ------------------------------------------------------------------------
+# ---- kill -9 and SIGTERM ----------------------------------------------------------------
+
+QUESTIONS, SAMPLES, CONCURRENCY = 12, 2, 4
+
+
+def start_run_until_answers_land(ws: Path, server: OpenAIServer) -> tuple[subprocess.Popen, sqlite3.Connection]:
+    """`healthqa run` in its own process, returned once some answers are in the workspace."""
+    cmd = [sys.executable, "-m", "healthqa.cli", "--workspace", str(ws), "run", "--set", "S", "--model", "m",
+           "--samples", str(SAMPLES), "--concurrency", str(CONCURRENCY)]
+    proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        server.wait_for_requests(2 * CONCURRENCY + 2, timeout=30)
+        reader = sqlite3.connect(ws)
+        deadline = time.monotonic() + 10
+        while reader.execute("SELECT count(*) FROM answers").fetchone()[0] < CONCURRENCY:
+            assert time.monotonic() < deadline, "no answers landed"
+            time.sleep(0.02)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc, reader
+
 
 def test_a_killed_run_resumes_to_exactly_one_answer_per_question(tmp_path):
-    questions, samples, concurrency = 12, 2, 4
+    total = QUESTIONS * SAMPLES
     with OpenAIServer(api_key=KEY, latency=0.25) as server:
-        ws = prepare(tmp_path / "w.healthqa", server, questions=questions)
-        cmd = [sys.executable, "-m", "healthqa.cli", "--workspace", str(ws), "run", "--set", "S", "--model", "m",
-               "--samples", str(samples), "--concurrency", str(concurrency)]
-        proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            server.wait_for_requests(2 * concurrency + 2, timeout=30)
-            reader = sqlite3.connect(ws)
-            deadline = time.monotonic() + 10
-            while reader.execute("SELECT count(*) FROM answers").fetchone()[0] < concurrency:
-                assert time.monotonic() < deadline, "no answers landed"
-                time.sleep(0.02)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        ws = prepare(tmp_path / "w.healthqa", server, questions=QUESTIONS)
+        proc, reader = start_run_until_answers_land(ws, server)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
         assert proc.returncode == -signal.SIGKILL
         [(run_id, status)] = reader.execute("SELECT id, status FROM runs").fetchall()
         landed = reader.execute("SELECT count(*) FROM answers").fetchone()[0]
         done = reader.execute("SELECT count(*) FROM work_items WHERE status = 'done'").fetchone()[0]
         reader.close()
-        assert status == "running" and concurrency <= landed == done < questions * samples
+        assert status == "running" and CONCURRENCY <= landed == done < total
         sent_before = len(server.requests)
 
         server.latency = 0
-        resumed = healthqa("run", "--resume", run_id, "--concurrency", str(concurrency), workspace=ws, env=ENV)
+        resumed = healthqa("run", "--resume", run_id, "--concurrency", str(CONCURRENCY), workspace=ws, env=ENV)
         assert run_id_from(resumed.stdout) == run_id
         calls = len(server.requests)
 
@@ -255,8 +265,22 @@ def test_a_killed_run_resumes_to_exactly_one_answer_per_question(tmp_path):
                        "JOIN questions q ON q.id = a.question_id")
         assert w.scalar("SELECT status FROM runs") == "done"
     pairs = [(r["question_id"], r["sample"]) for r in rows]
-    assert len(pairs) == len(set(pairs)) == questions * samples  # exactly one answer per (question, sample)
+    assert len(pairs) == len(set(pairs)) == total  # exactly one answer per (question, sample)
     assert all(r["text"] == answer_for(question_text(int(r["prompt_id"][-12:]))) for r in rows)
     # only the calls in flight at the kill were made again
-    assert questions * samples <= calls <= questions * samples + concurrency
-    assert calls - sent_before == questions * samples - landed
+    assert calls - sent_before == total - landed and total <= calls <= total + CONCURRENCY
+
+
+def test_sigterm_cancels_cleanly_and_still_prints_the_run_id(tmp_path):
+    with OpenAIServer(api_key=KEY, latency=0.25) as server:
+        ws = prepare(tmp_path / "w.healthqa", server, questions=QUESTIONS)
+        proc, reader = start_run_until_answers_land(ws, server)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Run cancelled" in err and "Traceback" not in err
+    run_id = run_id_from(out)
+    status, answers, done = reader.execute(
+        "SELECT status, (SELECT count(*) FROM answers), (SELECT count(*) FROM work_items WHERE status = 'done') "
+        "FROM runs WHERE id = ?", (run_id,)).fetchone()
+    reader.close()
+    assert status == "cancelled" and answers == done < QUESTIONS * SAMPLES
