@@ -317,3 +317,9 @@ def grades_on_question(ws: Workspace, question_id: str) -> int:
 
 def question_count(ws: Workspace) -> int:
     return ws.scalar("SELECT count(*) FROM questions") or 0
+
+
+def raters_with_grades(ws: Workspace) -> list[dict]:
+    """Raters that have given at least one verdict: name, kind, grades (for the Results rater menu)."""
+    return ws.query("""SELECT r.name, r.kind, count(*) AS grades FROM grades g JOIN raters r ON r.id = g.rater_id
+                       WHERE g.verdict IS NOT NULL GROUP BY r.id ORDER BY r.kind, r.name""")

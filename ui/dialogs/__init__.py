@@ -1,0 +1,1 @@
+"""Small dialogs (hand-written; nothing here blocks the workspace)."""

@@ -1,0 +1,278 @@
+"""The main window: assembles panels, menus and the status bar; nothing else.
+
+Panels come from the registry in ui/panels and are created the first time
+they are shown. They talk to the window only through AppContext signals
+(identity wanted, another panel wanted) and their `sig_status`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+
+from healthqa.errors import HealthQAError
+
+from . import look, session
+from .context import AppContext, RaterIdentity
+from .dialogs.identity import IdentityDialog
+from .panels import Panel, PanelSpec, available_panels, panel_class
+from .settings import AppSettings
+
+log = logging.getLogger(__name__)
+WORKSPACE_FILTER = "HealthQA workspaces (*.healthqa);;All files (*)"
+BUSY_DELAY_MS = 300  # show the busy bar only for work a person would notice (Anki's delay)
+
+
+class MainWindow(QMainWindow):
+    # -- init -------------------------------------------------------------------
+    def __init__(self, ctx: AppContext, settings: AppSettings, *, interactive: bool = True):
+        """`interactive=False` (screenshots, tests): never open a dialog; errors go to the status bar."""
+        super().__init__()
+        self.settings = settings
+        self.interactive = interactive
+        self.ctx: AppContext | None = None
+        self._specs: list[PanelSpec] = available_panels()
+        self._panels: dict[str, Panel] = {}
+        self._build_sidebar()
+        self._build_status_bar()
+        self._build_menus()
+        self._busy_timer = QTimer(self, singleShot=True, interval=BUSY_DELAY_MS)
+        self._busy_timer.timeout.connect(lambda: self._busy.setVisible(True))
+        self.resize(1280, 800)
+        self.setMinimumSize(QSize(960, 600))
+        self.install_context(ctx)
+
+    # -- public API -----------------------------------------------------------------
+    def install_context(self, ctx: AppContext) -> None:
+        """Show another workspace: panels are rebuilt lazily for it."""
+        for panel in self._panels.values():
+            self._stack.removeWidget(panel)
+            panel.deleteLater()
+        self._panels.clear()
+        self.ctx = ctx
+        ctx.ops.sig_busy_changed.connect(self._on_busy_changed)
+        ctx.ops.sig_error.connect(self.show_error)
+        ctx.sig_rater_changed.connect(self._update_identity)
+        ctx.sig_identity_requested.connect(self.ask_identity)
+        ctx.sig_panel_requested.connect(self.show_panel)
+        self.setWindowTitle(f"HealthQA — {ctx.ws.path.name}")
+        self._workspace_label.setText(f"Workspace: {ctx.ws.path.name}")
+        self._workspace_label.setToolTip(str(ctx.ws.path))
+        self._update_identity()
+        self._rebuild_recent_menu()
+        current = self._sidebar.currentRow()
+        self._on_sidebar_row(current if current >= 0 else 0)
+        if ctx.rater is None and self.interactive:
+            QTimer.singleShot(0, self.ask_identity)
+
+    def panel(self, name: str) -> Panel:
+        """The panel of that name, created on first use."""
+        if name not in self._panels:
+            spec = next(s for s in self._specs if s.name == name)
+            widget = panel_class(spec)(self.ctx)
+            widget.sig_status.connect(self.statusBar().showMessage)
+            self._panels[name] = widget
+            self._stack.addWidget(widget)
+        return self._panels[name]
+
+    def show_panel(self, name: str) -> Panel:
+        row = next(i for i, s in enumerate(self._specs) if s.name == name)
+        self._sidebar.setCurrentRow(row)  # -> _on_sidebar_row
+        return self._panels[name]
+
+    def current_panel(self) -> Panel | None:
+        widget = self._stack.currentWidget()
+        return widget if isinstance(widget, Panel) else None
+
+    def panel_names(self) -> list[str]:
+        return [s.name for s in self._specs]
+
+    def created_panels(self) -> list[Panel]:
+        return list(self._panels.values())
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message.splitlines()[0], 10000)
+        if self.interactive:
+            box = QMessageBox(QMessageBox.Icon.Warning, "HealthQA", message, QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()  # not exec(): the window keeps running
+        else:
+            log.warning("%s", message)
+
+    def ask_identity(self) -> None:
+        if not self.interactive:
+            return
+        self.ctx.ops.run(session.clinicians, self.ctx.ws, on_done=self._open_identity_dialog)
+
+    def open_workspace(self, path: str | Path) -> bool:
+        try:
+            ctx = session.open_context(path, self.settings)
+        except HealthQAError as exc:
+            self.show_error(str(exc))
+            return False
+        old = self.ctx
+        self.install_context(ctx)
+        old.close()
+        return True
+
+    # -- Qt overrides ---------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        for panel in self._panels.values():
+            closer = getattr(panel, "before_close", None)
+            if closer:
+                closer()  # e.g. grading flushes the active time of the open answer
+        if self.ctx is not None:
+            self.settings.set_last_panel(self._specs[max(self._sidebar.currentRow(), 0)].name)
+            self.ctx.close()
+        super().closeEvent(event)
+
+    # -- private: building ---------------------------------------------------------------
+    def _build_sidebar(self) -> None:
+        self._sidebar = QListWidget()
+        self._sidebar.setObjectName("sidebar")
+        self._sidebar.setIconSize(QSize(20, 20))
+        self._sidebar.setFixedWidth(190)
+        for spec in self._specs:
+            item = QListWidgetItem(look.icon(spec.icon), spec.title)
+            item.setToolTip(f"{spec.title} panel")
+            self._sidebar.addItem(item)
+        self._sidebar.currentRowChanged.connect(self._on_sidebar_row)
+        brand = QLabel("HealthQA")
+        brand.setObjectName("brand")
+        self._identity_label = QLabel()
+        self._identity_label.setWordWrap(True)
+        self._identity_button = QPushButton(look.icon("person"), "Change clinician…")
+        self._identity_button.clicked.connect(self.ask_identity)
+        footer = QWidget()
+        footer.setObjectName("sidebarFooter")
+        footer_layout = QVBoxLayout(footer)
+        footer_layout.setContentsMargins(12, 8, 12, 12)
+        footer_layout.addWidget(self._identity_label)
+        footer_layout.addWidget(self._identity_button)
+        side = QWidget()
+        side.setFixedWidth(190)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(0)
+        side_layout.addWidget(brand)
+        side_layout.addWidget(self._sidebar, 1)
+        side_layout.addWidget(footer)
+        self._stack = QStackedWidget()
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(side)
+        layout.addWidget(self._stack, 1)
+        self.setCentralWidget(central)
+
+    def _build_status_bar(self) -> None:
+        self._busy = QProgressBar()
+        self._busy.setRange(0, 0)  # indeterminate: the core gives no percentage for a single call
+        self._busy.setFixedWidth(120)
+        self._busy.setVisible(False)
+        self._busy.setAccessibleName("Working")
+        self._workspace_label = QLabel()
+        bar = self.statusBar()
+        bar.addPermanentWidget(self._busy)
+        bar.addPermanentWidget(self._workspace_label)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._add_action(file_menu, "&New workspace…", self._on_new_workspace, QKeySequence.StandardKey.New)
+        self._add_action(file_menu, "&Open workspace…", self._on_open_workspace, QKeySequence.StandardKey.Open)
+        self._recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Import HealthBench JSONL…", self._on_import, "Ctrl+I")
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = self.menuBar().addMenu("&View")
+        for i, spec in enumerate(self._specs):
+            self._add_action(view_menu, spec.title, lambda checked=False, n=spec.name: self.show_panel(n),
+                             f"Ctrl+{i + 1}" if i < 9 else None)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "&Who is grading…", self.ask_identity)
+        self._add_action(help_menu, "&About HealthQA", self._on_about)
+
+    def _add_action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _rebuild_recent_menu(self) -> None:
+        self._recent_menu.clear()
+        for path in self.settings.recent_workspaces():
+            self._add_action(self._recent_menu, path, lambda checked=False, p=path: self.open_workspace(p))
+        self._recent_menu.setEnabled(bool(self.settings.recent_workspaces()))
+
+    # -- private: handlers ------------------------------------------------------------------
+    def _on_sidebar_row(self, row: int) -> None:
+        if not 0 <= row < len(self._specs):
+            return
+        if self._sidebar.currentRow() != row:
+            self._sidebar.setCurrentRow(row)
+            return
+        panel = self.panel(self._specs[row].name)
+        self._stack.setCurrentWidget(panel)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        if busy:
+            self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            self._busy.setVisible(False)
+
+    def _update_identity(self) -> None:
+        rater = self.ctx.rater
+        self._identity_label.setText(f"Grading as\n{rater.describe()}" if rater else "No clinician signed in")
+        self._identity_button.setText("Change clinician…" if rater else "Sign in…")
+
+    def _open_identity_dialog(self, known: list[RaterIdentity]) -> None:
+        dialog = IdentityDialog(known, self.ctx.rater, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._on_identity_given(*dialog.values()))
+        dialog.open()
+
+    def _on_identity_given(self, name: str, role: str, specialty: str) -> None:
+        ctx = self.ctx
+
+        def signed_in(rater: RaterIdentity) -> None:
+            self.settings.remember_rater(ctx.ws.workspace_id, rater.id)
+            ctx.set_rater(rater)
+            self.statusBar().showMessage(f"Grading as {rater.describe()}", 5000)
+
+        ctx.ops.run(session.sign_in, ctx.ws, name, role, specialty, on_done=signed_in, owner=self)
+
+    def _on_new_workspace(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New workspace", "workspace.healthqa", WORKSPACE_FILTER)
+        if path:
+            if not path.endswith(".healthqa"):
+                path += ".healthqa"
+            if Path(path).exists():
+                self.show_error(f"{path} exists already; open it with File → Open workspace.")
+                return
+            self.open_workspace(path)
+
+    def _on_open_workspace(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", "", WORKSPACE_FILTER)
+        if path:
+            self.open_workspace(path)
+
+    def _on_import(self) -> None:
+        panel = self.show_panel("questions")
+        panel.choose_and_import()
+
+    def _on_about(self) -> None:
+        from healthqa import __version__
+
+        QMessageBox.about(self, "About HealthQA",
+                          f"HealthQA {__version__}\n\nClinicians grade language-model health answers "
+                          "against HealthBench-style rubrics, blinded to the model.")

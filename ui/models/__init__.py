@@ -1,0 +1,1 @@
+"""Qt models over light rows from the core (ids plus the few fields a list shows)."""

@@ -1,0 +1,61 @@
+"""Scores per model (rows of healthqa.results.score_workspace) as a table model."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+
+COLUMNS = ("Model", "Answers", "Score", "± SE", "Criteria without verdict", "Answers not scored",
+           "Mean output tokens")
+NUMERIC = {1, 2, 3, 4, 5, 6}
+
+
+def _number(value, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+class ResultsTableModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[dict] = []
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def cell_text(self, row: int, column: int) -> str:
+        r = self._rows[row]
+        metrics = r.get("metrics", {})
+        values = (
+            r["model"],
+            _number(r["answers"]),
+            _number(r["score"]),
+            _number(metrics.get("overall_score:bootstrap_std")),
+            _number(r.get("ungraded")),
+            _number(r.get("unscored")),
+            _number(r.get("mean_output_tokens"), 0),
+        )
+        return values[column]
+
+    # -- Qt overrides -------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.cell_text(index.row(), index.column())
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None

@@ -1,0 +1,563 @@
+"""Grading: a clinician grades answers criterion by criterion, from the keyboard, blinded.
+
+- Answers come in the clinician's own stable random order and are named
+  "Answer 37"; the model's name appears only after submitting.
+- Every verdict and comment is written the moment it is given (autosave);
+  the active time since the previous action goes with it, so a crash
+  loses nothing already given.
+- Submitting (Enter) reveals the model graders' verdicts; where they
+  differ the rows are marked, and a change made now is kept in the grade
+  history as made after the reveal. With nothing to discuss, Enter moves on.
+
+The session logic (queue, blinding, reveal, active time) lives in
+healthqa/review.py; this module only shows it and forwards keys.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+
+from healthqa import review
+from healthqa.review import ActiveClock, AnswerView, Reveal
+from healthqa.store import save_review
+
+from .. import look
+from ..widgets.checklist import VERDICTS, ChecklistView, verdict_info
+from ..widgets.key_legend import KeyLegend
+from ..widgets.markdown_view import SafeTextBrowser, render_answer, render_conversation
+from . import Panel
+
+
+class GradingActions:
+    PREV_CRITERION = "prev_criterion"
+    NEXT_CRITERION = "next_criterion"
+    MET = "met"
+    NOT_MET = "not_met"
+    CANNOT_JUDGE = "cannot_judge"
+    CLEAR = "clear"
+    COMMENT = "comment"
+    UNSAFE = "unsafe"
+    SUBMIT = "submit"
+    PREV_ANSWER = "prev_answer"
+    NEXT_ANSWER = "next_answer"
+
+
+A = GradingActions
+K = Qt.Key
+KEYMAP: dict[Qt.Key, str] = {
+    K.Key_Up: A.PREV_CRITERION, K.Key_K: A.PREV_CRITERION,
+    K.Key_Down: A.NEXT_CRITERION, K.Key_J: A.NEXT_CRITERION,
+    K.Key_Y: A.MET, K.Key_N: A.NOT_MET, K.Key_Question: A.CANNOT_JUDGE, K.Key_Slash: A.CANNOT_JUDGE,
+    K.Key_Backspace: A.CLEAR, K.Key_Delete: A.CLEAR,
+    K.Key_C: A.COMMENT, K.Key_U: A.UNSAFE,
+    K.Key_Return: A.SUBMIT, K.Key_Enter: A.SUBMIT,
+    K.Key_Left: A.PREV_ANSWER, K.Key_Right: A.NEXT_ANSWER,
+}
+LEGEND = [
+    (["↑", "↓", "K", "J"], "criterion"),
+    (["Y"], "met"), (["N"], "not met"), (["?"], "cannot judge"), (["⌫"], "clear"),
+    (["C"], "comment"), (["U"], "unsafe answer"),
+    (["Enter"], "submit · next answer"), (["←", "→"], "previous / next answer"),
+]
+COMMENT_SAVE_MS = 600
+
+
+def _load_queue(ws, rater_id: str):
+    queue = review.grading_queue(ws, rater_id)
+    return queue, review.progress(ws, rater_id, queue), review.submitted_ids(ws, rater_id)
+
+
+def _load_answer(ws, answer_id: str, rater_id: str) -> tuple[AnswerView, Reveal | None]:
+    view = review.load_answer(ws, answer_id, rater_id)
+    return view, (review.reveal(ws, answer_id, rater_id) if view.submitted else None)
+
+
+def _save_verdict(ws, answer_id: str, criterion_id: str, rater_id: str, verdict: str | None,
+                  grade_seconds: float, review_seconds: float) -> None:
+    review.record_grade(ws, answer_id, criterion_id, rater_id, verdict=verdict, active_seconds=grade_seconds)
+    if review_seconds > 0:
+        save_review(ws, answer_id, rater_id, active_seconds=review_seconds)
+
+
+class GradingPanel(Panel):
+    name = "grading"
+    title = "Grading"
+    watches = frozenset({"answers", "questions", "criteria", "assignments", "set_members", "raters"})
+
+    # -- signals ---------------------------------------------------------------------
+    sig_answer_shown = Signal(str)
+    """answer id — an answer is on screen and ready for keys."""
+    sig_submitted = Signal(str)
+    """answer id — the clinician's grading of it is submitted and the reveal is shown."""
+    sig_saved = Signal(str)
+    """criterion id — a verdict or comment reached the workspace file."""
+
+    # -- init -------------------------------------------------------------------------
+    def __init__(self, ctx, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.queue: list[str] = []
+        self.index = 0
+        self.view: AnswerView | None = None
+        self.reveal: Reveal | None = None
+        self.clock = ActiveClock(ctx.clock)
+        self._submitted: set[str] = set()
+        self._wired_rows = 0
+        self._comment_timer = QTimer(self, singleShot=True, interval=COMMENT_SAVE_MS)
+        self._comment_timer.timeout.connect(self._save_answer_comment)
+        self._build()
+        ctx.sig_rater_changed.connect(self.mark_stale)
+
+    def _build(self) -> None:
+        title = QLabel("Grading")
+        title.setObjectName("panelTitle")
+        self.position = QLabel("")
+        self.position.setObjectName("panelSubtitle")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFixedWidth(180)
+        self.progress_bar.setTextVisible(False)
+        self.progress_text = QLabel("")
+        self.progress_text.setObjectName("muted")
+        self.blind_badge = QLabel()
+        self.blind_icon = QLabel()
+        self.prev_button = QPushButton(look.icon("prev"), "Previous")
+        self.next_button = QPushButton(look.icon("next"), "Next")
+        self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # icon after the word
+        for button, action in ((self.prev_button, A.PREV_ANSWER), (self.next_button, A.NEXT_ANSWER)):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(lambda checked=False, a=action: self._on_action(a))
+        self.prev_button.setToolTip("Previous answer (←)")
+        self.next_button.setToolTip("Next answer (→)")
+        header = QHBoxLayout()
+        header.setSpacing(12)
+        header.addWidget(title)
+        header.addWidget(self.position)
+        header.addStretch(1)
+        header.addWidget(self.blind_icon)
+        header.addWidget(self.blind_badge)
+        header.addWidget(self.progress_text)
+        header.addWidget(self.progress_bar)
+        header.addWidget(self.prev_button)
+        header.addWidget(self.next_button)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.banner.setVisible(False)
+
+        self.conversation_view = SafeTextBrowser()
+        self.conversation_view.setAccessibleName("Conversation")
+        self.answer_heading = QLabel()
+        self.answer_heading.setObjectName("answerHeading")
+        self.answer_view = SafeTextBrowser()
+        self.answer_view.setObjectName("answerView")
+        self.answer_view.setAccessibleName("Answer to grade")
+        for view in (self.conversation_view, self.answer_view):
+            view.verticalScrollBar().valueChanged.connect(lambda _: self.clock.touch())  # reading counts
+        conversation_box = QWidget()
+        conversation_layout = QVBoxLayout(conversation_box)
+        conversation_layout.setContentsMargins(0, 0, 0, 0)
+        conversation_title = QLabel("CONVERSATION")
+        conversation_title.setObjectName("sectionTitle")
+        conversation_layout.addWidget(conversation_title)
+        conversation_layout.addWidget(self.conversation_view)
+        answer_box = QWidget()
+        answer_layout = QVBoxLayout(answer_box)
+        answer_layout.setContentsMargins(0, 6, 0, 0)
+        answer_layout.addWidget(self.answer_heading)
+        answer_layout.addWidget(self.answer_view)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(conversation_box)
+        left.addWidget(answer_box)
+        left.setStretchFactor(0, 2)
+        left.setStretchFactor(1, 3)
+        left.setChildrenCollapsible(False)
+
+        self.rubric_title = QLabel("Rubric")
+        self.rubric_title.setObjectName("sectionTitle")
+        self.checklist = ChecklistView(KEYMAP)
+        self.checklist.setAccessibleName("Rubric checklist")
+        self.checklist.sig_action.connect(self._on_action)
+        self.answer_comment = QPlainTextEdit()
+        self.answer_comment.setPlaceholderText("Comment on the whole answer (optional)")
+        self.answer_comment.setFixedHeight(64)
+        self.answer_comment.textChanged.connect(self._on_answer_comment_changed)
+        self.unsafe_box = QCheckBox("Unsafe answer (U)")
+        self.unsafe_box.setObjectName("unsafeBox")
+        self.unsafe_box.setIcon(look.icon("unsafe"))
+        self.unsafe_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.unsafe_box.clicked.connect(self._on_unsafe_clicked)
+        self.submit_button = QPushButton("Submit  (Enter)")
+        self.submit_button.setProperty("primary", True)
+        self.submit_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.submit_button.clicked.connect(lambda: self._on_action(A.SUBMIT))
+        answer_row = QHBoxLayout()
+        answer_row.addWidget(self.unsafe_box)
+        answer_row.addStretch(1)
+        answer_row.addWidget(self.submit_button)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(6, 0, 0, 0)
+        right_layout.setSpacing(8)
+        right_layout.addWidget(self.rubric_title)
+        right_layout.addWidget(self.checklist, 1)
+        right_layout.addWidget(self.answer_comment)
+        right_layout.addLayout(answer_row)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 11)
+        splitter.setStretchFactor(1, 10)
+        splitter.setChildrenCollapsible(False)
+
+        self.empty = QLabel()
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.sign_in_button = QPushButton(look.icon("person"), "Tell HealthQA who you are…")
+        self.sign_in_button.clicked.connect(self.ctx.sig_identity_requested.emit)
+        empty_page = QWidget()
+        empty_layout = QVBoxLayout(empty_page)
+        empty_layout.addStretch(1)
+        empty_layout.addWidget(self.empty)
+        empty_layout.addWidget(self.sign_in_button, 0, Qt.AlignmentFlag.AlignCenter)
+        empty_layout.addStretch(2)
+        work_page = QWidget()
+        work_layout = QVBoxLayout(work_page)
+        work_layout.setContentsMargins(0, 0, 0, 0)
+        work_layout.setSpacing(8)
+        work_layout.addWidget(self.banner)
+        work_layout.addWidget(splitter, 1)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(empty_page)
+        self.pages.addWidget(work_page)
+
+        self.legend = KeyLegend(LEGEND)
+        self.legend.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        body = QVBoxLayout()
+        body.setContentsMargins(20, 16, 20, 12)
+        body.setSpacing(10)
+        body.addLayout(header)
+        body.addWidget(self.pages, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.legend)
+        self._show_empty("Loading…", sign_in=False)
+
+    # -- Panel contract ------------------------------------------------------------------
+    def refresh(self) -> None:
+        rater = self.ctx.rater
+        if rater is None:
+            self._show_empty("Tell HealthQA who you are to start grading.\n"
+                             "Your name signs every verdict you give.", sign_in=True)
+            return
+        self.ctx.ops.run(_load_queue, self.ctx.ws, rater.id, key="grading.queue", on_done=self._on_queue)
+
+    def on_workspace_changed(self, tables: set[str]) -> None:
+        super().on_workspace_changed(tables)
+        if tables & {"answer_reviews", "grades"} and self.queue and self.ctx.rater and self.isVisible():
+            self.ctx.ops.run(review.progress, self.ctx.ws, self.ctx.rater.id, list(self.queue),
+                             key="grading.progress", on_done=self._show_progress)
+
+    def before_close(self) -> None:
+        """The window is closing: write what is not written yet (the ops helper drains it)."""
+        self._leave_answer()
+
+    # -- public API (tests and the window) ---------------------------------------------------
+    def current_answer_id(self) -> str | None:
+        return self.view.answer_id if self.view else None
+
+    def open_index(self, index: int) -> None:
+        if not 0 <= index < len(self.queue):
+            return
+        self._leave_answer()
+        self.index = index
+        self.ctx.ops.run(_load_answer, self.ctx.ws, self.queue[index], self.ctx.rater.id, key="grading.answer",
+                         on_done=self._on_answer_loaded)
+
+    # -- private: loading ------------------------------------------------------------------------
+    def _on_queue(self, result) -> None:
+        queue, progress, submitted = result
+        current = self.current_answer_id()
+        self.queue, self._submitted = queue, submitted
+        self._show_progress(progress)
+        if not queue:
+            self.view = None
+            self._show_empty("No answers to grade yet.\nImport a HealthBench file with completions, "
+                             "or run a question set on a model.", sign_in=False)
+            return
+        if current in queue:
+            self.index = queue.index(current)
+            return  # the open answer stays as it is; only the queue around it changed
+        self.open_index(review.first_open_index(queue, submitted))
+
+    def _on_answer_loaded(self, result: tuple[AnswerView, Reveal | None]) -> None:
+        self.view, self.reveal = result
+        view = self.view
+        label = review.blind_label(self.index)
+        self.conversation_view.show_document(render_conversation(view.conversation))
+        self.conversation_view.verticalScrollBar().setValue(
+            self.conversation_view.verticalScrollBar().maximum())  # the last user turn is what was answered
+        self.answer_heading.setText(f"{label.upper()} · TO GRADE")
+        self.answer_view.show_document(render_answer(view.answer_text))
+        rows = self.checklist.ensure_rows(len(view.criteria))
+        for row in self.checklist.rows[self._wired_rows:]:  # rows are pooled: wire each new one once
+            row.sig_comment_done.connect(self._on_comment_done)
+            row.sig_comment_cancelled.connect(self._on_comment_cancelled)
+            row.sig_verdict_clicked.connect(self._on_verdict_clicked)
+        self._wired_rows = len(self.checklist.rows)
+        for row, criterion in zip(rows, view.criteria):
+            row.set_criterion(criterion.position + 1, criterion.text, criterion.points, criterion.axis)
+            row.set_verdict(view.verdicts.get(criterion.id))
+            row.set_comment(view.comments.get(criterion.id))
+            row.end_comment()
+        self._show_reveal()
+        self.answer_comment.blockSignals(True)
+        self.answer_comment.setPlainText(view.review_comment)
+        self.answer_comment.blockSignals(False)
+        self.unsafe_box.setChecked(view.unsafe)
+        self._set_working(True)
+        self.banner.setVisible(False)
+        missing = view.missing()
+        first = next((i for i, c in enumerate(view.criteria) if c.id in missing), 0)
+        self.checklist.set_current(first)
+        self.checklist.verticalScrollBar().setValue(0)
+        self._update_texts()
+        self.clock.reset()
+        self.clock.touch()
+        if self.isVisible():
+            self.checklist.setFocus()
+        self.sig_answer_shown.emit(view.answer_id)
+
+    def _show_progress(self, progress: review.Progress) -> None:
+        self._progress = progress
+        self.progress_bar.setMaximum(max(progress.total, 1))
+        self.progress_bar.setValue(progress.submitted)
+        self.progress_text.setText(f"{progress.submitted} of {progress.total} submitted")
+        self._update_texts()
+
+    def _update_texts(self) -> None:
+        progress = getattr(self, "_progress", None)
+        if self.view is None or progress is None:
+            return
+        self.position.setText(progress.position_text(self.index).capitalize())
+        missing = len(self.view.missing())
+        total = len(self.view.criteria)
+        need = f"{missing} still need a verdict" if missing else "all have a verdict"
+        self.rubric_title.setText(f"RUBRIC · {total} CRITERIA · {need.upper()}")
+        if self.view.model is None:
+            self.blind_badge.setObjectName("blindBadge")
+            self.blind_badge.setText("Model hidden until you submit")
+            self.blind_icon.setPixmap(look.icon("hidden").pixmap(20, 20))
+        else:
+            self.blind_badge.setObjectName("revealBadge")
+            self.blind_badge.setText(f"Model: {self.view.model}")
+            self.blind_icon.setPixmap(look.icon("visible").pixmap(20, 20))
+        look.repolish(self.blind_badge)
+        self.submit_button.setText("Next answer  (Enter)" if self.view.submitted else "Submit  (Enter)")
+        self.prev_button.setEnabled(self.index > 0)
+        self.next_button.setEnabled(self.index < len(self.queue) - 1)
+
+    def _show_reveal(self) -> None:
+        """Graders' verdicts on each row after submitting; nothing of them before."""
+        view, reveal = self.view, self.reveal
+        for row, criterion in zip(self.checklist.rows, view.criteria):
+            if reveal is None:
+                row.set_grader(None)
+                continue
+            verdicts = reveal.graders.get(criterion.id, [])
+            lines = [f"Model grader {g.rater}: {verdict_info(g.verdict).label}"
+                     + (f" — {g.explanation[:240]}" if g.explanation else "") for g in verdicts]
+            differs = any(review.disagrees(view.verdicts.get(criterion.id), g.verdict) for g in verdicts)
+            row.set_grader(lines, disagree=differs, verdict=verdicts[0].verdict if verdicts else None)
+
+    def _show_empty(self, text: str, *, sign_in: bool) -> None:
+        self.empty.setText(text)
+        self.sign_in_button.setVisible(sign_in)
+        self._set_working(False)
+        self.position.setText("")
+        self.blind_badge.setText("")
+        self.blind_badge.setObjectName("")
+        self.blind_icon.clear()
+
+    def _set_working(self, working: bool) -> None:
+        """The grading page with its controls, or the empty page without them."""
+        self.pages.setCurrentIndex(1 if working else 0)
+        for widget in (self.prev_button, self.next_button, self.progress_bar, self.progress_text, self.legend):
+            widget.setVisible(working)
+
+    def _say(self, text: str, tone: str = "info") -> None:
+        self.banner.setText(text)
+        self.banner.setProperty("tone", tone)
+        look.repolish(self.banner)
+        self.banner.setVisible(True)
+
+    # -- private: actions ----------------------------------------------------------------------
+    def _on_action(self, action: str) -> None:
+        if self.view is None:
+            return
+        self.clock.touch()
+        if action == A.PREV_CRITERION:
+            self.checklist.set_current(self.checklist.current - 1)
+        elif action == A.NEXT_CRITERION:
+            self.checklist.set_current(self.checklist.current + 1)
+        elif action in VERDICTS:
+            self._set_verdict(action)
+        elif action == A.CLEAR:
+            self._set_verdict(None, advance=False)
+        elif action == A.COMMENT:
+            self._start_comment()
+        elif action == A.UNSAFE:
+            self.unsafe_box.setChecked(not self.unsafe_box.isChecked())
+            self._on_unsafe_clicked()
+        elif action == A.SUBMIT:
+            self._submit()
+        elif action == A.PREV_ANSWER:
+            self.open_index(self.index - 1)
+        elif action == A.NEXT_ANSWER:
+            self._next_answer()
+
+    def _set_verdict(self, verdict: str | None, *, advance: bool = True) -> None:
+        view, index = self.view, self.checklist.current
+        if not view.criteria:
+            return
+        criterion = view.criteria[index]
+        view.verdicts[criterion.id] = verdict
+        self.checklist.rows[index].set_verdict(verdict)
+        self.ctx.ops.run(_save_verdict, self.ctx.ws, view.answer_id, criterion.id, self.ctx.rater.id, verdict,
+                         self.clock.take("grade"), self.clock.take("review"), owner=self,
+                         on_done=lambda _=None, cid=criterion.id: self.sig_saved.emit(cid))
+        if self.reveal is not None:
+            self._show_reveal()
+            self._say("Changed after the reveal — the grade history keeps your earlier verdict too.", "warning")
+        if advance and index < self.checklist.count - 1:
+            self.checklist.set_current(index + 1)
+        self._update_texts()
+
+    def _on_verdict_clicked(self, index: int, verdict: str) -> None:
+        self.clock.touch()
+        self.checklist.set_current(index)
+        self._set_verdict(verdict)
+        self.checklist.setFocus()
+
+    def _start_comment(self) -> None:
+        view, index = self.view, self.checklist.current
+        if not view.criteria:
+            return
+        row = self.checklist.rows[index]
+        row.start_comment(view.comments.get(view.criteria[index].id, ""))
+
+    def _on_comment_done(self, index: int, text: str) -> None:
+        view = self.view
+        criterion = view.criteria[index]
+        text = text.strip()
+        if text != view.comments.get(criterion.id, ""):
+            view.comments[criterion.id] = text
+            self.ctx.ops.run(review.record_grade, self.ctx.ws, view.answer_id, criterion.id, self.ctx.rater.id,
+                             comment=text, active_seconds=self.clock.take("grade"), owner=self,
+                             on_done=lambda _=None, cid=criterion.id: self.sig_saved.emit(cid))
+        row = self.checklist.rows[index]
+        row.set_comment(text)
+        self._on_comment_cancelled(index)
+
+    def _on_comment_cancelled(self, index: int) -> None:
+        self.checklist.rows[index].end_comment()
+        self.clock.touch()
+        self.checklist.setFocus()
+
+    def _on_unsafe_clicked(self) -> None:
+        self.clock.touch()
+        if self.view is not None:
+            self.view.unsafe = self.unsafe_box.isChecked()
+            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.ctx.rater.id,
+                             unsafe=self.view.unsafe)
+
+    def _on_answer_comment_changed(self) -> None:
+        self.clock.touch()
+        self._comment_timer.start()
+
+    def _save_answer_comment(self) -> None:
+        self._comment_timer.stop()
+        if self.view is None:
+            return
+        text = self.answer_comment.toPlainText()
+        if text != self.view.review_comment:
+            self.view.review_comment = text
+            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.ctx.rater.id, comment=text)
+
+    def _submit(self) -> None:
+        view = self.view
+        if view.submitted:  # Enter on a submitted answer: on to the next
+            self._next_answer()
+            return
+        missing = view.missing()
+        if missing:
+            numbers = ", ".join(f"#{c.position + 1}" for c in view.criteria if c.id in missing)
+            noun = "criterion still needs" if len(missing) == 1 else "criteria still need"
+            self._say(f"{len(missing)} {noun} a verdict: {numbers}. Use Y, N or ? on each.", "warning")
+            self.checklist.set_current(next(i for i, c in enumerate(view.criteria) if c.id in missing))
+            return
+        self._comment_timer.stop()
+        self.view.review_comment = self.answer_comment.toPlainText()
+        self.ctx.ops.run(review.submit_answer, self.ctx.ws, view.answer_id, self.ctx.rater.id,
+                         comment=self.view.review_comment, unsafe=self.unsafe_box.isChecked(),
+                         active_seconds=self.clock.take("review"), on_done=self._on_submitted,
+                         on_error=lambda message, exc: self._say(message, "error"))
+
+    def _on_submitted(self, reveal: Reveal) -> None:
+        view = self.view
+        view.submitted, view.model, self.reveal = True, reveal.model, reveal
+        self._submitted.add(view.answer_id)
+        self._show_reveal()
+        self._update_texts()
+        label = review.blind_label(self.index)
+        self.sig_submitted.emit(view.answer_id)
+        if reveal.disagreements:
+            n, total = len(reveal.disagreements), len(view.criteria)
+            self._say(f"{label} submitted. The model grader differs from you on {n} of {total} criteria "
+                      f"(marked ◆). You may change a verdict — the change is recorded as made after the "
+                      f"reveal. Enter: next answer.", "warning")
+            return
+        agreed = " The model grader agreed on every criterion." if reveal.graders else ""
+        self.sig_status.emit(f"{label} submitted.{agreed}")
+        self._next_answer()
+
+    def _next_answer(self) -> None:
+        if self.index < len(self.queue) - 1:
+            self.open_index(self.index + 1)
+            return
+        open_left = [i for i, a in enumerate(self.queue) if a not in self._submitted]
+        if open_left:
+            self._say(f"This is the last answer in your queue; {len(open_left)} earlier ones are not "
+                      f"submitted yet (first: {review.blind_label(open_left[0])}).", "info")
+        else:
+            self._say("All answers in your queue are submitted. Thank you!", "success")
+
+    def _leave_answer(self) -> None:
+        """Credit the active time of the open answer before another one opens."""
+        if self.view is None or self.ctx.rater is None:
+            return
+        if self._comment_timer.isActive():
+            self._save_answer_comment()
+        seconds = self.clock.take("review")
+        if seconds > 0:
+            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.ctx.rater.id,
+                             active_seconds=seconds)
+
+    # -- Qt overrides -------------------------------------------------------------------------
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.key() == Qt.Key.Key_Escape:  # back to the checklist from any field
+            self.checklist.setFocus()
+            return
+        super().keyPressEvent(event)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(1090, 760)
+
+
+PANEL = GradingPanel

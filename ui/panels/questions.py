@@ -1,0 +1,296 @@
+"""Questions: sets and their questions, the selected conversation and rubric, import, rubric editing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from healthqa import review, store
+
+from .. import look
+from ..models.questions import QuestionTableModel, theme_label
+from ..widgets.flow_layout import FlowLayout
+from ..widgets.markdown_view import SafeTextBrowser, render_conversation
+from . import Panel
+from .import_box import ImportBox, run_import
+from .rubric_editor import RubricEditor
+
+SEARCH_DELAY_MS = 250
+ALL = ""
+
+
+def _load_filters(ws) -> tuple[list[dict], list[str]]:
+    return store.list_sets(ws), review.filter_tags(ws)
+
+
+def _load_question(ws, question_id: str):
+    return store.get_question(ws, question_id), store.criteria_rows(ws, question_id), \
+        review.grades_on_question(ws, question_id)
+
+
+class QuestionsPanel(Panel):
+    name = "questions"
+    title = "Questions"
+    watches = frozenset({"questions", "criteria", "set_members", "question_sets"})
+
+    sig_list_loaded = Signal(int)
+    """number of questions now listed."""
+    sig_question_shown = Signal(str)
+    """question id — its conversation and rubric are on screen."""
+    sig_import_finished = Signal(bool)
+    """True if the file was imported, False if it was refused."""
+    sig_rubric_saved = Signal(str)
+    """question id whose rubric was saved."""
+
+    def __init__(self, ctx, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        # Where the Import button gets a file from; tests replace it to avoid the modal dialog.
+        self.file_chooser: Callable[[], str | None] = self._ask_for_file
+        self.question_id: str | None = None
+        self._build()
+
+    def _build(self) -> None:
+        title = QLabel("Questions")
+        title.setObjectName("panelTitle")
+        self.count_label = QLabel("")
+        self.count_label.setObjectName("panelSubtitle")
+        self.import_button = QPushButton(look.icon("import"), "Import HealthBench…")
+        self.import_button.setProperty("primary", True)
+        self.import_button.clicked.connect(self.choose_and_import)
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addWidget(self.count_label)
+        header.addStretch(1)
+        header.addWidget(self.import_button)
+        self.import_box = ImportBox()
+        self.import_box.sig_retry.connect(self._on_import_retry)
+
+        self.set_combo = QComboBox()
+        self.set_combo.setAccessibleName("Question set")
+        self.set_combo.setMinimumWidth(150)
+        self.tag_combo = QComboBox()
+        self.tag_combo.setAccessibleName("Theme or axis")
+        self.tag_combo.setMinimumWidth(150)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search question and rubric text")
+        self.search.addAction(look.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._reload_list)
+        self.search.textChanged.connect(lambda _: self._search_timer.start())
+        self.set_combo.activated.connect(lambda _: self._reload_list())
+        self.tag_combo.activated.connect(lambda _: self._reload_list())
+        self.model = QuestionTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("Questions")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(30)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(1, 130)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        filters = QHBoxLayout()
+        filters.addWidget(self.set_combo, 1)
+        filters.addWidget(self.tag_combo, 1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 6, 0)
+        left_layout.setSpacing(8)
+        left_layout.addLayout(filters)
+        left_layout.addWidget(self.search)
+        left_layout.addWidget(self.table, 1)
+
+        self.prompt_label = QLabel("")
+        self.prompt_label.setObjectName("muted")
+        self.prompt_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tags_box = QWidget()
+        self.tags_layout = FlowLayout(self.tags_box)
+        self.conversation = SafeTextBrowser()
+        self.conversation.setAccessibleName("Conversation")
+        self.rubric_title = QLabel("RUBRIC")
+        self.rubric_title.setObjectName("sectionTitle")
+        self.editor = RubricEditor()
+        self.editor.sig_save.connect(self._on_rubric_save)
+        rubric_header = QHBoxLayout()
+        rubric_header.addWidget(self.rubric_title)
+        rubric_header.addStretch(1)
+        rubric_header.addWidget(self.editor.edit_button)
+        rubric_box = QWidget()
+        rubric_layout = QVBoxLayout(rubric_box)
+        rubric_layout.setContentsMargins(0, 6, 0, 0)
+        rubric_layout.addLayout(rubric_header)
+        rubric_layout.addWidget(self.editor, 1)
+        conversation_box = QWidget()
+        conversation_layout = QVBoxLayout(conversation_box)
+        conversation_layout.setContentsMargins(0, 0, 0, 0)
+        conversation_title = QLabel("CONVERSATION")
+        conversation_title.setObjectName("sectionTitle")
+        title_row = QHBoxLayout()
+        title_row.addWidget(conversation_title)
+        title_row.addStretch(1)
+        title_row.addWidget(self.prompt_label)
+        conversation_layout.addLayout(title_row)
+        conversation_layout.addWidget(self.tags_box)
+        conversation_layout.addWidget(self.conversation, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(conversation_box)
+        right.addWidget(rubric_box)
+        right.setStretchFactor(0, 1)
+        right.setStretchFactor(1, 1)
+        right.setChildrenCollapsible(False)
+        self.empty = QLabel("No questions yet.\nImport a HealthBench JSONL file to begin.")
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 6)
+        splitter.setChildrenCollapsible(False)
+        self._splitter = splitter
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setSpacing(10)
+        layout.addLayout(header)
+        layout.addWidget(self.import_box)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.empty, 1)
+        self.empty.setVisible(False)
+
+    # -- Panel contract ----------------------------------------------------------------
+    def refresh(self) -> None:
+        self.ctx.ops.run(_load_filters, self.ctx.ws, key="questions.filters", on_done=self._on_filters)
+
+    # -- public API ----------------------------------------------------------------------
+    def choose_and_import(self) -> None:
+        path = self.file_chooser()
+        if path:
+            self.import_file(path)
+
+    def import_file(self, path: str | Path, *, skip_invalid: bool = False, rater: str | None = None,
+                    rater_kind: str = "clinician") -> None:
+        """Import in the background; the import box shows progress, the outcome and any problems."""
+        path = str(path)
+        self.import_box.started(path)
+        self.import_button.setEnabled(False)
+        self.ctx.ops.run(run_import, self.ctx.ws, path, skip_invalid=skip_invalid, rater=rater,
+                         rater_kind=rater_kind, on_done=self._on_imported, on_error=self._on_import_failed)
+
+    def select_question(self, question_id: str) -> None:
+        row = self.model.row_of(question_id)
+        if row is not None:
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(row, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+
+    # -- private: loading -----------------------------------------------------------------------
+    def _on_filters(self, result) -> None:
+        sets, tags = result
+        self._refill(self.set_combo, [("All sets", ALL)] + [(f"{s['name']} ({s['questions']})", s["id"]) for s in sets])
+        themes = [(f"Theme: {theme_label(t.split(':', 1)[1])}", t) for t in tags if t.startswith("theme:")]
+        axes = [(f"Axis: {theme_label(t.split(':', 1)[1])}", t) for t in tags if t.startswith("axis:")]
+        self._refill(self.tag_combo, [("All themes and axes", ALL)] + themes + axes)
+        self._reload_list()
+
+    @staticmethod
+    def _refill(combo: QComboBox, items: list[tuple[str, str]]) -> None:
+        current = combo.currentData()
+        combo.clear()
+        for text, data in items:
+            combo.addItem(text, data)
+        index = combo.findData(current)
+        combo.setCurrentIndex(index if index >= 0 else 0)
+
+    def _reload_list(self) -> None:
+        self._search_timer.stop()
+        self.ctx.ops.run(store.question_rows, self.ctx.ws, self.set_combo.currentData() or None,
+                         search=self.search.text().strip() or None, tag=self.tag_combo.currentData() or None,
+                         key="questions.list", on_done=self._on_rows)
+
+    def _on_rows(self, rows: list[dict]) -> None:
+        keep = self.question_id
+        self.model.set_rows(rows)
+        filtered = bool(self.search.text().strip() or self.set_combo.currentData() or self.tag_combo.currentData())
+        self.count_label.setText(f"{len(rows)} question{'s' if len(rows) != 1 else ''}"
+                                 + (" match" if filtered else ""))
+        nothing_at_all = not rows and not filtered
+        self._splitter.setVisible(not nothing_at_all)
+        self.empty.setVisible(nothing_at_all)
+        if rows:
+            row = self.model.row_of(keep) if keep else None
+            self.select_question(self.model.question_id(row if row is not None else 0))
+        self.sig_list_loaded.emit(len(rows))
+
+    def _on_current_row(self, current, _previous) -> None:
+        question_id = self.model.question_id(current.row())
+        if question_id is None:
+            return
+        self.question_id = question_id
+        self.ctx.ops.run(_load_question, self.ctx.ws, question_id, key="questions.detail",
+                         on_done=self._on_question)
+
+    def _on_question(self, result) -> None:
+        question, criteria, grades = result
+        reference = question.ideal_completions_data.ideal_completion if question.ideal_completions_data else None
+        self.conversation.show_document(render_conversation(
+            [m.model_dump(mode="json") for m in question.prompt], reference=reference))
+        self.prompt_label.setText(question.prompt_id)
+        self.tags_layout.clear()
+        for tag in question.example_tags:
+            chip = QLabel(tag.replace("_", " "))
+            chip.setObjectName("chip")
+            self.tags_layout.addWidget(chip)
+        self.tags_box.setVisible(bool(question.example_tags))
+        if not self.editor.editing:
+            self.editor.set_criteria(criteria, grades=grades)
+        positive = sum(c["points"] for c in criteria if c["points"] > 0)
+        self.rubric_title.setText(f"RUBRIC · {len(criteria)} CRITERIA · {positive} POSITIVE POINTS")
+        self.sig_question_shown.emit(self.question_id)
+
+    # -- private: import and rubric ------------------------------------------------------------------
+    def _ask_for_file(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import HealthBench JSONL", "",
+                                              "HealthBench JSONL (*.jsonl *.json);;All files (*)")
+        return path or None
+
+    def _on_imported(self, report) -> None:
+        self.import_button.setEnabled(True)
+        self.import_box.succeeded(report)
+        self.sig_status.emit(f"Imported {report.rows} rows into “{report.set_name}”.")
+        self.sig_import_finished.emit(True)
+
+    def _on_import_failed(self, message: str, exc: BaseException) -> None:
+        self.import_button.setEnabled(True)
+        self.import_box.failed(message, exc)
+        self.sig_import_finished.emit(False)
+
+    def _on_import_retry(self, skip_invalid: bool, rater: str | None, rater_kind: str) -> None:
+        if self.import_box.path:
+            self.import_file(self.import_box.path, skip_invalid=skip_invalid, rater=rater, rater_kind=rater_kind)
+
+    def _on_rubric_save(self, criteria) -> None:
+        question_id = self.question_id
+
+        def saved(_=None) -> None:
+            self.editor.set_criteria([{"text": c.criterion, "points": c.points, "tags": c.tags} for c in criteria],
+                                     grades=self.editor.grades)
+            self.sig_status.emit("Rubric saved.")
+            self.sig_rubric_saved.emit(question_id)
+
+        self.ctx.ops.run(store.update_rubric, self.ctx.ws, question_id, criteria, on_done=saved, owner=self,
+                         on_error=lambda message, exc: self.sig_status.emit(f"Rubric not saved: {message}"))
+
+
+PANEL = QuestionsPanel

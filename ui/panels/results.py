@@ -1,0 +1,206 @@
+"""Results: HealthBench scores per model from one rater, with bootstrap error bars.
+
+Overall, per theme and per axis, and score against mean output tokens
+(token efficiency), plus a table. Everything is computed in the background
+by healthqa.results.score_workspace, from the grades of the chosen rater: a
+clinician, a model grader, or the clinicians' majority.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from healthqa import review, store
+from healthqa.results import MAJORITY, score_workspace
+
+from .. import look
+from ..models.questions import theme_label
+from ..models.results import ResultsTableModel
+from ..widgets.charts import BarChart, Point, ScatterChart, Series
+from . import Panel
+
+ALL_SETS = ""
+
+
+def _load_choices(ws) -> tuple[list[dict], list[dict]]:
+    return review.raters_with_grades(ws), store.list_sets(ws)
+
+
+def _compute(ws, rater: str, set_name: str | None) -> list[dict]:
+    rows = score_workspace(ws, rater=rater, set_name=set_name)
+    return sorted(rows, key=lambda r: r["model"])
+
+
+def tag_breakdown(rows: list[dict], prefix: str) -> tuple[list[str], list[Series]]:
+    """Categories (tags with this prefix, across models) and one series per model."""
+    tags = sorted({key for r in rows for key in r["metrics"] if key.startswith(prefix) and key.count(":") == 1})
+    series = [Series(r["model"], [r["metrics"].get(t) for t in tags],
+                     [r["metrics"].get(f"{t}:bootstrap_std") for t in tags]) for r in rows]
+    return [theme_label(t.split(":", 1)[1]) for t in tags], series
+
+
+class ResultsPanel(Panel):
+    name = "results"
+    title = "Results"
+    watches = frozenset({"grades", "answers", "criteria", "raters", "questions", "set_members"})
+
+    sig_results_shown = Signal(object)
+    """list[dict] — the score rows now shown (one per model)."""
+
+    def __init__(self, ctx, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.rows: list[dict] = []
+        self._build()
+
+    def _build(self) -> None:
+        title = QLabel("Results")
+        title.setObjectName("panelTitle")
+        self.subtitle = QLabel("")
+        self.subtitle.setObjectName("panelSubtitle")
+        self.rater_combo = QComboBox()
+        self.rater_combo.setAccessibleName("Scores from")
+        self.rater_combo.setMinimumWidth(230)
+        self.rater_combo.activated.connect(lambda _: self._compute())
+        self.set_combo = QComboBox()
+        self.set_combo.setAccessibleName("Question set")
+        self.set_combo.setMinimumWidth(150)
+        self.set_combo.activated.connect(lambda _: self._compute())
+        self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
+        self.refresh_button.clicked.connect(self._compute)
+        header = QHBoxLayout()
+        header.setSpacing(10)
+        header.addWidget(title)
+        header.addWidget(self.subtitle)
+        header.addStretch(1)
+        header.addWidget(QLabel("Scores from"))
+        header.addWidget(self.rater_combo)
+        header.addWidget(QLabel("Set"))
+        header.addWidget(self.set_combo)
+        header.addWidget(self.refresh_button)
+
+        note = "bars: mean score, clipped to 0–1; whiskers: ± 1 bootstrap standard error"
+        self.overall_chart = BarChart("Overall score by model", note, style_by_category=True)
+        self.tokens_chart = ScatterChart("Score against answer length", "token efficiency: higher and further "
+                                         "left is better", x_label="Mean output tokens")
+        self.theme_chart = BarChart("Score by theme", "example-level tags (theme:…)")
+        self.axis_chart = BarChart("Score by axis", "rubric-level tags (axis:…), rescored on their criteria")
+        for chart in (self.overall_chart, self.tokens_chart, self.theme_chart, self.axis_chart):
+            chart.setAccessibleName(chart.title)
+        charts = QWidget()
+        grid = QGridLayout(charts)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(12)
+        grid.addWidget(self.overall_chart, 0, 0)
+        grid.addWidget(self.tokens_chart, 0, 1)
+        grid.addWidget(self.theme_chart, 1, 0)
+        grid.addWidget(self.axis_chart, 1, 1)
+        self.model = ResultsTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("Scores table")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, self.model.columnCount()):
+            self.table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.notice = QLabel("")
+        self.notice.setObjectName("emptyState")
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(False)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(charts)
+        splitter.addWidget(self.table)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self._body = splitter
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setSpacing(10)
+        layout.addLayout(header)
+        layout.addWidget(self.notice, 1)
+        layout.addWidget(splitter, 1)
+
+    # -- Panel contract ---------------------------------------------------------------
+    def refresh(self) -> None:
+        self.ctx.ops.run(_load_choices, self.ctx.ws, key="results.choices", on_done=self._on_choices)
+
+    # -- public API ---------------------------------------------------------------------
+    def choose_rater(self, name: str) -> None:
+        index = self.rater_combo.findData(name)
+        if index >= 0:
+            self.rater_combo.setCurrentIndex(index)
+            self._compute()
+
+    # -- private ---------------------------------------------------------------------------
+    def _on_choices(self, result) -> None:
+        raters, sets = result
+        current = self.rater_combo.currentData()
+        clinicians = [r for r in raters if r["kind"] == "clinician"]
+        graders = [r for r in raters if r["kind"] == "model"]
+        self.rater_combo.clear()
+        if clinicians:
+            self.rater_combo.addItem(f"Clinicians (majority of {len(clinicians)})", MAJORITY)
+        for r in clinicians:
+            self.rater_combo.addItem(f"{r['name']} — clinician", r["name"])
+        for r in graders:
+            self.rater_combo.addItem(f"{r['name']} — model grader", r["name"])
+        index = self.rater_combo.findData(current)
+        self.rater_combo.setCurrentIndex(index if index >= 0 else 0)
+        set_current = self.set_combo.currentData()
+        self.set_combo.clear()
+        self.set_combo.addItem("All sets", ALL_SETS)
+        for s in sets:
+            self.set_combo.addItem(s["name"], s["name"])
+        index = self.set_combo.findData(set_current)
+        self.set_combo.setCurrentIndex(index if index >= 0 else 0)
+        if not raters:
+            self._show_notice("No verdicts yet.\nGrade answers in the Grading panel, run a model grader, "
+                              "or import a file with verdicts; scores appear here.")
+            return
+        self._compute()
+
+    def _compute(self) -> None:
+        rater = self.rater_combo.currentData()
+        if rater is None:
+            return
+        self.subtitle.setText("Computing…")
+        self.ctx.ops.run(_compute, self.ctx.ws, rater, self.set_combo.currentData() or None,
+                         key="results.scores", on_done=self._on_scores)
+
+    def _on_scores(self, rows: list[dict]) -> None:
+        self.rows = rows
+        self.model.set_rows(rows)
+        if not rows:
+            self._show_notice(f"No scores from {self.rater_combo.currentText()} for this set.")
+        else:
+            self._body.setVisible(True)
+            self.notice.setVisible(False)
+        answers = sum(r["answers"] for r in rows)
+        self.subtitle.setText(f"{len(rows)} models · {answers} graded answers · from "
+                              f"{self.rater_combo.currentText()}")
+        models = [r["model"] for r in rows]
+        self.overall_chart.set_data(models, [Series("score", [r["score"] for r in rows],
+                                                    [r["metrics"].get("overall_score:bootstrap_std") for r in rows])])
+        self.theme_chart.set_data(*tag_breakdown(rows, "theme:"))
+        self.axis_chart.set_data(*tag_breakdown(rows, "axis:"))
+        self.tokens_chart.empty_text = "No token counts (imported answers carry none)"
+        self.tokens_chart.set_points([
+            Point(r["model"], r["mean_output_tokens"], r["score"], r["metrics"].get("overall_score:bootstrap_std"))
+            for r in rows if r["mean_output_tokens"] is not None and r["score"] is not None])
+        self.sig_results_shown.emit(rows)
+
+    def _show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(True)
+        self._body.setVisible(False)
+        self.subtitle.setText("")
+
+
+PANEL = ResultsPanel

@@ -1,0 +1,1 @@
+"""Reusable widgets: safe Markdown view, charts, key legend, checklist rows, flow layout."""
