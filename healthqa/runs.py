@@ -11,7 +11,8 @@ second answer per run, question and sample).
 
 The event loop never touches SQLite: every read and write goes through one
 database thread, and results are committed in batches (each result with its
-"done" mark), so a slow commit never stalls the network calls.
+"done" mark), so a slow commit never stalls the network calls. Workspace
+listeners ("what changed" notices) are therefore called on that thread.
 
 What a run does per item is a `Job`: answer runs live here, grade runs
 (the model grader) in grader.py; both share this engine.

@@ -284,3 +284,35 @@ def test_sigterm_cancels_cleanly_and_still_prints_the_run_id(tmp_path):
         "FROM runs WHERE id = ?", (run_id,)).fetchone()
     reader.close()
     assert status == "cancelled" and answers == done < QUESTIONS * SAMPLES
+
+
+# ---- the progress display ----------------------------------------------------------
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_redrawn_bar_on_a_terminal_and_plain_lines_elsewhere():
+    from healthqa.commands.runs import ProgressPrinter
+    from healthqa.runs import RunProgress
+    states = [RunProgress("r", 640, done, 2, 32, 12_345 * done, 100 * done, 0.01 * done, 1.0, 75.0)
+              for done in (0, 320, 640)]
+    terminal = Terminal()
+    bar = ProgressPrinter(terminal)
+    for p in states:
+        bar(p)
+    bar.close()
+    drawn = terminal.getvalue()
+    assert drawn.count("\r") == 3 and drawn.endswith("\n") and drawn.count("\n") == 1
+    assert "\r[############------------] 320/640 done, 2 failed, 32 in flight, tokens 3950.4k in / 32.0k out, " \
+           "$3.20, ETA 1:15" in drawn
+
+    pipe = io.StringIO()
+    plain = ProgressPrinter(pipe)
+    for p in states:
+        plain(p)
+    plain.close()
+    lines = pipe.getvalue().splitlines()
+    assert "\r" not in pipe.getvalue() and lines[0].startswith("progress: 0/640 done")
+    assert lines[-1].startswith("progress: 640/640 done")  # the final state is always written
