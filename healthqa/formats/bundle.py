@@ -873,7 +873,9 @@ class BundleImportReport:
         return text
 
     def as_json(self) -> dict:
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("added", "updated", "removed"):  # Counters, as plain dicts with every kind
+            data[name] = {kind.name: data[name][kind.name] for kind in KINDS}
         data["conflicts"] = [dataclasses.asdict(c) for c in self.conflicts]
         data["changed"] = self.changed
         return data
