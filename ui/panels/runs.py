@@ -1,0 +1,478 @@
+"""Runs: send a question set to a model (or grade a run with a model grader) and watch it go.
+
+A run is created through the ops helper (its work items are written before
+anything is sent), then executed by the run engine on the async worker's
+loop thread; progress events come back as signals about ten times a second,
+so the window stays responsive during thousands of calls. Cancel stops the
+run cleanly (every stored result is complete) and Resume sends only what
+has no result yet. Past runs are listed with their counts; selecting one
+shows the items that failed and why.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Callable
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from healthqa.grader import create_grade_run
+from healthqa.runs import DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, get_run, list_runs
+from healthqa.store import list_model_configs, list_sets
+
+from .. import look
+from ..async_worker import AsyncTask, TaskControl, async_worker_for
+from ..widgets.progress_panel import ProgressPanel
+from . import Panel
+
+STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
+                "failed": "Failed", "cancelled": "Cancelled"}
+DEFAULT_CONCURRENCY = 16
+
+
+# -- work done off the GUI thread ---------------------------------------------------
+
+def load_overview(ws) -> dict:
+    return {"sets": list_sets(ws), "models": [c.name for c in list_model_configs(ws)], "runs": list_runs(ws)}
+
+
+async def execute(control: TaskControl, ws, run_id: str, concurrency: int, rpm: float | None) -> RunSummary:
+    """The run engine on the worker's loop; progress goes to the GUI thread, Cancel sets the event."""
+    return await execute_run(ws, run_id, concurrency=concurrency, rpm=rpm, on_progress=control.report,
+                             cancel=control.cancel_event)
+
+
+# -- table models ------------------------------------------------------------------------
+
+Column = tuple[str, Callable[[dict], object]]
+
+
+class RowsModel(QAbstractTableModel):
+    """Read-only rows (dicts) shown through column functions; small lists, so a reload resets."""
+
+    def __init__(self, columns: list[Column], parent=None):
+        super().__init__(parent)
+        self.columns = columns
+        self.rows: list[dict] = []
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def update_row(self, i: int, row: dict) -> None:
+        self.rows[i] = row
+        self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.columns) - 1))
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section][0]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            value = self.columns[index.column()][1](row)
+            return None if value is None else str(value)
+        if role == Qt.ItemDataRole.UserRole:
+            return row
+        return None
+
+
+def _started(row: dict) -> str:
+    try:
+        stamp = _dt.datetime.fromisoformat(row["created_at"]).astimezone()
+    except (TypeError, ValueError):
+        return row.get("created_at") or ""
+    return stamp.strftime("%d %b %H:%M")
+
+
+def run_title(row: dict) -> str:
+    if row["kind"] == "grade":
+        return f"Grading the answers of run {row['source_run_id'][:8]} with {row['model'] or '(deleted model)'}"
+    samples = row.get("samples") or 1
+    return (f"Answering “{row['set'] or '(deleted set)'}” with {row['model'] or '(deleted model)'}"
+            f" · {samples} sample{'s' if samples != 1 else ''} per question")
+
+
+# -- the panel ---------------------------------------------------------------------------
+
+class RunsPanel(Panel):
+    name = "runs"
+    title = "Runs"
+    watches = frozenset({"runs", "model_configs", "question_sets", "set_members"})
+
+    sig_run_started = Signal(str)
+    """run id — a run began (or resumed) on the worker thread."""
+    sig_run_finished = Signal(object)
+    """RunSummary — the run stopped (done, incomplete, failed or cancelled) and its summary is stored."""
+    sig_run_failed = Signal(str)
+    """message — a run could not be created or executed at all."""
+
+    def __init__(self, ctx, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.task: AsyncTask | None = None
+        self.active_run_id: str | None = None
+        self._select_after_refresh: str | None = None
+        self._busy = False  # a run is being created or executed: one at a time
+        self._build()
+
+    def _build(self) -> None:
+        title = QLabel("Runs")
+        title.setObjectName("panelTitle")
+        subtitle = QLabel("Send a question set to a model, or let a model grader grade a run's answers.")
+        subtitle.setObjectName("panelSubtitle")
+
+        self.set_combo = QComboBox()
+        self.set_combo.setAccessibleName("Question set")
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model")
+        self.samples_spin = QSpinBox()
+        self.samples_spin.setRange(1, 20)
+        self.samples_spin.setToolTip("Answers per question (several show how much a model's answers vary)")
+        self.concurrency_spin = QSpinBox()
+        self.concurrency_spin.setRange(1, 256)
+        self.concurrency_spin.setValue(DEFAULT_CONCURRENCY)
+        self.concurrency_spin.setToolTip("Requests sent at the same time; lower it if the provider rate-limits")
+        self.rpm_spin = QSpinBox()
+        self.rpm_spin.setRange(0, 100_000)
+        self.rpm_spin.setSpecialValueText("no limit")
+        self.rpm_spin.setSuffix(" per minute")
+        self.rpm_spin.setToolTip("Cap on requests per minute (for providers with a low rate limit)")
+        self.start_button = QPushButton("Start run")
+        self.start_button.setProperty("primary", True)
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.grader_combo = QComboBox()
+        self.grader_combo.setAccessibleName("Grader model")
+        self.grade_button = QPushButton(look.icon("grading"), "Grade selected run")
+        self.grade_button.setToolTip("The model grader judges every answer of the selected run, criterion by "
+                                     "criterion; its verdicts are stored as a model rater's grades")
+        self.grade_button.clicked.connect(self._on_grade_clicked)
+        self.form_hint = QLabel()
+        self.form_hint.setObjectName("muted")
+        self.form_hint.setWordWrap(True)
+        self.add_model_button = QPushButton(look.icon("models"), "Add a model…")
+        self.add_model_button.clicked.connect(lambda: self.ctx.sig_panel_requested.emit("models"))
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.setHorizontalSpacing(12)
+        form.addRow("Question set", self.set_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Samples", self.samples_spin)
+        form.addRow("At once", self.concurrency_spin)
+        form.addRow("Rate limit", self.rpm_spin)
+        grade_form = QFormLayout()
+        grade_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        grade_form.setHorizontalSpacing(12)
+        grade_form.addRow("Grader model", self.grader_combo)
+        new_run = QFrame()
+        new_run.setObjectName("card")
+        new_layout = QVBoxLayout(new_run)
+        new_layout.setContentsMargins(16, 12, 16, 12)
+        new_layout.setSpacing(8)
+        new_layout.addWidget(self._section("NEW RUN"))
+        new_layout.addLayout(form)
+        new_layout.addWidget(self.form_hint)
+        start_row = QHBoxLayout()
+        start_row.addWidget(self.add_model_button)
+        start_row.addStretch(1)
+        start_row.addWidget(self.start_button)
+        new_layout.addLayout(start_row)
+        new_layout.addSpacing(6)
+        new_layout.addWidget(self._section("MODEL GRADER"))
+        new_layout.addLayout(grade_form)
+        grade_row = QHBoxLayout()
+        grade_row.addStretch(1)
+        grade_row.addWidget(self.grade_button)
+        new_layout.addLayout(grade_row)
+        new_run.setFixedWidth(400)
+
+        self.progress = ProgressPanel()
+        self.progress.sig_cancel_requested.connect(self.cancel_run)
+        self.progress.sig_resume_requested.connect(self._on_resume_shown)
+        top = QHBoxLayout()
+        top.setSpacing(12)
+        top.addWidget(new_run)
+        top.addWidget(self.progress, 1)
+
+        self.runs_model = RowsModel([
+            ("Started", _started),
+            ("What", lambda r: "Grading" if r["kind"] == "grade" else "Answers"),
+            ("Question set", lambda r: r["set"] or "—"),
+            ("Model", lambda r: r["model"] or "(deleted)"),
+            ("Status", self._status_word),
+            ("Done", lambda r: f"{r['counts']['done']:,} of {r['counts']['total']:,}"),
+            ("Failed", lambda r: f"{r['counts']['failed']:,}"),
+            ("Run id", lambda r: r["id"][:8]),
+        ], self)
+        self.runs_view = self._table(self.runs_model, stretch=2)
+        self.runs_view.setAccessibleName("Past runs")
+        self.runs_view.selectionModel().currentRowChanged.connect(self._on_run_selected)
+        self.resume_button = QPushButton(look.icon("refresh"), "Resume selected run")
+        self.resume_button.clicked.connect(self._on_resume_selected)
+        self.items_model = RowsModel([
+            ("Question", lambda r: r["prompt_id"] or r["key"]),
+            ("Sample", lambda r: r["sample"] + 1 if r["criterion_id"] is None else "—"),
+            ("Status", lambda r: STATUS_WORDS.get(r["status"], r["status"])),
+            ("Tries", lambda r: r["attempts"]),
+            ("Error", lambda r: r["error"] or ""),
+        ], self)
+        self.items_view = self._table(self.items_model, stretch=4)
+        self.items_view.setAccessibleName("Items without a result")
+        self.items_title = self._section("ITEMS WITHOUT A RESULT")
+        runs_box = QWidget()
+        runs_layout = QVBoxLayout(runs_box)
+        runs_layout.setContentsMargins(0, 0, 0, 0)
+        runs_head = QHBoxLayout()
+        runs_head.addWidget(self._section("PAST RUNS"))
+        runs_head.addStretch(1)
+        runs_head.addWidget(self.resume_button)
+        runs_layout.addLayout(runs_head)
+        runs_layout.addWidget(self.runs_view)
+        items_box = QWidget()
+        items_layout = QVBoxLayout(items_box)
+        items_layout.setContentsMargins(0, 6, 0, 0)
+        items_layout.addWidget(self.items_title)
+        items_layout.addWidget(self.items_view)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(runs_box)
+        splitter.addWidget(items_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+
+        header = QVBoxLayout()
+        header.setSpacing(2)
+        header.addWidget(title)
+        header.addWidget(subtitle)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setSpacing(12)
+        layout.addLayout(header)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+        self._update_buttons()
+
+    @staticmethod
+    def _section(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName("sectionTitle")
+        return label
+
+    @staticmethod
+    def _table(model: RowsModel, *, stretch: int) -> QTableView:
+        view = QTableView()
+        view.setModel(model)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setAlternatingRowColors(True)
+        view.setShowGrid(False)
+        view.setWordWrap(False)
+        view.verticalHeader().setVisible(False)
+        view.horizontalHeader().setStretchLastSection(True)
+        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        view.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        return view
+
+    # -- public API ----------------------------------------------------------------------
+    def refresh(self) -> None:
+        self.ctx.ops.run(load_overview, self.ctx.ws, on_done=self._show_overview, key="runs.overview")
+
+    def is_running(self) -> bool:
+        return self.task is not None
+
+    def start_run(self, set_name: str, model_name: str, samples: int) -> None:
+        """Create an answer run (work items first), then execute it."""
+        self.progress.begin(f"Preparing a run of “{set_name}” with {model_name}…")
+        self._set_busy(True)
+        self.ctx.ops.run(create_run, self.ctx.ws, model_name=model_name, set_name=set_name, samples=samples,
+                         on_done=self._on_run_created, on_error=self._on_create_failed, owner=self)
+
+    def start_grading(self, source_run_id: str, grader_name: str) -> None:
+        self.progress.begin(f"Preparing the model grader {grader_name}…")
+        self._set_busy(True)
+        self.ctx.ops.run(create_grade_run, self.ctx.ws, source_run_id, grader_name,
+                         on_done=self._on_run_created, on_error=self._on_create_failed, owner=self)
+
+    def resume_run(self, run_id: str) -> None:
+        """Execute the run's unfinished items (pending, or failed earlier)."""
+        self._set_busy(True)
+        self.ctx.ops.run(get_run, self.ctx.ws, run_id, on_done=self._execute, on_error=self._on_create_failed,
+                         owner=self)
+
+    def cancel_run(self) -> None:
+        if self.task is not None:
+            self.progress.cancelling()
+            self.task.cancel()
+
+    def before_close(self) -> None:
+        """The window closes: stop the run cleanly (it can be resumed) and join the worker thread."""
+        async_worker_for(self.ctx).shutdown()
+
+    # -- Qt overrides -------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override (the panel shown on its own)
+        self.before_close()
+        super().closeEvent(event)
+
+    # -- private: loading ------------------------------------------------------------------
+    def _show_overview(self, data: dict) -> None:
+        self._fill_combo(self.set_combo, [(f"{s['name']}  ({s['questions']} questions)", s["name"])
+                                          for s in data["sets"]])
+        self._fill_combo(self.model_combo, [(name, name) for name in data["models"]])
+        self._fill_combo(self.grader_combo, [(name, name) for name in data["models"]])
+        selected = self._select_after_refresh or self._selected_run_id()
+        self._select_after_refresh = None
+        self.runs_model.set_rows(data["runs"])
+        row = next((i for i, r in enumerate(data["runs"]) if r["id"] == selected), 0 if data["runs"] else -1)
+        if row >= 0:
+            self.runs_view.selectRow(row)
+        else:
+            self.items_model.set_rows([])
+        if not data["sets"]:
+            self.form_hint.setText("No question set yet: import one with File → Import HealthBench JSONL.")
+        elif not data["models"]:
+            self.form_hint.setText("No model yet: add one in the Models panel.")
+        else:
+            self.form_hint.setText("")
+        self.form_hint.setVisible(bool(self.form_hint.text()))
+        self.add_model_button.setVisible(not data["models"])
+        self._update_buttons()
+
+    @staticmethod
+    def _fill_combo(combo: QComboBox, items: list[tuple[str, str]]) -> None:
+        current = combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        for text, value in items:
+            combo.addItem(text, value)
+        index = combo.findData(current)
+        combo.setCurrentIndex(index if index >= 0 else (0 if items else -1))
+        combo.blockSignals(False)
+
+    def _selected_run(self) -> dict | None:
+        index = self.runs_view.currentIndex()
+        return self.runs_model.rows[index.row()] if index.isValid() else None
+
+    def _selected_run_id(self) -> str | None:
+        run = self._selected_run()
+        return run["id"] if run else None
+
+    def _on_run_selected(self, current: QModelIndex | QPersistentModelIndex, previous=None) -> None:
+        self._update_buttons()
+        run = self._selected_run()
+        if run is None:
+            self.items_model.set_rows([])
+            return
+        self.ctx.ops.run(get_run, self.ctx.ws, run["id"], on_done=self._show_items, key="runs.detail")
+
+    def _show_items(self, run: dict) -> None:
+        if run["id"] != self._selected_run_id():
+            return
+        items = run["items"]
+        self.items_model.set_rows(items)
+        failed = sum(1 for i in items if i["status"] == "failed")
+        self.items_title.setText(f"ITEMS WITHOUT A RESULT IN RUN {run['id'][:8]}: {len(items)}"
+                                 + (f" ({failed} failed)" if failed else ""))
+
+    def _status_word(self, row: dict) -> str:
+        if row["status"] == RUNNING and row["id"] != self.active_run_id:
+            return "Interrupted"  # a process stopped while running it; Resume finishes it
+        return STATUS_WORDS.get(row["status"], row["status"])
+
+    # -- private: running -------------------------------------------------------------------
+    def _on_start_clicked(self) -> None:
+        set_name, model_name = self.set_combo.currentData(), self.model_combo.currentData()
+        if set_name and model_name:
+            self.start_run(set_name, model_name, self.samples_spin.value())
+
+    def _on_grade_clicked(self) -> None:
+        run, grader = self._selected_run(), self.grader_combo.currentData()
+        if run is not None and grader:
+            self.start_grading(run["id"], grader)
+
+    def _on_resume_selected(self) -> None:
+        run_id = self._selected_run_id()
+        if run_id:
+            self.resume_run(run_id)
+
+    def _on_resume_shown(self) -> None:
+        if self.active_run_id:
+            self.resume_run(self.active_run_id)
+
+    def _on_run_created(self, run_id: str) -> None:
+        self._select_after_refresh = run_id
+        self.ctx.ops.run(get_run, self.ctx.ws, run_id, on_done=self._execute, on_error=self._on_create_failed,
+                         owner=self)
+
+    def _execute(self, run: dict) -> None:
+        rpm = self.rpm_spin.value() or None
+        self.active_run_id = run["id"]
+        self.progress.begin(run_title(run) + f" · {self.concurrency_spin.value()} at once")
+        self.task = async_worker_for(self.ctx).start(execute, self.ctx.ws, run["id"], self.concurrency_spin.value(),
+                                                     rpm, soft_cancel=True)
+        self.task.sig_event.connect(self._on_progress)
+        self.task.sig_done.connect(self._on_finished)
+        self.task.sig_failed.connect(self._on_execute_failed)
+        self.task.sig_cancelled.connect(lambda: self._on_execute_failed("The run was stopped.", None))
+        self.task.sig_finished.connect(self._on_task_finished)
+        self._set_busy(True)
+        self.sig_run_started.emit(run["id"])
+        self.sig_status.emit(f"Run {run['id'][:8]} started")
+
+    def _on_progress(self, progress: RunProgress) -> None:
+        self.progress.show_progress(progress)
+        # Keep the run's row in the list current without reloading the list.
+        for i, row in enumerate(self.runs_model.rows):
+            if row["id"] == progress.run_id:
+                counts = {"total": progress.total, "done": progress.done, "failed": progress.failed,
+                          "pending": progress.pending}
+                self.runs_model.update_row(i, {**row, "status": RUNNING, "counts": counts})
+                break
+
+    def _on_finished(self, summary: RunSummary) -> None:
+        self.progress.show_summary(summary)
+        word = STATUS_WORDS.get(summary.status, summary.status).lower()
+        self.sig_status.emit(f"Run {summary.run_id[:8]} {word}: {summary.done:,} of {summary.total:,} done")
+        self.sig_run_finished.emit(summary)
+
+    def _on_execute_failed(self, message: str, exc: object) -> None:
+        self.progress.show_failure(message, resumable=True)
+        self.sig_run_failed.emit(message)
+
+    def _on_task_finished(self) -> None:
+        self.task = None
+        self._set_busy(False)
+        self.mark_stale()  # statuses and counts of the list come from the stored run
+
+    def _on_create_failed(self, message: str, exc: object) -> None:
+        self.progress.show_failure(message, resumable=False)
+        self._set_busy(False)
+        self.sig_run_failed.emit(message)
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self._busy
+        run = self._selected_run()
+        self.start_button.setEnabled(not busy and bool(self.set_combo.currentData())
+                                     and bool(self.model_combo.currentData()))
+        self.resume_button.setEnabled(not busy and run is not None and run["status"] != DONE)
+        self.grade_button.setEnabled(not busy and run is not None and run["kind"] == "answer"
+                                     and run["counts"]["done"] > 0 and bool(self.grader_combo.currentData()))
+
+
+PANEL = RunsPanel
