@@ -24,6 +24,13 @@ FIELD_COLUMNS = {"criterion": TEXT, "points": POINTS, "tags": TAGS}
 FIELD_NAMES = {TEXT: "text", POINTS: "points", TAGS: "tags"}
 
 
+def _message(error: dict) -> str:
+    """pydantic's wording, made plain where it is technical."""
+    if error["type"] == "string_too_short":
+        return "criterion text is empty"
+    return error["msg"].removeprefix("Value error, ")
+
+
 def parse_tags(text: str) -> list[str]:
     return [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
 
@@ -200,7 +207,7 @@ class RubricEditor(QWidget):
             except ValidationError as exc:
                 for error in exc.errors():
                     column = FIELD_COLUMNS.get(str(error["loc"][0]) if error["loc"] else "criterion", TEXT)
-                    problems.append((row, column, error["msg"].removeprefix("Value error, ")))
+                    problems.append((row, column, _message(error)))
         if not self.table.rowCount():
             problems.append((None, TEXT, "A rubric needs at least one criterion."))
         elif not problems and not any(c.points > 0 for c in criteria):
