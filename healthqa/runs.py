@@ -723,7 +723,8 @@ async def execute_run(ws: Workspace, run_id: str, *, concurrency: int = 32, rpm:
                       max_consecutive_failures: int | None = None) -> RunSummary:
     """Work through the run's unfinished items (pending, or failed earlier).
 
-    concurrency: calls at once. rpm: requests per minute cap (None: none).
+    concurrency: calls at once. rpm: requests per minute cap (None: none;
+    with `provider` given, give that provider a RateLimiter instead).
     on_progress: called on the event loop with a RunProgress, at most every
     0.1 s and once at the end. cancel: set it to stop cleanly (in-flight
     calls are abandoned; every stored result is complete). api_key: else
