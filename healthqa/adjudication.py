@@ -57,7 +57,7 @@ def disagreements(ws: Workspace, raters: list[str] | None = None, model: str | N
     names = compared_raters(ws, raters)
     if len(names) < 2:
         return []
-    filters, params = _answer_filter(model, set_name)
+    filters, params = answer_scope(model, set_name)
     marks = ", ".join("?" * len(names))
     rows = ws.query(
         f"""WITH chosen AS (SELECT id FROM raters WHERE name IN ({marks})),
@@ -206,8 +206,9 @@ def _adjudicators(ws: Workspace) -> dict[tuple[str, str], tuple[str | None, str]
     return {(r["answer_id"], r["criterion_id"]): (r["changed_by"], r["changed_at"]) for r in rows}
 
 
-def _answer_filter(model: str | None, set_name: str | None) -> tuple[str, list]:
-    """SQL conditions on answers `a` (to follow a WHERE clause) for the model and set filters."""
+def answer_scope(model: str | None, set_name: str | None) -> tuple[str, list]:
+    """SQL conditions on answers `a` for the model and set filters, each starting with AND
+    (to follow a WHERE clause), and their parameters."""
     clauses, params = [], []
     if model:
         clauses.append("AND a.model = ?")
