@@ -495,7 +495,6 @@ def test_cli_export_verify_import_and_refusal(home, tmp_path):
     path, ws_path = tmp_path / "cli.hqbundle", tmp_path / "test.healthqa"
     out = healthqa("bundle", "export", "--rater", "Dr Alpha", "--out", path, "--workspace", ws_path).stdout
     assert "9 answers" in out and "blinded" in out
-    assert "a sound bundle for Dr Alpha" in healthqa("bundle", "verify", path).stdout
     grade_everything(path, alpha)
     report = json.loads(healthqa("bundle", "import", path, "--json", "--workspace", ws_path).stdout)
     assert report["added"]["grade"] == 26 and report["conflicts"] == []
@@ -506,5 +505,14 @@ def test_cli_export_verify_import_and_refusal(home, tmp_path):
     assert "checksum mismatch" in proc.stderr
     assert ws_path.read_bytes() == untouched  # byte for byte
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    healthqa("bundle", "verify", path, check=False)
+    proc = healthqa("bundle", "verify", path, check=False)
+    assert proc.returncode == 2 and "changed or damaged after export (answers)" in proc.stderr
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest  # reading never writes to the bundle
+
+
+def test_verify_reports_a_sound_bundle(exported, capsys):
+    from healthqa.cli import main
+
+    _, _, path = exported
+    assert main(["bundle", "verify", str(path)]) == 0
+    assert "a sound bundle for Dr Alpha, 9 answers" in capsys.readouterr().out
