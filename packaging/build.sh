@@ -10,10 +10,11 @@
 #
 # Steps: a virtualenv of its own with PyInstaller and the project installed
 # (not editable, so only declared dependencies are there), PyInstaller on
-# packaging/healthqa.spec -> dist/HealthQA/, then two checks on the FROZEN
+# packaging/healthqa.spec -> dist/HealthQA/, then checks on the FROZEN
 # executables, with no Python of ours on the path:
-#   desktop: healthqa-desktop --workspace W --screenshot PNG, offscreen; the PNG
-#            must exist and show a real window (size and colours checked);
+#   desktop: healthqa-desktop --workspace W --screenshot PNG, offscreen (and on
+#            Xvfb when installed); the PNG must exist and show a real window
+#            (size and colours checked);
 #   cli:     healthqa import <bundled rubrics/demo.jsonl> and healthqa score;
 #   libraries: every bundled library finds what it needs (check_bundle_libs.py).
 # Exits non-zero when any fails. Prints the build time, the bundle size on
@@ -34,7 +35,7 @@ for arg in "$@"; do
   case "$arg" in
     --fresh) FRESH=1 ;;
     --no-archive) ARCHIVE=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "build.sh: unknown option $arg" >&2; exit 64 ;;
   esac
 done
@@ -117,6 +118,19 @@ if (cd "$SCRATCH" && frozen timeout 180 "$BUNDLE/healthqa-desktop" --workspace "
 else
   shot_s=$(seconds "$t0" "$(now)")
   echo "frozen healthqa-desktop failed:"; tail -20 "$SCRATCH/desktop.log"
+fi
+# Offscreen proves the Python side; a real X server proves the bundled xcb
+# platform plugin and its libraries load too. Done wherever Xvfb is installed.
+if [[ $desktop == PASS ]] && command -v xvfb-run >/dev/null; then
+  step "check: frozen healthqa-desktop --screenshot on an X server (Xvfb)"
+  x11_shot="$SCRATCH/screenshot-x11.png"
+  if ! (cd "$SCRATCH" && frozen env -u QT_QPA_PLATFORM -u WAYLAND_DISPLAY QT_QPA_PLATFORM=xcb \
+          timeout 180 xvfb-run -a -s "-screen 0 1280x800x24" "$BUNDLE/healthqa-desktop" \
+          --workspace "$SCRATCH/desktop-x11.healthqa" --screenshot "$x11_shot") >"$SCRATCH/desktop-x11.log" 2>&1 \
+     || ! "$VPY" "$ROOT/packaging/check_screenshot.py" "$x11_shot"; then
+    desktop=FAIL
+    echo "frozen healthqa-desktop failed on X11:"; tail -20 "$SCRATCH/desktop-x11.log"
+  fi
 fi
 
 step "check: frozen healthqa import <bundled demo set> + score"

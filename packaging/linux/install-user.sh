@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
     --uninstall) MODE=uninstall ;;
     --bundle) BUNDLE="${2:?--bundle needs a folder}"; shift ;;
     --prefix) PREFIX="${2:?--prefix needs a folder}"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "install-user.sh: unknown option $1" >&2; exit 64 ;;
   esac
   shift
