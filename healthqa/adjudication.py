@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 
+from .agreement import agreement_report
 from .domain import RaterKind, Verdict
 from .errors import HealthQAError
+from .ratings import load_rating_table
 from .store import Workspace, ensure_rater, load_conversation, now, set_grade
 
 ADJUDICATED_RATER = "Adjudicated"
@@ -42,6 +44,37 @@ def compared_raters(ws: Workspace, raters: list[str] | None = None) -> list[str]
     if ADJUDICATED_RATER in raters:
         raise AdjudicationError(f"{ADJUDICATED_RATER!r} holds final verdicts; it is not compared")
     return list(raters)
+
+
+def agreement_overview(ws: Workspace, *, model: str | None = None, set_name: str | None = None,
+                       by: tuple[str, ...] = (), n_boot: int = 2000, seed: int = 0) -> dict | None:
+    """Agreement of the compared raters (all but the adjudicated one) with at least one verdict in scope.
+
+    Returns None when fewer than two raters have verdicts, else {report (agreement_report, without
+    its "by"), by: {name: groups} for each name in `by` ("axis", "theme", "criterion"), ratings (met /
+    not-met verdicts), prevalence (share "met"), raters_per_item: (min, mean, max)}.  Every breakdown
+    uses the same resamples (same seed), so the overall figures are those of any of them.
+    """
+    names = compared_raters(ws)
+    if len(names) < 2:
+        return None
+    table = load_rating_table(ws, raters=names, model=model, set_name=set_name)
+    rated = [name for j, name in enumerate(table.raters) if (table.values[:, j] >= 0).any()]
+    if len(rated) < 2:
+        return None
+    reports = {name: agreement_report(table, raters=rated, by=name, n_boot=n_boot, seed=seed) for name in by} \
+        or {None: agreement_report(table, raters=rated, n_boot=n_boot, seed=seed)}
+    report = dict(next(iter(reports.values())))
+    report.pop("by", None)
+    per_item = (table.values >= 0).sum(axis=1)
+    ratings = int(per_item.sum())
+    return {
+        "report": report,
+        "by": {name: r["by"] for name, r in reports.items() if name},
+        "ratings": ratings,
+        "prevalence": float((table.values == 1).sum() / ratings) if ratings else None,
+        "raters_per_item": (int(per_item.min()), float(per_item.mean()), int(per_item.max())) if ratings else None,
+    }
 
 
 def disagreements(ws: Workspace, raters: list[str] | None = None, model: str | None = None, *,

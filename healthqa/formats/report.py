@@ -22,10 +22,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..adjudication import ADJUDICATED_RATER, answer_scope, compared_raters
-from ..agreement import agreement_report
+from ..adjudication import ADJUDICATED_RATER, agreement_overview, answer_scope
 from ..errors import CommandError
-from ..ratings import load_rating_table
 from ..results import MAJORITY, score_workspace
 from ..scoring import N_BOOTSTRAP, SEED
 from ..store import Workspace
@@ -111,23 +109,15 @@ def report_blocks(ws: Workspace, *, set_name: str | None = None, model: str | No
     """The report's content, format-free."""
     _check_filters(ws, set_name, model, rater)
     scores = score_workspace(ws, model=model, rater=rater, set_name=set_name)
-    agreement = by_theme = table = None
-    agreement_raters = compared_raters(ws)
-    if agreement_raters:
-        table = load_rating_table(ws, raters=agreement_raters, model=model, set_name=set_name)
-        # Raters with no verdict in scope would only add empty rows and columns.
-        rated = [name for j, name in enumerate(table.raters) if (table.values[:, j] >= 0).any()]
-        if len(rated) >= 2:
-            settings = {"raters": rated, "n_boot": AGREEMENT_RESAMPLES, "seed": AGREEMENT_SEED}
-            agreement = agreement_report(table, by="axis", **settings)
-            by_theme = agreement_report(table, by="theme", **settings)["by"]
+    overview = agreement_overview(ws, model=model, set_name=set_name, by=("axis", "theme"),
+                                  n_boot=AGREEMENT_RESAMPLES, seed=AGREEMENT_SEED)
 
     blocks: list = [Heading(title, 0), Paragraph(_scope_line(ws, set_name, model, rater), small=True)]
     blocks += _summary_section(ws, set_name, model)
     blocks += _score_sections(scores)
-    blocks += _agreement_sections(agreement, by_theme, table)
+    blocks += _agreement_sections(overview)
     blocks += _flag_section(ws, set_name, model)
-    blocks += _method_notes(agreement)
+    blocks += _method_notes(overview["report"] if overview else None)
     return blocks
 
 
@@ -246,18 +236,16 @@ def _length_section(charted: list[dict]) -> list:
                            f"reported it; error bars are 95% intervals. {_CHARTED}")]
 
 
-def _agreement_sections(report: dict | None, by_theme: dict | None, table) -> list:
+def _agreement_sections(overview: dict | None) -> list:
     blocks: list = [Heading("Agreement between raters")]
-    if report is None:
+    if overview is None:
         return blocks + [Paragraph("Agreement needs at least two raters with verdicts on the same items.")]
-    values = table.values
-    per_item = (values >= 0).sum(axis=1)
-    ratings = int(per_item.sum())
-    prevalence = float((values == 1).sum() / ratings) if ratings else None
+    report = overview["report"]
+    least, mean, most = overview["raters_per_item"]
     blocks.append(Paragraph(
         f"{report['items']} items (answer × criterion) rated by {len(report['raters'])} raters: "
-        f"{ratings} met / not-met ratings, {per_item.min()}–{per_item.max()} raters per item "
-        f"(mean {per_item.mean():.1f}); {_num(prevalence)} of ratings are “met”. "
+        f"{overview['ratings']} met / not-met ratings, {least}–{most} raters per item "
+        f"(mean {mean:.1f}); {_num(overview['prevalence'])} of ratings are “met”. "
         f"“Cannot judge” is a missing rating. {ADJUDICATED_RATER!r} verdicts are left out."))
     blocks.append(_heatmap(report))
     overall = report["overall"]
@@ -276,7 +264,7 @@ def _agreement_sections(report: dict | None, by_theme: dict | None, table) -> li
     blocks.append(Table(["Rater", "Rater", "Items both rated", "Percent agreement", "Cohen's κ (95% CI)",
                          "Gwet's AC1", "Macro-F1"], pair_rows, ["l", "l", "r", "r", "r", "r", "r"],
                         [1.5, 1.5, 0.8, 0.9, 1.2, 0.7, 0.7], caption="Pairs of raters (items both rated)"))
-    for name, groups in (("axis", report.get("by")), ("theme", by_theme)):
+    for name, groups in overview["by"].items():
         if groups:
             blocks += [Heading(f"Agreement by {name}", 2), _group_table(groups)]
     blocks += _grader_section(report)

@@ -3,7 +3,7 @@
 import pytest
 
 from healthqa import store
-from healthqa.adjudication import (ADJUDICATED_RATER, AdjudicationError, adjudicate, adjudication_item,
+from healthqa.adjudication import (ADJUDICATED_RATER, AdjudicationError, adjudicate, adjudication_item, agreement_overview,
                                    compared_raters, disagreements)
 from healthqa.domain import Answer, Question
 from healthqa.ratings import load_rating_table
@@ -146,3 +146,16 @@ def test_adjudication_refuses_what_it_cannot_record(graded):
     with pytest.raises(AdjudicationError, match="not in the rubric"):
         adjudicate(ws, a2, c1, "Dr X", "met")  # a criterion of another question
     assert ws.scalar("SELECT count(*) FROM raters WHERE name = ?", (ADJUDICATED_RATER,)) == 0
+
+
+def test_agreement_overview_compares_raters_with_verdicts_but_never_the_adjudicated(graded):
+    ws, ids = graded
+    adjudicate(ws, ids["a1"], ids["a1", "criteria"][1], "Dr X", "met")
+    overview = agreement_overview(ws, by=("axis",), n_boot=200)
+    assert overview["report"]["raters"] == ["Dr A", "Dr B", "grader"]
+    assert set(overview["by"]) == {"axis"} and "by" not in overview["report"]
+    # verdicts ("cannot judge" excluded): A 5 (3 met), B 5 (2 met), grader 4 (4 met) -> 9 met of 14
+    assert overview["ratings"] == 14 and overview["prevalence"] == pytest.approx(9 / 14)
+    assert overview["raters_per_item"][0] == 1 and overview["raters_per_item"][2] == 3
+    assert agreement_overview(ws, model="m2")["report"]["items"] == 3
+    assert agreement_overview(ws, set_name="no such set") is None  # nobody has a verdict in scope
