@@ -577,6 +577,11 @@ class BundleContents:
     attachments: dict[str, AttachmentRow]
     answers: dict[str, AnswerRow]
     work: dict[_Kind, list]  # the rater's own grades, reviews, flags
+    rubrics: dict[str, list[CriterionRow]] = field(default_factory=dict)  # question id -> criteria in order
+
+    def __post_init__(self) -> None:
+        for criterion in sorted(self.criteria.values(), key=lambda c: c.position):
+            self.rubrics.setdefault(criterion.question_id, []).append(criterion)
 
     def question(self, question_id: str) -> Question:
         """A bundle question as a domain Question, images inline as data URLs."""
@@ -589,11 +594,10 @@ class BundleContents:
                     attachment = self.attachments[url[len(ATTACHMENT_PREFIX):]]
                     encoded = base64.b64encode(attachment.data).decode("ascii")
                     part["image_url"]["url"] = f"data:{attachment.mime};base64,{encoded}"
-        rubric = sorted((c for c in self.criteria.values() if c.question_id == question_id), key=lambda c: c.position)
         return Question.model_validate({
             "prompt_id": row.prompt_id,
             "prompt": messages,
-            "rubrics": [c.as_criterion() for c in rubric],
+            "rubrics": [c.as_criterion() for c in self.rubrics.get(question_id, [])],
             "example_tags": json.loads(row.example_tags),
             "ideal_completions_data": json.loads(row.ideal_completions) if row.ideal_completions else None,
             "canary": row.canary,
@@ -632,9 +636,10 @@ def _check_file(path: Path) -> None:
     header_size_valid = header[92:96] == header[24:28]  # SQLite's rule for trusting the in-header size
     if size % page_size or (header_size_valid and size < pages * page_size):
         raise BundleError(path, f"is truncated or damaged ({size:,} bytes; expected {pages * page_size:,})")
-    wal = Path(f"{path}-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise BundleError(path, f"is still open in HealthQA ({wal.name} is beside it): close it there, then import")
+    for suffix, state in (("-wal", "is still open in HealthQA"), ("-journal", "was not closed cleanly")):
+        side = Path(f"{path}{suffix}")  # unsaved work lives there; reading the file alone would miss or garble it
+        if side.exists() and side.stat().st_size > 0:
+            raise BundleError(path, f"{state} ({side.name} is beside it): open and close it in HealthQA, then import")
 
 
 def _private_copy(path: Path, folder: str) -> Path:
@@ -778,6 +783,11 @@ def _read_rows(path: Path, conn: sqlite3.Connection) -> BundleContents:
     checksum, tables = content_checksum(conn, manifest.model_dump())
     if checksum != manifest.checksum:
         changed = sorted(name for name, digest in tables.items() if manifest.tables.get(name) != digest)
+        others = [name for name in changed if name.endswith(":others")]
+        if others and set(changed) - set(others) <= {"raters"}:  # e.g. graded offline under another name
+            raise BundleError(path, f"holds grading by someone other than {manifest.rater}, added or changed after "
+                                    f"export ({', '.join(others)}); only {manifest.rater}'s work can come back "
+                                    "in this bundle")
         raise BundleError(path, f"checksum mismatch: the bundle was changed or damaged after export "
                                 f"({', '.join(changed) or 'manifest'})")
     # JSON mode: the baseline's [stamp, seconds] pairs are JSON arrays.

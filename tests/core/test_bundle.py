@@ -434,6 +434,11 @@ BAD = {
     "a workspace, not a bundle": (plain_workspace, "no bundle manifest"),
     "another SQLite file": (foreign_sqlite, "not a HealthQA bundle"),
     "still open": (lambda p: open(f"{p}-wal", "wb").write(b"x" * 100), "still open"),
+    "hot journal": (lambda p: open(f"{p}-journal", "wb").write(b"x" * 100), "not closed cleanly"),
+    "graded under another name": (lambda p: edit(p, "INSERT INTO raters (id, name, kind, created_at) VALUES "
+                                                    "('r-x', 'Dr Typo', 'clinician', '2025-01-01T00:00:00+00:00')",
+                                                 "UPDATE grades SET rater_id = 'r-x' WHERE id = (SELECT min(id) "
+                                                 "FROM grades)"), "grading by someone other than Dr Alpha"),
     "missing": (lambda p: p.unlink(), "no such file"),
 }
 
