@@ -196,9 +196,15 @@ class CriterionRow(_Row):
 
 class RaterRow(_Row):
     id: Id
-    name: PlainName
+    name: Label  # a model grader is named after its config, and "org/model" is a fine config name
     kind: Literal["clinician", "model"]
     created_at: Stamp
+
+    @model_validator(mode="after")
+    def _clinician_plain(self):
+        if self.kind == "clinician":
+            _plain_name(self.name)
+        return self
 
 
 class RunRow(_Row):
@@ -332,6 +338,9 @@ WORK = (
 )
 
 
+TABLES = {table.name: table for table in CONTENT + WORK}
+
+
 @dataclass(frozen=True)
 class _Kind:
     """How one kind of work row merges: its key for one rater, what a person sets, its version stamp."""
@@ -345,11 +354,11 @@ class _Kind:
     deletable: bool  # withdrawn offline -> withdrawn at home (flags); grades and reviews are never deleted
 
 
-GRADES = _Kind("grade", WORK[0], ("answer_id", "criterion_id"), ("verdict", "explanation"), "updated_at",
+GRADES = _Kind("grade", TABLES["grades"], ("answer_id", "criterion_id"), ("verdict", "explanation"), "updated_at",
                "active_seconds", False)
-REVIEWS = _Kind("review", WORK[1], ("answer_id",), ("comment", "unsafe", "submitted_at"), "updated_at",
+REVIEWS = _Kind("review", TABLES["answer_reviews"], ("answer_id",), ("comment", "unsafe", "submitted_at"), "updated_at",
                 "active_seconds", False)
-FLAGS = _Kind("flag", WORK[2], ("criterion_id",), ("reason", "comment"), "created_at", None, True)
+FLAGS = _Kind("flag", TABLES["criterion_flags"], ("criterion_id",), ("reason", "comment"), "created_at", None, True)
 KINDS = (GRADES, REVIEWS, FLAGS)
 _BASELINE_FIELD = {GRADES: "grades", REVIEWS: "reviews", FLAGS: "flags"}
 
@@ -448,7 +457,6 @@ def _copy(src: sqlite3.Connection, dst: sqlite3.Connection, table: _Table, where
 
 def _copy_assignment(src: sqlite3.Connection, dst: sqlite3.Connection, answer_ids: list[str], rater_id: str,
                      blinded: bool) -> dict[str, int]:
-    tables = {t.name: t for t in CONTENT + WORK}
     answers_json = json.dumps(answer_ids)
     answers = src.execute(f"SELECT question_id, run_id FROM answers WHERE {_ids_in('id')}", (answers_json,)).fetchall()
     question_ids = json.dumps(sorted({q for q, _ in answers}))
@@ -468,27 +476,23 @@ def _copy_assignment(src: sqlite3.Connection, dst: sqlite3.Connection, answer_id
         ("attachments", _ids_in("sha256"), (digests,)),
         ("criteria", _ids_in("question_id"), (question_ids,)),
     ):
-        counts[name] = len(_copy(src, dst, tables[name], where, params))
+        counts[name] = len(_copy(src, dst, TABLES[name], where, params))
     criterion_ids = json.dumps([r[0] for r in dst.execute("SELECT id FROM criteria")])
-    work = {
-        "grades": src.execute(f"SELECT DISTINCT rater_id FROM grades WHERE {_ids_in('answer_id')}{mine}",
-                              (answers_json, *who)).fetchall(),
-        "answer_reviews": src.execute(f"SELECT DISTINCT rater_id FROM answer_reviews WHERE {_ids_in('answer_id')}"
-                                      f"{mine}", (answers_json, *who)).fetchall(),
-        "criterion_flags": src.execute(f"SELECT DISTINCT rater_id FROM criterion_flags WHERE "
-                                       f"{_ids_in('criterion_id')}{mine}", (criterion_ids, *who)).fetchall(),
+    work = {  # blinded: the rater's own rows only
+        "grades": (f"{_ids_in('answer_id')}{mine}", (answers_json, *who)),
+        "answer_reviews": (f"{_ids_in('answer_id')}{mine}", (answers_json, *who)),
+        "criterion_flags": (f"{_ids_in('criterion_id')}{mine}", (criterion_ids, *who)),
     }
-    work_raters = {rater_id} | {r[0] for rows in work.values() for r in rows}
+    raters = {rater_id} | {r[0] for name, (where, params) in work.items()
+                           for r in src.execute(f"SELECT DISTINCT rater_id FROM {name} WHERE {where}", params)}
     for name, where, params in (
-        ("raters", _ids_in("id"), (json.dumps(sorted(work_raters)),)),
+        ("raters", _ids_in("id"), (json.dumps(sorted(raters)),)),
         ("runs", _ids_in("id"), (run_ids,)),
         ("answers", _ids_in("id"), (answers_json,)),
         ("assignments", f"{_ids_in('answer_id')} AND rater_id = ?", (answers_json, rater_id)),
-        ("grades", f"{_ids_in('answer_id')}{mine}", (answers_json, *who)),
-        ("answer_reviews", f"{_ids_in('answer_id')}{mine}", (answers_json, *who)),
-        ("criterion_flags", f"{_ids_in('criterion_id')}{mine}", (criterion_ids, *who)),
+        *((name, where, params) for name, (where, params) in work.items()),
     ):
-        counts[name] = len(_copy(src, dst, tables[name], where, params))
+        counts[name] = len(_copy(src, dst, TABLES[name], where, params))
     return counts
 
 
@@ -512,6 +516,10 @@ def export_bundle(ws: Workspace, rater: str, out: str | Path, *, run_id: str | N
         raise BundleError(None, f"no rater named {rater!r}")
     if row["kind"] != RaterKind.CLINICIAN.value:
         raise BundleError(None, f"{rater!r} is a model grader; bundles are for clinicians")
+    try:
+        _plain_name(rater)  # an import would refuse it: better said now
+    except ValueError as exc:
+        raise BundleError(None, f"rater {rater!r}: {exc}; rename the rater first") from None
     rater_id = row["id"]
     answer_ids = assigned_answer_ids(ws, rater_id, run_id=run_id)
     if not answer_ids:
@@ -792,23 +800,23 @@ def _read_rows(path: Path, conn: sqlite3.Connection) -> BundleContents:
                                 f"({', '.join(changed) or 'manifest'})")
     # JSON mode: the baseline's [stamp, seconds] pairs are JSON arrays.
     baseline = _validated(path, "baseline", Baseline, _meta(conn, BASELINE_KEY) or "null", json_text=True)
-    raters = {r.id: r for r in _load(path, conn, CONTENT[5])}
+    raters = {r.id: r for r in _load(path, conn, TABLES["raters"])}
     rater = raters.get(manifest.rater_id)
     if rater is None or rater.name != manifest.rater or rater.kind != "clinician":
         raise BundleError(path, "is inconsistent: its rater is missing or not the clinician the manifest names")
     mine = (" WHERE rater_id = ?", (manifest.rater_id,))
     contents = BundleContents(
         path=path, manifest=manifest, baseline=baseline, rater=rater,
-        sets={s.id: s for s in _load(path, conn, CONTENT[0])},
-        members=_load(path, conn, CONTENT[2]),
-        questions={q.id: q for q in _load(path, conn, CONTENT[1])},
-        criteria={c.id: c for c in _load(path, conn, CONTENT[4])},
-        attachments={a.sha256: a for a in _load(path, conn, CONTENT[3])},
-        answers={a.id: a for a in _load(path, conn, CONTENT[7])},
+        sets={s.id: s for s in _load(path, conn, TABLES["question_sets"])},
+        members=_load(path, conn, TABLES["set_members"]),
+        questions={q.id: q for q in _load(path, conn, TABLES["questions"])},
+        criteria={c.id: c for c in _load(path, conn, TABLES["criteria"])},
+        attachments={a.sha256: a for a in _load(path, conn, TABLES["attachments"])},
+        answers={a.id: a for a in _load(path, conn, TABLES["answers"])},
         work={kind: _load(path, conn, kind.table, *mine) for kind in KINDS},
     )
-    _load(path, conn, CONTENT[6])  # runs: validated, not merged
-    _check_links(path, contents, _load(path, conn, CONTENT[8]))
+    _load(path, conn, TABLES["runs"])  # runs: validated, not merged
+    _check_links(path, contents, _load(path, conn, TABLES["assignments"]))
     for question_id, row in contents.questions.items():
         try:
             contents.question(question_id)
@@ -962,11 +970,16 @@ def _clinician(ws: Workspace, c: BundleContents) -> str:
 
 
 def _describe(kind: _Kind, values: dict | None) -> str:
+    """One version of a work row, short, for a conflict line."""
     if values is None:
         return "withdrawn"
-    first = values[kind.values[0]]
-    text = str(first) if first is not None else "no verdict" if kind is GRADES else "-"
-    note = values.get("explanation") if kind is GRADES else values.get("comment")
+    if kind is GRADES:
+        text, note = values["verdict"] or "no verdict", values["explanation"]
+    elif kind is REVIEWS:
+        text = ", ".join(["submitted" if values["submitted_at"] else "not submitted"] + ["unsafe"] * values["unsafe"])
+        note = values["comment"]
+    else:
+        text, note = values["reason"], values["comment"]
     return f"{text} ({note[:40]!r})" if note else text
 
 
@@ -990,52 +1003,58 @@ class _Merger:
         return tuple(ids)
 
     def home_rows(self, kind: _Kind) -> dict[tuple, dict]:
-        cols = ("id",) * (kind is not REVIEWS) + kind.key + kind.values + (kind.stamp,) + ((kind.active,) if kind.active else ())
+        cols = ("id",) * (kind is not REVIEWS) + kind.key + kind.values + (kind.stamp,) + (kind.active,) * bool(kind.active)
         rows = self.ws.query(f"SELECT {', '.join(cols)} FROM {kind.table.name} WHERE rater_id = ?", (self.rater_id,))
         return {tuple(r[c] for c in kind.key): r for r in rows}
 
     def merge(self, kind: _Kind) -> None:
+        """Each of the rater's rows of this kind that changed offline, reconciled with its home row."""
         memory = self.memory.setdefault(kind.name, {})
         base = getattr(self.c.baseline, _BASELINE_FIELD[kind])
         rows = {_key(kind, r): r for r in self.c.work[kind]}
-        keys = list(rows) + sorted(k for k in (set(base) | set(memory)) - set(rows) if kind.deletable)
+        withdrawn = sorted((set(base) | set(memory)) - set(rows)) if kind.deletable else []
         home = self.home_rows(kind)
-        for key in keys:
+        for key in list(rows) + withdrawn:
             b = rows.get(key)
+            # [bundle stamp, bundle active seconds, home stamp] as of the last sync (export or import)
             prev = memory.get(key) or ([*base[key], base[key][0]] if key in base else None)
             b_stamp = getattr(b, kind.stamp) if b else None
             if (prev is None and b is None) or (prev is not None and prev[0] == b_stamp):
-                continue  # unchanged offline since the export or the last import
+                continue  # unchanged offline since the last sync
             ws_key = self.ws_key(kind, key)
             if ws_key is None:
                 self.report.stale += 1
                 continue
-            cur = home.get(ws_key)
-            cur_stamp = cur[kind.stamp] if cur else None
-            home_changed = cur_stamp != (prev[2] if prev else None)
             b_active = getattr(b, kind.active) if b and kind.active else 0.0
             delta = max(0.0, b_active - (prev[1] if prev else 0.0))
-            b_values = {v: getattr(b, v) for v in kind.values} if b else None
-            cur_values = {v: cur[v] for v in kind.values} if cur else None
-            if cur is None and b is None:
-                result = None  # withdrawn on both sides
-            elif cur is not None and b_values == cur_values:
-                result = cur_stamp if home_changed else b_stamp
-                self.update(kind, ws_key, cur_values, result, delta)
-            elif not home_changed or cur is None:
-                result = self.apply(kind, ws_key, cur, b, delta, "bundle")
-            else:
-                bundle_wins = b is not None and _later(b_stamp, cur_stamp)
-                self.conflict(kind, key, cur_values, b_values, bundle_wins)
-                if bundle_wins:
-                    result = self.apply(kind, ws_key, cur, b, delta, "bundle-conflict")
-                else:
-                    result = cur_stamp
-                    self.update(kind, ws_key, cur_values, cur_stamp, delta)
-                    if kind is GRADES and b is not None:  # keep the bundle's version on record
-                        self.history(cur["id"], ws_key, b_values, cur_values, "bundle-conflict-superseded",
-                                     self.stamp)
-            memory[key] = [b_stamp, b_active, result]
+            home_stamp = self.reconcile(kind, key, ws_key, home.get(ws_key), b, prev[2] if prev else None, delta)
+            memory[key] = [b_stamp, b_active, home_stamp]
+
+    def reconcile(self, kind: _Kind, key: str, ws_key: tuple, cur: dict | None, b, synced: str | None,
+                  delta: float) -> str | None:
+        """Bring one home row up to date with a bundle row changed offline; returns its stamp afterwards."""
+        cur_stamp = cur[kind.stamp] if cur else None
+        home_changed = cur_stamp != synced
+        b_values = {v: getattr(b, v) for v in kind.values} if b else None
+        cur_values = {v: cur[v] for v in kind.values} if cur else None
+        if cur is None and b is None:
+            return None  # withdrawn on both sides
+        if cur is not None and b_values == cur_values:  # same verdict both sides: only time to add
+            stamp = cur_stamp if home_changed else getattr(b, kind.stamp)
+            if delta or stamp != cur_stamp:
+                self.update(kind, ws_key, cur_values, stamp, delta)
+            return stamp
+        if not home_changed or cur is None:
+            return self.apply(kind, ws_key, cur, b, delta, "bundle")
+        bundle_wins = b is not None and _later(getattr(b, kind.stamp), cur_stamp)
+        self.conflict(kind, key, cur_values, b_values, bundle_wins)
+        if bundle_wins:
+            return self.apply(kind, ws_key, cur, b, delta, "bundle-conflict")
+        if delta:
+            self.update(kind, ws_key, cur_values, cur_stamp, delta)
+        if kind is GRADES and b is not None:  # the bundle's version stays on record
+            self.history(cur["id"], ws_key, b_values, cur_values, "bundle-conflict-superseded", self.stamp)
+        return cur_stamp
 
     def where(self, kind: _Kind, ws_key: tuple) -> tuple[str, list]:
         return " AND ".join(["rater_id = ?"] + [f"{c} = ?" for c in kind.key]), [self.rater_id, *ws_key]

@@ -56,7 +56,7 @@ def build_home(ws, tmp_path):
                      model_config_id=config_id)
     assign(ws, ["Dr Alpha", "Dr Bravo"], 2)
     alpha, bravo = (store.rater_id_by_name(ws, n) for n in ("Dr Alpha", "Dr Bravo"))
-    grader = store.ensure_rater(ws, "grader-g", RaterKind.MODEL, grader_settings={"prompt": "GRADER-SETTINGS-XYZ"})
+    grader = store.ensure_rater(ws, "org/grader-g", RaterKind.MODEL, grader_settings={"prompt": "GRADER-SETTINGS-XYZ"})
     for answer in store.answer_rows(ws):
         for c in store.criteria_rows(ws, answer["question_id"]):
             store.set_grade(ws, answer["id"], c["id"], bravo, "met", B_COMMENT)
@@ -223,6 +223,21 @@ def test_conflict_is_reported_and_the_newer_version_wins(exported, offline_stamp
     assert dump(ws) == before
 
 
+def test_review_conflict_names_both_versions(exported):
+    ws, alpha, path = exported
+    answer = answer_of(ws, "p2", "m2")
+    with Offline(path) as b:
+        store.save_review(b, answer, alpha, comment="fine offline", submitted=True)
+        with b.transaction() as conn:
+            conn.execute("UPDATE answer_reviews SET updated_at = '2999-01-01T00:00:00.000+00:00'")
+    store.save_review(ws, answer, alpha, comment="unsafe at home", unsafe=True)
+    [conflict] = import_bundle(ws, path).conflicts
+    assert (conflict.kind, conflict.kept, conflict.criterion) == ("review", "bundle", None)
+    assert conflict.workspace == "not submitted, unsafe ('unsafe at home')"
+    assert conflict.bundle == "submitted ('fine offline')"
+    assert store.get_review(ws, answer, alpha)["comment"] == "fine offline"
+
+
 def test_flag_withdrawn_offline_is_withdrawn_at_home(home, tmp_path):
     ws, alpha = home
     criterion = criteria_of(ws, answer_of(ws, "p1", "m1"))[1]
@@ -310,7 +325,7 @@ def test_forced_import_matches_questions_by_prompt_id_and_answers_by_text(export
 def test_blinded_bundle_holds_no_other_raters_work(exported):
     ws, alpha, path = exported
     data = path.read_bytes()
-    for text in (B_COMMENT, GRADER_NOTE, "Dr Bravo", "grader-g"):
+    for text in (B_COMMENT, GRADER_NOTE, "Dr Bravo", "org/grader-g"):
         assert text.encode() not in data
     conn = sqlite3.connect(path)
     try:
@@ -330,7 +345,13 @@ def test_unblinded_bundle_shows_others_grades_but_no_grader_settings(home, tmp_p
     data = path.read_bytes()
     assert B_COMMENT.encode() in data and GRADER_NOTE.encode() in data
     assert b"GRADER-SETTINGS-XYZ" not in data
-    read_bundle(path)  # and it is still a sound bundle
+    assert read_bundle(path).manifest.blinded is False  # still a sound bundle
+    conn = sqlite3.connect(path)
+    try:
+        assert {r[0] for r in conn.execute("SELECT name FROM raters")} == {"Dr Alpha", "Dr Bravo", "org/grader-g"}
+        assert conn.execute("SELECT count(*) FROM raters WHERE grader_settings IS NOT NULL").fetchone()[0] == 0
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("blinded", [True, False])
@@ -477,10 +498,13 @@ def test_export_refuses_what_it_cannot_bundle(home, tmp_path):
     with pytest.raises(BundleError, match="no rater named"):
         export_bundle(ws, "Dr Nobody", tmp_path / "x.hqbundle")
     with pytest.raises(BundleError, match="model grader"):
-        export_bundle(ws, "grader-g", tmp_path / "x.hqbundle")
+        export_bundle(ws, "org/grader-g", tmp_path / "x.hqbundle")
     store.ensure_rater(ws, "Dr Idle")
     with pytest.raises(BundleError, match="no answers are assigned"):
         export_bundle(ws, "Dr Idle", tmp_path / "x.hqbundle")
+    store.ensure_rater(ws, "Dr A/B")
+    with pytest.raises(BundleError, match="path separators"):
+        export_bundle(ws, "Dr A/B", tmp_path / "x.hqbundle")
     assert not list(tmp_path.glob("*.hqbundle*")) and not list(tmp_path.glob(".*.part"))
 
 
