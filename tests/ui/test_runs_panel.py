@@ -10,12 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from healthqa.runs import CANCELLED, DONE, FAILED
-from healthqa.store import Workspace
 from tests.core.provider_servers import API_KEY, answer_for, openai_server  # noqa: F401  (fixture)
 from tests.core.test_grader import grading_responder
 from tests.core.test_runs import add_config, add_questions, question_text
 from ui.async_worker import running_workers
-from ui.context import AppContext
 from ui.panels.runs import RunsPanel
 
 KEY_VAR = "HEALTHQA_TEST_LOOPBACK_KEY"
@@ -25,13 +23,11 @@ RUN_TIMEOUT_MS = 15000
 # ---- fixtures shared with the other panel tests -------------------------------------------
 
 @pytest.fixture
-def ctx(qapp, tmp_path):
-    """A window context on a fresh workspace file; afterwards no worker thread may be left running."""
-    context = AppContext(Workspace(tmp_path / "ws.healthqa"))
+def ctx(make_ctx):
+    """A window context on a fresh workspace file; afterwards no async worker may be left running."""
+    context = make_ctx(rater=None)
     yield context
-    leftover = running_workers()
-    context.close()
-    assert not leftover, "an async worker thread was left running"
+    assert not running_workers(), "an async worker thread was left running"
 
 
 @pytest.fixture
@@ -96,7 +92,7 @@ def test_a_run_started_from_the_panel_reaches_100_percent_and_stores_every_answe
     for row in stored:  # each answer is the server's answer to its own question
         question = next(question_text(i) for i in range(6) if question_text(i) in row["conversation"])
         assert row["text"] == answer_for(question)
-    qtbot.waitUntil(lambda: not panel.resume_button.isEnabled() and panel.runs_model.rows
+    qtbot.waitUntil(lambda: not panel.resume_button.isEnabled() and bool(panel.runs_model.rows)
                     and panel.runs_model.rows[0]["status"] == DONE)
     assert panel.runs_model.data(panel.runs_model.index(0, 4)) == "Done"
     assert not panel.is_running() and panel.start_button.isEnabled()
