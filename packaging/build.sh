@@ -85,6 +85,13 @@ if ! "$VPY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath "$DIS
   echo "build.sh: PyInstaller failed (full log: build/pyinstaller.log)" >&2
   exit 1
 fi
+# The build Python's own libraries (pyenv and similar compile it with -g) carry
+# ~20 MB of debug symbols. Wheels' libraries are left alone: auditwheel's
+# patchelf-edited ones (numpy.libs/...) break when stripped.
+if command -v strip >/dev/null; then
+  find "$BUNDLE" -type f \( -name 'libpython3*.so*' -o -path '*/lib-dynload/*.so' \) -print0 \
+    | xargs -0 -r strip --strip-unneeded
+fi
 t_built=$(now)
 build_s=$(seconds "$t_start" "$t_built")
 pyinstaller_s=$(seconds "$t_env" "$t_built")
