@@ -4,7 +4,8 @@ A workspace gets 1,000 HealthBench-shaped questions with one answer each and a
 model grader's verdicts; all answers are assigned to one clinician. Timed:
 export of the bundle, a verify (every check, nothing merged), the import of
 the bundle once every criterion was graded offline, and a second import
-(nothing new). Target: export and import under 3 s each.
+(nothing new). Target: export and import under 3 s each. For scale, also the
+long-form CSV and results exports of the same workspace (no target).
 
 Usage: python benchmarks/bench_bundles.py [ANSWERS]
 """
@@ -55,6 +56,7 @@ def main() -> None:
 
     from healthqa.assignments import assign
     from healthqa.formats.bundle import export_bundle, import_bundle, verify_bundle
+    from healthqa.formats.exports import export_long, export_results
     from healthqa.formats.healthbench import import_healthbench
     from healthqa.store import Workspace
 
@@ -79,6 +81,9 @@ def main() -> None:
             print(f"{'':<34} {merged.added['grade']} grades added, {len(merged.conflicts)} conflicts")
             again = timed("import again (nothing new)", lambda: import_bundle(ws, bundle), target=None)
             assert not again.changed
+            rows = timed("long-form CSV export", lambda: export_long(ws, Path(tmp) / "long.csv"), target=None)
+            print(f"{'':<34} {rows} rows, {(Path(tmp) / 'long.csv').stat().st_size / 2**20:.1f} MB")
+            timed("healthbench-results export", lambda: export_results(ws, Path(tmp) / "results.jsonl"), target=None)
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ SELECT a.id, a.question_id, q.prompt_id, q.conversation, q.example_tags, a.text,
 FROM grades g JOIN answers a ON a.id = g.answer_id JOIN raters r ON r.id = g.rater_id
 JOIN questions q ON q.id = a.question_id
 WHERE a.model = ? AND {rater_clause} {where}
-ORDER BY a.rowid, g.answer_id
+ORDER BY a.rowid
 """
 
 
