@@ -28,6 +28,23 @@ WORKSPACE_FILTER = "HealthQA workspaces (*.healthqa);;All files (*)"
 BUSY_DELAY_MS = 300  # show the busy bar only for work a person would notice (Anki's delay)
 
 
+class BrokenPanel(Panel):
+    """Stands in for a panel whose module failed to import or build: says so, and the rest works."""
+
+    def __init__(self, ctx: AppContext, spec: PanelSpec, exc: BaseException):
+        super().__init__(ctx)
+        self.name, self.title = spec.name, spec.title
+        label = QLabel(f"The {spec.title} panel could not be loaded.\n{type(exc).__name__}: {exc}\n"
+                       f"The details are in the log.")
+        label.setObjectName("emptyState")
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        QVBoxLayout(self).addWidget(label)
+
+    def refresh(self) -> None:
+        pass
+
+
 class MainWindow(QMainWindow):
     # -- init -------------------------------------------------------------------
     def __init__(self, ctx: AppContext, settings: AppSettings, *, interactive: bool = True):
@@ -74,7 +91,11 @@ class MainWindow(QMainWindow):
         """The panel of that name, created on first use."""
         if name not in self._panels:
             spec = next(s for s in self._specs if s.name == name)
-            widget = panel_class(spec)(self.ctx)
+            try:
+                widget = panel_class(spec)(self.ctx)
+            except Exception as exc:  # noqa: BLE001 - one broken panel must not take the window down
+                log.exception("the %s panel could not be loaded", spec.title)
+                widget = BrokenPanel(self.ctx, spec, exc)
             widget.sig_status.connect(self.statusBar().showMessage)
             self._panels[name] = widget
             self._stack.addWidget(widget)
@@ -222,6 +243,8 @@ class MainWindow(QMainWindow):
             return
         panel = self.panel(self._specs[row].name)
         self._stack.setCurrentWidget(panel)
+        if not self._sidebar.hasFocus():  # chosen by menu, shortcut or at start: keys go to the panel
+            panel.setFocus()
 
     def _on_busy_changed(self, busy: bool) -> None:
         if busy:

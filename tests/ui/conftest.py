@@ -34,10 +34,8 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture(autouse=True)
-def _no_dangling_work(qapp):
-    look.register_resources()
-    yield
+def dangling_work(qapp) -> list[str]:
+    """What background work is still going on (empty when none)."""
     problems = []
     for ops in live_ops():
         if ops.active_threads():
@@ -50,6 +48,14 @@ def _no_dangling_work(qapp):
     running = [t for t in gc.get_objects() if isinstance(t, QThread) and t is not main and t.isRunning()]
     if running:
         problems.append(f"{len(running)} QThread(s) still running")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_work(qapp):
+    look.register_resources()
+    yield
+    problems = dangling_work(qapp)
     if problems:
         pytest.fail("test left background work behind: " + "; ".join(problems))
 

@@ -159,7 +159,8 @@ def test_graders_are_hidden_until_submit_then_disagreements_show_and_a_change_is
     differ = [i for i, v in enumerate(grader_says) if v != "met"]
     rows = panel.checklist.rows
     assert all(rows[i]._grader_box.isVisible() for i in range(3))
-    assert rows[differ[0]].grader.text().startswith(f"Model grader {GRADER}: Not met")
+    assert rows[differ[0]].grader.text() == f"Not met — model grader {GRADER}"
+    assert rows[differ[0]].explanation.text() == "grader thinks False"
     assert [bool(rows[i].property("disagree")) for i in range(3)] == [i in differ for i in range(3)]
     assert f"differs from you on {len(differ)} of 3" in panel.banner.text()
     assert panel.current_answer_id() == answer  # stays, so the clinician can look

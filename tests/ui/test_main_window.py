@@ -7,12 +7,13 @@ import textwrap
 
 import pytest
 from PySide6.QtGui import QAction, QImage
+from PySide6.QtWidgets import QLabel
 
 from healthqa import review, store
 from tests.ui.conftest import wait_idle
 from ui import panels, session
 from ui.dialogs.identity import IdentityDialog
-from ui.main_window import MainWindow
+from ui.main_window import BrokenPanel, MainWindow
 from ui.panels import PanelSpec
 
 
@@ -60,6 +61,18 @@ def test_registry_skips_panels_not_built_and_imports_lazily(tmp_path, monkeypatc
     fake = win.show_panel("fake")
     assert "hq_fake_panel" in sys.modules
     qtbot.waitUntil(lambda: fake.refreshed == 1)  # shown -> refreshed once
+    wait_idle(qtbot, win.ctx)
+
+
+def test_a_panel_that_fails_to_load_does_not_take_the_window_down(tmp_path, monkeypatch, window, qtbot):
+    (tmp_path / "hq_broken_panel.py").write_text("from ui.panels.nothing_here import X\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(panels, "PANELS", [*panels.PANELS[:1], PanelSpec("broken", "hq_broken_panel", "Broken")])
+    win = window()
+    broken = win.show_panel("broken")
+    assert isinstance(broken, BrokenPanel)
+    assert "The Broken panel could not be loaded" in broken.findChild(QLabel).text()
+    assert win.show_panel("questions").name == "questions"  # the rest still works
     wait_idle(qtbot, win.ctx)
 
 

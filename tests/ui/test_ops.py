@@ -111,3 +111,19 @@ def test_change_notice_from_a_worker_reaches_the_gui_thread(ops, qtbot, tmp_path
     hub.detach()
     assert hub._notify not in ws.listeners
     ws.close()
+
+
+def test_the_dangling_work_guard_sees_running_and_undelivered_work(qapp, qtbot):
+    from tests.ui.conftest import dangling_work
+
+    helper = Ops()
+    release = threading.Event()
+    helper.run(release.wait, 5)
+    qtbot.waitUntil(lambda: helper.active_threads() == 1)
+    problems = dangling_work(qapp)
+    assert "1 ops thread(s) still running" in problems and "1 ops call(s) whose callbacks never ran" in problems
+    release.set()
+    with qtbot.waitSignal(helper.sig_idle):
+        pass
+    qtbot.waitUntil(lambda: not dangling_work(qapp))
+    helper.shutdown()

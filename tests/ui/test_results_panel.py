@@ -58,7 +58,7 @@ def test_scores_of_a_model_grader(known, qtbot):
     assert panel.theme_chart.series[0].values == pytest.approx([1.0, 0.0])  # -1/14 clipped to 0
     assert "accuracy" in panel.axis_chart.categories
     assert panel.tokens_chart.points == []  # imported answers carry no token counts
-    assert panel.subtitle.text() == "2 models · 4 graded answers · from grader-x — model grader"
+    assert panel.subtitle.text() == "2 models · 4 graded answers"
     wait_idle(qtbot, known)
 
 

@@ -64,6 +64,10 @@ LEGEND = [
 COMMENT_SAVE_MS = 600
 
 
+def _short(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def _load_queue(ws, rater_id: str):
     queue = review.grading_queue(ws, rater_id)
     return queue, review.progress(ws, rater_id, queue), review.submitted_ids(ws, rater_id)
@@ -105,6 +109,7 @@ class GradingPanel(Panel):
         self.clock = ActiveClock(ctx.clock)
         self._submitted: set[str] = set()
         self._wired_rows = 0
+        self._split_done = False
         self._comment_timer = QTimer(self, singleShot=True, interval=COMMENT_SAVE_MS)
         self._comment_timer.timeout.connect(self._save_answer_comment)
         self._build()
@@ -135,8 +140,6 @@ class GradingPanel(Panel):
         header.addWidget(title)
         header.addWidget(self.position)
         header.addStretch(1)
-        header.addWidget(self.blind_icon)
-        header.addWidget(self.blind_badge)
         header.addWidget(self.progress_text)
         header.addWidget(self.progress_bar)
         header.addWidget(self.prev_button)
@@ -167,7 +170,12 @@ class GradingPanel(Panel):
         answer_box = QWidget()
         answer_layout = QVBoxLayout(answer_box)
         answer_layout.setContentsMargins(0, 6, 0, 0)
-        answer_layout.addWidget(self.answer_heading)
+        answer_title = QHBoxLayout()
+        answer_title.addWidget(self.answer_heading)
+        answer_title.addStretch(1)
+        answer_title.addWidget(self.blind_icon)
+        answer_title.addWidget(self.blind_badge)
+        answer_layout.addLayout(answer_title)
         answer_layout.addWidget(self.answer_view)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(conversation_box)
@@ -212,6 +220,7 @@ class GradingPanel(Panel):
         splitter.setStretchFactor(0, 11)
         splitter.setStretchFactor(1, 10)
         splitter.setChildrenCollapsible(False)
+        self._splitter = splitter
 
         self.empty = QLabel()
         self.empty.setObjectName("emptyState")
@@ -231,6 +240,7 @@ class GradingPanel(Panel):
         work_layout.setSpacing(8)
         work_layout.addWidget(self.banner)
         work_layout.addWidget(splitter, 1)
+        self.setFocusProxy(self.checklist)
         self.pages = QStackedWidget()
         self.pages.addWidget(empty_page)
         self.pages.addWidget(work_page)
@@ -269,6 +279,13 @@ class GradingPanel(Panel):
         self._leave_answer()
 
     # -- public API (tests and the window) ---------------------------------------------------
+    def show_reveal_summary(self) -> None:
+        """The banner after submitting an answer the model grader saw differently."""
+        n, total = len(self.reveal.disagreements), len(self.view.criteria)
+        self._say(f"{review.blind_label(self.index)} submitted. The model grader differs from you on {n} of "
+                  f"{total} criteria (marked ◆). You may change a verdict — the change is recorded as made after "
+                  f"the reveal. Enter: next answer.", "warning")
+
     def current_answer_id(self) -> str | None:
         return self.view.answer_id if self.view else None
 
@@ -301,8 +318,6 @@ class GradingPanel(Panel):
         view = self.view
         label = review.blind_label(self.index)
         self.conversation_view.show_document(render_conversation(view.conversation))
-        self.conversation_view.verticalScrollBar().setValue(
-            self.conversation_view.verticalScrollBar().maximum())  # the last user turn is what was answered
         self.answer_heading.setText(f"{label.upper()} · TO GRADE")
         self.answer_view.show_document(render_answer(view.answer_text))
         rows = self.checklist.ensure_rows(len(view.criteria))
@@ -353,10 +368,13 @@ class GradingPanel(Panel):
         if self.view.model is None:
             self.blind_badge.setObjectName("blindBadge")
             self.blind_badge.setText("Model hidden until you submit")
+            self.blind_badge.setToolTip("")
             self.blind_icon.setPixmap(look.icon("hidden").pixmap(20, 20))
         else:
             self.blind_badge.setObjectName("revealBadge")
-            self.blind_badge.setText(f"Model: {self.view.model}")
+            self.blind_badge.setText(self.blind_badge.fontMetrics().elidedText(
+                f"Model: {self.view.model}", Qt.TextElideMode.ElideRight, 280))
+            self.blind_badge.setToolTip(self.view.model)
             self.blind_icon.setPixmap(look.icon("visible").pixmap(20, 20))
         look.repolish(self.blind_badge)
         self.submit_button.setText("Next answer  (Enter)" if self.view.submitted else "Submit  (Enter)")
@@ -371,10 +389,12 @@ class GradingPanel(Panel):
                 row.set_grader(None)
                 continue
             verdicts = reveal.graders.get(criterion.id, [])
-            lines = [f"Model grader {g.rater}: {verdict_info(g.verdict).label}"
-                     + (f" — {g.explanation[:240]}" if g.explanation else "") for g in verdicts]
+            # the verdict first: if the line is cut, only the grader's name loses letters
+            lines = [f"{verdict_info(g.verdict).label} — model grader {g.rater}" for g in verdicts]
+            explanations = "\n".join(f"{_short(g.rater)}: {g.explanation[:300]}" if len(verdicts) > 1
+                                     else g.explanation[:300] for g in verdicts if g.explanation)
             differs = any(review.disagrees(view.verdicts.get(criterion.id), g.verdict) for g in verdicts)
-            row.set_grader(lines, disagree=differs, verdict=verdicts[0].verdict if verdicts else None)
+            row.set_grader(lines, explanations, disagree=differs, verdict=verdicts[0].verdict if verdicts else None)
 
     def _show_empty(self, text: str, *, sign_in: bool) -> None:
         self.empty.setText(text)
@@ -518,10 +538,7 @@ class GradingPanel(Panel):
         label = review.blind_label(self.index)
         self.sig_submitted.emit(view.answer_id)
         if reveal.disagreements:
-            n, total = len(reveal.disagreements), len(view.criteria)
-            self._say(f"{label} submitted. The model grader differs from you on {n} of {total} criteria "
-                      f"(marked ◆). You may change a verdict — the change is recorded as made after the "
-                      f"reveal. Enter: next answer.", "warning")
+            self.show_reveal_summary()
             return
         agreed = " The model grader agreed on every criterion." if reveal.graders else ""
         self.sig_status.emit(f"{label} submitted.{agreed}")
@@ -555,6 +572,13 @@ class GradingPanel(Panel):
             self.checklist.setFocus()
             return
         super().keyPressEvent(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if not self._split_done and self._splitter.width() > 0:  # first layout: answer 47 %, rubric 53 %
+            self._split_done = True
+            width = self._splitter.width()
+            self._splitter.setSizes([int(width * 0.47), width - int(width * 0.47)])
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(1090, 760)

@@ -16,7 +16,7 @@ from ..models.questions import QuestionTableModel, theme_label
 from ..widgets.flow_layout import FlowLayout
 from ..widgets.markdown_view import SafeTextBrowser, render_conversation
 from . import Panel
-from .import_box import ImportBox, run_import
+from ..widgets.import_box import ImportBox, run_import
 from .rubric_editor import RubricEditor
 
 SEARCH_DELAY_MS = 250
@@ -59,7 +59,7 @@ class QuestionsPanel(Panel):
         title.setObjectName("panelTitle")
         self.count_label = QLabel("")
         self.count_label.setObjectName("panelSubtitle")
-        self.import_button = QPushButton(look.icon("import"), "Import HealthBench…")
+        self.import_button = QPushButton(look.icon("import_white"), "Import HealthBench…")
         self.import_button.setProperty("primary", True)
         self.import_button.clicked.connect(self.choose_and_import)
         header = QHBoxLayout()
@@ -156,10 +156,11 @@ class QuestionsPanel(Panel):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 6)
         splitter.setChildrenCollapsible(False)
         self._splitter = splitter
+        self.setFocusProxy(self.table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 16, 20, 16)
         layout.setSpacing(10)

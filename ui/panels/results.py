@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+                               QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from healthqa import review, store
 from healthqa.results import MAJORITY, score_workspace
@@ -113,19 +113,21 @@ class ResultsPanel(Panel):
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.notice.setWordWrap(True)
         self.notice.setVisible(False)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(charts)
-        splitter.addWidget(self.table)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        self._body = splitter
+        self.table.verticalHeader().setDefaultSectionSize(30)
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.setSpacing(12)
+        body_layout.addWidget(charts, 1)
+        body_layout.addWidget(self.table)
+        self._body = body
+        self.setFocusProxy(self.rater_combo)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 16, 20, 16)
         layout.setSpacing(10)
         layout.addLayout(header)
         layout.addWidget(self.notice, 1)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(body, 1)
 
     # -- Panel contract ---------------------------------------------------------------
     def refresh(self) -> None:
@@ -183,8 +185,8 @@ class ResultsPanel(Panel):
             self._body.setVisible(True)
             self.notice.setVisible(False)
         answers = sum(r["answers"] for r in rows)
-        self.subtitle.setText(f"{len(rows)} models · {answers} graded answers · from "
-                              f"{self.rater_combo.currentText()}")
+        self.subtitle.setText(f"{len(rows)} model{'s' if len(rows) != 1 else ''} · {answers} graded answers")
+        self._fit_table()
         models = [r["model"] for r in rows]
         self.overall_chart.set_data(models, [Series("score", [r["score"] for r in rows],
                                                     [r["metrics"].get("overall_score:bootstrap_std") for r in rows])])
@@ -195,6 +197,12 @@ class ResultsPanel(Panel):
             Point(r["model"], r["mean_output_tokens"], r["score"], r["metrics"].get("overall_score:bootstrap_std"))
             for r in rows if r["mean_output_tokens"] is not None and r["score"] is not None])
         self.sig_results_shown.emit(rows)
+
+    def _fit_table(self) -> None:
+        """The table as tall as its rows (up to six), the charts get the rest."""
+        rows = min(max(self.model.rowCount(), 1), 6)
+        height = self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize() + 6
+        self.table.setFixedHeight(height)
 
     def _show_notice(self, text: str) -> None:
         self.notice.setText(text)

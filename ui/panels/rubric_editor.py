@@ -51,7 +51,7 @@ class RubricEditor(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(TEXT, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(POINTS, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(TAGS, QHeaderView.ResizeMode.Interactive)
-        self.table.setColumnWidth(TAGS, 190)
+        self.table.setColumnWidth(TAGS, 150)
         self.table.verticalHeader().setVisible(True)
         self.table.setWordWrap(True)
         self.table.setAlternatingRowColors(True)
@@ -193,6 +193,11 @@ class RubricEditor(QWidget):
         points_item = QTableWidgetItem()
         points_item.setData(Qt.ItemDataRole.EditRole, int(points))  # an int: Qt edits it with a spin box
         points_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if points < 0:  # a penalty: red and bold, and the minus sign says it without colour
+            points_item.setForeground(look.colour("not_met"))
+            font = points_item.font()
+            font.setBold(True)
+            points_item.setFont(font)
         self.table.setItem(row, POINTS, points_item)
         self.table.setItem(row, TAGS, QTableWidgetItem(", ".join(tags)))
 

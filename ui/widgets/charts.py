@@ -307,7 +307,10 @@ class ScatterChart(_Chart):
             self._marker(painter, centre, i, 6)
             painter.setPen(QColor(THEME["text"]))
             label = metrics.elidedText(point.label, Qt.TextElideMode.ElideRight, 160)
-            painter.drawText(QPointF(centre.x() + 10, centre.y() - 6), label)
+            width = metrics.horizontalAdvance(label)
+            # beside the point, on whichever side has room (never cut off at the edge)
+            x = centre.x() + 10 if centre.x() + 10 + width <= area.right() else centre.x() - 10 - width
+            painter.drawText(QPointF(x, centre.y() - 8), label)
             tip = f"{point.label}: score {_fmt(point.y)}" + (f" ± {_fmt(point.y_error)}" if point.y_error else "") \
                 + f", {point.x:,.0f} {self.x_label.lower()}"
             self._hits.append((QRectF(centre.x() - 8, centre.y() - 8, 16, 16), tip))

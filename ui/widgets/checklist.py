@@ -29,7 +29,7 @@ class VerdictInfo:
 VERDICTS = {
     "met": VerdictInfo("met", "Met", "met", "Y"),
     "not_met": VerdictInfo("not_met", "Not met", "not_met", "N"),
-    "cannot_judge": VerdictInfo("cannot_judge", "Cannot judge", "cannot_judge", "?"),
+    "cannot_judge": VerdictInfo("cannot_judge", "Can't judge", "cannot_judge", "?"),
 }
 NO_VERDICT = VerdictInfo(None, "No verdict", "no_verdict", "")
 
@@ -82,7 +82,8 @@ class CriterionRow(QFrame):
         self.points = QLabel()
         self.points.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.axis = QLabel()
-        self.axis.setObjectName("chip")
+        self.axis.setObjectName("axisLabel")
+        self.axis.setWordWrap(True)  # may wrap rather than widen the row
         self.buttons: dict[str, QToolButton] = {}
         controls = QHBoxLayout()
         controls.setSpacing(6)
@@ -109,21 +110,28 @@ class CriterionRow(QFrame):
         self.comment_edit.setPlaceholderText("Comment on this criterion — Enter to keep, Esc to cancel")
         self.comment_edit.sig_done.connect(lambda text: self.sig_comment_done.emit(self.index, text))
         self.comment_edit.sig_cancelled.connect(lambda: self.sig_comment_cancelled.emit(self.index))
+        # After the reveal: a headline per grader (icon, name, verdict; short, never wrapped) and
+        # their explanations below it (wrapped, straight in the grid so its height is right).
         self.grader = QLabel()
         self.grader.setObjectName("graderLine")
-        self.grader.setWordWrap(True)
         self.grader.setTextFormat(Qt.TextFormat.PlainText)
+        # a long grader name is cut rather than widening the row (the tooltip has it all)
+        self.grader.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.grader_icon = QLabel()
         self.flag = QLabel()
         self.flag.setObjectName("disagreeFlag")
+        self.explanation = QLabel()
+        self.explanation.setObjectName("criterionComment")
+        self.explanation.setWordWrap(True)
+        self.explanation.setTextFormat(Qt.TextFormat.PlainText)
         grader_line = QHBoxLayout()
         grader_line.setSpacing(6)
+        grader_line.setContentsMargins(0, 0, 0, 0)
         grader_line.addWidget(self.grader_icon, 0, Qt.AlignmentFlag.AlignTop)
         grader_line.addWidget(self.grader, 1)
         grader_line.addWidget(self.flag, 0, Qt.AlignmentFlag.AlignTop)
         self._grader_box = QWidget()
         self._grader_box.setLayout(grader_line)
-        grader_line.setContentsMargins(0, 0, 0, 0)
         grid = QGridLayout(self)
         grid.setContentsMargins(10, 8, 10, 8)
         grid.setHorizontalSpacing(8)
@@ -135,6 +143,7 @@ class CriterionRow(QFrame):
         grid.addWidget(self.comment, 2, 1, 1, 2)
         grid.addWidget(self.comment_edit, 3, 1, 1, 2)
         grid.addWidget(self._grader_box, 4, 1, 1, 2)
+        grid.addWidget(self.explanation, 5, 1, 1, 2)
         grid.setColumnStretch(1, 1)
         for label in (self.text, self.comment, self.number):
             label.setTextFormat(Qt.TextFormat.PlainText)  # rubric text is data, never markup
@@ -146,7 +155,7 @@ class CriterionRow(QFrame):
         self.points.setText(f"+{points}" if points > 0 else f"−{abs(points)}")
         self.points.setObjectName("pointsPositive" if points > 0 else "pointsNegative")
         self.points.setToolTip(f"{points:+d} points {'if met' if points > 0 else 'if met (a penalty)'}")
-        self.axis.setText(axis.replace("_", " ") if axis else "no axis")
+        self.axis.setText(f"Axis: {axis.replace('_', ' ')}" if axis else "No axis")
         look.repolish(self.points)
 
     def set_verdict(self, verdict: str | None) -> None:
@@ -162,13 +171,18 @@ class CriterionRow(QFrame):
             self.setProperty("current", current)
             look.repolish(self)
 
-    def set_grader(self, lines: list[str] | None, *, disagree: bool = False, verdict: str | None = None) -> None:
+    def set_grader(self, lines: list[str] | None, explanations: str = "", *, disagree: bool = False,
+                   verdict: str | None = None) -> None:
         """The graders' verdicts (after the reveal), or None to hide them."""
         self._grader_box.setVisible(lines is not None)
+        self.explanation.setVisible(bool(lines is not None and explanations))
         if lines is not None:
             self.grader.setText("\n".join(lines) if lines else "No model grader verdict on this criterion")
+            self.grader.setToolTip(self.grader.text())
+            self.grader.setMinimumHeight(self.grader.fontMetrics().lineSpacing() * max(len(lines), 1))
             self.grader_icon.setPixmap(look.icon(verdict_info(verdict).icon).pixmap(16, 16))
             self.flag.setText("◆ Differs from you" if disagree else "")
+            self.explanation.setText(explanations)
         if self.property("disagree") != disagree:
             self.setProperty("disagree", disagree)
             look.repolish(self)
@@ -200,6 +214,7 @@ class ChecklistView(QScrollArea):
         self.setWidgetResizable(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap their text instead
         self.keymap = keymap
         self.rows: list[CriterionRow] = []
         self.count = 0
