@@ -30,6 +30,20 @@ from . import Panel
 STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
                 "failed": "Failed", "cancelled": "Cancelled"}
 DEFAULT_CONCURRENCY = 16
+# The app style gives spin boxes no arrow rules; these match its combo-box arrow.
+SPIN_STYLE = """
+QSpinBox::up-button, QSpinBox::down-button { subcontrol-origin: border; width: 22px; border: none;
+                                             background: transparent; }
+QSpinBox::up-button { subcontrol-position: top right; }
+QSpinBox::down-button { subcontrol-position: bottom right; }
+QSpinBox::up-arrow { image: url(icons:up.svg); width: 11px; height: 11px; }
+QSpinBox::down-arrow { image: url(icons:down.svg); width: 11px; height: 11px; }
+"""
+
+
+def short_id(run_id: str) -> str:
+    """Enough of a run id to tell runs apart (ids are time-ordered, so their start is shared)."""
+    return run_id[-8:]
 
 
 # -- work done off the GUI thread ---------------------------------------------------
@@ -83,6 +97,8 @@ class RowsModel(QAbstractTableModel):
         row = self.rows[index.row()]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             value = self.columns[index.column()][1](row)
+            if role == Qt.ItemDataRole.ToolTipRole and "id" in row and index.column() == len(self.columns) - 1:
+                return f"{value}  (id {row['id']})"
             return None if value is None else str(value)
         if role == Qt.ItemDataRole.UserRole:
             return row
@@ -99,7 +115,8 @@ def _started(row: dict) -> str:
 
 def run_title(row: dict) -> str:
     if row["kind"] == "grade":
-        return f"Grading the answers of run {row['source_run_id'][:8]} with {row['model'] or '(deleted model)'}"
+        return (f"Grading the answers of run …{short_id(row['source_run_id'] or '')} with "
+                f"{row['model'] or '(deleted model)'}")
     samples = row.get("samples") or 1
     return (f"Answering “{row['set'] or '(deleted set)'}” with {row['model'] or '(deleted model)'}"
             f" · {samples} sample{'s' if samples != 1 else ''} per question")
@@ -155,6 +172,7 @@ class RunsPanel(Panel):
         self.start_button.clicked.connect(self._on_start_clicked)
         self.grader_combo = QComboBox()
         self.grader_combo.setAccessibleName("Grader model")
+        self.grader_combo.setMinimumWidth(200)
         self.grade_button = QPushButton(look.icon("grading"), "Grade selected run")
         self.grade_button.setToolTip("The model grader judges every answer of the selected run, criterion by "
                                      "criterion; its verdicts are stored as a model rater's grades")
@@ -173,10 +191,6 @@ class RunsPanel(Panel):
         form.addRow("Samples", self.samples_spin)
         form.addRow("At once", self.concurrency_spin)
         form.addRow("Rate limit", self.rpm_spin)
-        grade_form = QFormLayout()
-        grade_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        grade_form.setHorizontalSpacing(12)
-        grade_form.addRow("Grader model", self.grader_combo)
         new_run = QFrame()
         new_run.setObjectName("card")
         new_layout = QVBoxLayout(new_run)
@@ -190,14 +204,8 @@ class RunsPanel(Panel):
         start_row.addStretch(1)
         start_row.addWidget(self.start_button)
         new_layout.addLayout(start_row)
-        new_layout.addSpacing(6)
-        new_layout.addWidget(self._section("MODEL GRADER"))
-        new_layout.addLayout(grade_form)
-        grade_row = QHBoxLayout()
-        grade_row.addStretch(1)
-        grade_row.addWidget(self.grade_button)
-        new_layout.addLayout(grade_row)
         new_run.setFixedWidth(400)
+        new_run.setStyleSheet(SPIN_STYLE)
 
         self.progress = ProgressPanel()
         self.progress.sig_cancel_requested.connect(self.cancel_run)
@@ -215,7 +223,7 @@ class RunsPanel(Panel):
             ("Status", self._status_word),
             ("Done", lambda r: f"{r['counts']['done']:,} of {r['counts']['total']:,}"),
             ("Failed", lambda r: f"{r['counts']['failed']:,}"),
-            ("Run id", lambda r: r["id"][:8]),
+            ("Run", lambda r: f"…{short_id(r['id'])}"),
         ], self)
         self.runs_view = self._table(self.runs_model, stretch=2)
         self.runs_view.setAccessibleName("Past runs")
@@ -238,6 +246,12 @@ class RunsPanel(Panel):
         runs_head = QHBoxLayout()
         runs_head.addWidget(self._section("PAST RUNS"))
         runs_head.addStretch(1)
+        grader_label = QLabel("Model grader")
+        grader_label.setObjectName("muted")
+        runs_head.addWidget(grader_label)
+        runs_head.addWidget(self.grader_combo)
+        runs_head.addWidget(self.grade_button)
+        runs_head.addSpacing(12)
         runs_head.addWidget(self.resume_button)
         runs_layout.addLayout(runs_head)
         runs_layout.addWidget(self.runs_view)
@@ -331,7 +345,8 @@ class RunsPanel(Panel):
         self._fill_combo(self.set_combo, [(f"{s['name']}  ({s['questions']} questions)", s["name"])
                                           for s in data["sets"]])
         self._fill_combo(self.model_combo, [(name, name) for name in data["models"]])
-        self._fill_combo(self.grader_combo, [(name, name) for name in data["models"]])
+        graders_first = sorted(data["models"], key=lambda name: "grader" not in name.lower())  # a likely default
+        self._fill_combo(self.grader_combo, [(name, name) for name in graders_first])
         selected = self._select_after_refresh or self._selected_run_id()
         self._select_after_refresh = None
         self.runs_model.set_rows(data["runs"])
@@ -383,7 +398,7 @@ class RunsPanel(Panel):
         items = run["items"]
         self.items_model.set_rows(items)
         failed = sum(1 for i in items if i["status"] == "failed")
-        self.items_title.setText(f"ITEMS WITHOUT A RESULT IN RUN {run['id'][:8]}: {len(items)}"
+        self.items_title.setText(f"ITEMS WITHOUT A RESULT IN RUN …{short_id(run['id'])}: {len(items)}"
                                  + (f" ({failed} failed)" if failed else ""))
 
     def _status_word(self, row: dict) -> str:
@@ -429,7 +444,7 @@ class RunsPanel(Panel):
         self.task.sig_finished.connect(self._on_task_finished)
         self._set_busy(True)
         self.sig_run_started.emit(run["id"])
-        self.sig_status.emit(f"Run {run['id'][:8]} started")
+        self.sig_status.emit(f"Run …{short_id(run['id'])} started")
 
     def _on_progress(self, progress: RunProgress) -> None:
         self.progress.show_progress(progress)
@@ -444,7 +459,7 @@ class RunsPanel(Panel):
     def _on_finished(self, summary: RunSummary) -> None:
         self.progress.show_summary(summary)
         word = STATUS_WORDS.get(summary.status, summary.status).lower()
-        self.sig_status.emit(f"Run {summary.run_id[:8]} {word}: {summary.done:,} of {summary.total:,} done")
+        self.sig_status.emit(f"Run …{short_id(summary.run_id)} {word}: {summary.done:,} of {summary.total:,} done")
         self.sig_run_finished.emit(summary)
 
     def _on_execute_failed(self, message: str, exc: object) -> None:

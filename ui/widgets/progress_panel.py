@@ -72,14 +72,16 @@ class ProgressPanel(QFrame):
         grid = QGridLayout()
         grid.setHorizontalSpacing(18)
         grid.setVerticalSpacing(2)
+        grid.setRowMinimumHeight(2, 8)  # a gap between the two rows of figures
         for i, (key, caption) in enumerate(STATS):
             row, column = divmod(i, 4)
             label = QLabel(caption.upper())
             label.setObjectName("sectionTitle")
             value = QLabel("—")
+            value.setStyleSheet(f"font-size: {look.THEME['large_pt']}pt; font-weight: 600;")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            grid.addWidget(label, row * 2, column)
-            grid.addWidget(value, row * 2 + 1, column)
+            grid.addWidget(label, row * 3, column)
+            grid.addWidget(value, row * 3 + 1, column)
             self.values[key] = value
         self.message = QLabel()
         self.message.setObjectName("banner")
