@@ -1003,7 +1003,8 @@ class _Merger:
         return tuple(ids)
 
     def home_rows(self, kind: _Kind) -> dict[tuple, dict]:
-        cols = ("id",) * (kind is not REVIEWS) + kind.key + kind.values + (kind.stamp,) + (kind.active,) * bool(kind.active)
+        cols = (("id",) * (kind is not REVIEWS) + kind.key + kind.values + (kind.stamp,)
+                + (kind.active,) * bool(kind.active))
         rows = self.ws.query(f"SELECT {', '.join(cols)} FROM {kind.table.name} WHERE rater_id = ?", (self.rater_id,))
         return {tuple(r[c] for c in kind.key): r for r in rows}
 

@@ -1,4 +1,5 @@
-"""Assignments: k clinicians per answer, balanced loads, one plan per seed, re-runs keep what exists, blinded listings."""
+"""Assignments: k clinicians per answer, balanced loads, one plan per seed, re-runs keep what
+exists, blinded listings."""
 
 import json
 import subprocess
