@@ -59,7 +59,7 @@ def read_connection(ws: Workspace) -> Iterator[sqlite3.Connection]:
 
 
 @contextlib.contextmanager
-def atomic_output(out: str | Path, *, binary: bool = False, newline: str | None = None) -> Iterator[IO]:
+def atomic_output(out: str | Path, *, newline: str | None = None) -> Iterator[IO]:
     """A file handle whose content replaces `out` only when the block ends
     without error; a failed export leaves no half file under the real name."""
     out = Path(out)
@@ -67,7 +67,7 @@ def atomic_output(out: str | Path, *, binary: bool = False, newline: str | None 
         raise ExportError(f"{out} is a folder; give a file name")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
-        handle = tmp.open("wb") if binary else tmp.open("w", encoding="utf-8", newline=newline)
+        handle = tmp.open("w", encoding="utf-8", newline=newline)
     except OSError as exc:
         raise ExportError(f"cannot write {out} ({exc.strerror})") from None
     try:
