@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 from PySide6.QtGui import QAction, QImage
-from PySide6.QtWidgets import QLabel
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
 from healthqa import review, store
 from tests.ui.conftest import wait_idle
@@ -32,7 +33,8 @@ def window(make_ctx, settings, qtbot):
 def test_registry_skips_panels_not_built_and_imports_lazily(tmp_path, monkeypatch, window, qtbot):
     module = tmp_path / "hq_fake_panel.py"
     module.write_text(textwrap.dedent("""
-        from PySide6.QtWidgets import QLabel, QVBoxLayout
+        from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout
         from ui.panels import Panel
 
         class FakePanel(Panel):
@@ -104,6 +106,22 @@ def test_signing_in_remembers_the_clinician_for_this_workspace(make_ctx, setting
     assert reopened.rater == ctx.rater
     assert settings.recent_workspaces()[0] == str(ctx.ws.path.resolve())
     reopened.close()
+
+
+def test_first_start_asks_who_is_grading(make_ctx, settings, qtbot):
+    ctx = make_ctx(rater=None)
+    win = MainWindow(ctx, settings)  # interactive, as a clinician starts it
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.findChild(IdentityDialog) is not None and win.findChild(IdentityDialog).isVisible())
+    dialog = win.findChild(IdentityDialog)
+    qtbot.keyClicks(dialog.name_edit, "Dr. Lee Chen")
+    dialog.specialty_edit.setText("General practice")
+    with qtbot.waitSignal(ctx.sig_rater_changed):
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    assert ctx.rater.name == "Dr. Lee Chen" and ctx.rater.specialty == "General practice"
+    assert store.list_raters(ctx.ws, "clinician")[0]["name"] == "Dr. Lee Chen"
+    wait_idle(qtbot, ctx)
 
 
 def test_identity_dialog_requires_a_name_and_offers_known_clinicians(qtbot):
