@@ -6,8 +6,8 @@ import sys
 import textwrap
 
 import pytest
-from PySide6.QtGui import QAction, QImage
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
 from healthqa import review, store
@@ -33,8 +33,7 @@ def window(make_ctx, settings, qtbot):
 def test_registry_skips_panels_not_built_and_imports_lazily(tmp_path, monkeypatch, window, qtbot):
     module = tmp_path / "hq_fake_panel.py"
     module.write_text(textwrap.dedent("""
-        from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout
+        from PySide6.QtWidgets import QLabel, QVBoxLayout
         from ui.panels import Panel
 
         class FakePanel(Panel):
