@@ -6,8 +6,7 @@ from ..assignments import assign, assignment_summary, list_assignments
 from ..errors import CommandError
 from ..flags import FLAG_REASONS, criterion_id_at, export_flags, flag_criterion, list_flags, unflag_criterion
 from ..formats.bundle import export_bundle, import_bundle, verify_bundle
-from ..store import Workspace
-from .common import add_command, add_workspace_option, open_from, print_json, print_table
+from .common import add_command, add_workspace_option, open_from, print_json, print_table, resolve_run
 
 
 def register(sub) -> None:
@@ -57,17 +56,6 @@ def register(sub) -> None:
     p = add_command(bundle, "verify", cmd_bundle_verify, "Check a bundle file without merging anything.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true")
-
-
-def resolve_run(ws: Workspace, text: str | None) -> str | None:
-    """A run id from its text or a unique prefix; answers without a runs row are matched as given."""
-    if text is None:
-        return None
-    if ws.scalar("SELECT 1 FROM answers WHERE run_id = ? LIMIT 1", (text,)):
-        return text
-    from ..runs import resolve_run_id  # the run engine is heavy; only load it for a prefix
-
-    return resolve_run_id(ws, text)
 
 
 def cmd_assign(args) -> int:

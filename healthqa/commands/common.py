@@ -50,3 +50,14 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+def resolve_run(ws: Workspace, text: str | None) -> str | None:
+    """A run id from its text or a unique prefix; answers without a runs row are matched as given."""
+    if text is None:
+        return None
+    if ws.scalar("SELECT 1 FROM answers WHERE run_id = ? LIMIT 1", (text,)):
+        return text
+    from ..runs import resolve_run_id  # the run engine is heavy; only load it for a prefix
+
+    return resolve_run_id(ws, text)

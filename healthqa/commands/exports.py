@@ -5,8 +5,7 @@ from __future__ import annotations
 from ..errors import CommandError
 from ..formats.exports import export_long, export_results
 from ..formats.healthbench import export_healthbench
-from .bundles import resolve_run
-from .common import add_command, open_from
+from .common import add_command, open_from, resolve_run
 
 FORMATS = {
     "healthbench": "HealthBench JSONL: the set's questions (with --with-answers, one row per answer)",
