@@ -32,7 +32,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from .domain import Answer, Message, ModelConfig, Usage, new_id
+from .domain import Message, ModelConfig, Usage, new_id
 from .errors import HealthQAError
 from .providers import ProviderError, RateLimiter, estimate_cost, make_provider
 from .providers.base import Provider
