@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractButton, QComboBox, QLabel, QLineEdit, QP
 
 from healthqa import review, store
 from tests.ui.conftest import graded_rows, import_rows, wait_idle
+from ui.context import RaterIdentity
 from ui.panels.grading import GradingPanel
 
 SECRET_MODEL = "secret-model-xyz"
@@ -209,6 +210,22 @@ def test_the_queue_order_is_the_clinicians_own(grading, qtbot):
     ctx, panel = grading(with_grader=False)
     assert panel.queue == review.grading_queue(ctx.ws, ctx.rater.id)
     wait_idle(qtbot, ctx)
+
+
+def test_another_clinician_gets_their_own_queue_and_verdicts(grading, qtbot):
+    ctx, panel = grading(with_grader=False)
+    press(qtbot, panel, Qt.Key.Key_Y)
+    other = RaterIdentity(store.ensure_rater(ctx.ws, "Dr B"), "Dr B")
+    with qtbot.waitSignal(panel.sig_answer_shown):
+        ctx.set_rater(other)
+    assert panel.rater_id == other.id
+    assert panel.queue == review.grading_queue(ctx.ws, other.id)
+    assert not any(panel.view.verdicts.values())  # Dr A's verdict is not shown as Dr B's
+    press(qtbot, panel, Qt.Key.Key_N)
+    wait_idle(qtbot, ctx)
+    signed = {r["name"] for r in db_rows(ctx.ws.path, "SELECT r.name FROM grades g JOIN raters r "
+                                                      "ON r.id = g.rater_id")}
+    assert signed == {"Dr A", "Dr B"}
 
 
 def test_no_clinician_means_a_request_to_sign_in(make_ctx, qtbot):

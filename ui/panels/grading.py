@@ -73,9 +73,9 @@ def _load_queue(ws, rater_id: str):
     return queue, review.progress(ws, rater_id, queue), review.submitted_ids(ws, rater_id)
 
 
-def _load_answer(ws, answer_id: str, rater_id: str) -> tuple[AnswerView, Reveal | None]:
+def _load_answer(ws, answer_id: str, rater_id: str) -> tuple[AnswerView, Reveal | None, str]:
     view = review.load_answer(ws, answer_id, rater_id)
-    return view, (review.reveal(ws, answer_id, rater_id) if view.submitted else None)
+    return view, (review.reveal(ws, answer_id, rater_id) if view.submitted else None), rater_id
 
 
 def _save_verdict(ws, answer_id: str, criterion_id: str, rater_id: str, verdict: str | None,
@@ -102,6 +102,7 @@ class GradingPanel(Panel):
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.rater_id: str | None = None  # whose queue is open; every write is signed with it
         self.queue: list[str] = []
         self.index = 0
         self.view: AnswerView | None = None
@@ -113,7 +114,7 @@ class GradingPanel(Panel):
         self._comment_timer = QTimer(self, singleShot=True, interval=COMMENT_SAVE_MS)
         self._comment_timer.timeout.connect(self._save_answer_comment)
         self._build()
-        ctx.sig_rater_changed.connect(self.mark_stale)
+        ctx.sig_rater_changed.connect(self._on_rater_changed)
 
     def _build(self) -> None:
         title = QLabel("Grading")
@@ -266,12 +267,13 @@ class GradingPanel(Panel):
             self._show_empty("Tell HealthQA who you are to start grading.\n"
                              "Your name signs every verdict you give.", sign_in=True)
             return
+        self.rater_id = rater.id
         self.ctx.ops.run(_load_queue, self.ctx.ws, rater.id, key="grading.queue", on_done=self._on_queue)
 
     def on_workspace_changed(self, tables: set[str]) -> None:
         super().on_workspace_changed(tables)
-        if tables & {"answer_reviews", "grades"} and self.queue and self.ctx.rater and self.isVisible():
-            self.ctx.ops.run(review.progress, self.ctx.ws, self.ctx.rater.id, list(self.queue),
+        if tables & {"answer_reviews", "grades"} and self.queue and self.rater_id and self.isVisible():
+            self.ctx.ops.run(review.progress, self.ctx.ws, self.rater_id, list(self.queue),
                              key="grading.progress", on_done=self._show_progress)
 
     def before_close(self) -> None:
@@ -294,7 +296,7 @@ class GradingPanel(Panel):
             return
         self._leave_answer()
         self.index = index
-        self.ctx.ops.run(_load_answer, self.ctx.ws, self.queue[index], self.ctx.rater.id, key="grading.answer",
+        self.ctx.ops.run(_load_answer, self.ctx.ws, self.queue[index], self.rater_id, key="grading.answer",
                          on_done=self._on_answer_loaded)
 
     # -- private: loading ------------------------------------------------------------------------
@@ -310,11 +312,20 @@ class GradingPanel(Panel):
             return
         if current in queue:
             self.index = queue.index(current)
+            self._update_texts()
             return  # the open answer stays as it is; only the queue around it changed
         self.open_index(review.first_open_index(queue, submitted))
 
-    def _on_answer_loaded(self, result: tuple[AnswerView, Reveal | None]) -> None:
-        self.view, self.reveal = result
+    def _on_rater_changed(self) -> None:
+        """Another clinician signs in: credit the open answer to the one before, then load the new queue."""
+        self._leave_answer()
+        self.view, self.reveal, self.queue, self.rater_id = None, None, [], None
+        self.mark_stale()
+
+    def _on_answer_loaded(self, result: tuple[AnswerView, Reveal | None, str]) -> None:
+        if result[2] != self.rater_id:
+            return  # loaded for a clinician who has since handed over
+        self.view, self.reveal, _ = result
         view = self.view
         label = review.blind_label(self.index)
         self.conversation_view.show_document(render_conversation(view.conversation))
@@ -449,7 +460,7 @@ class GradingPanel(Panel):
         criterion = view.criteria[index]
         view.verdicts[criterion.id] = verdict
         self.checklist.rows[index].set_verdict(verdict)
-        self.ctx.ops.run(_save_verdict, self.ctx.ws, view.answer_id, criterion.id, self.ctx.rater.id, verdict,
+        self.ctx.ops.run(_save_verdict, self.ctx.ws, view.answer_id, criterion.id, self.rater_id, verdict,
                          self.clock.take("grade"), self.clock.take("review"), owner=self,
                          on_done=lambda _=None, cid=criterion.id: self.sig_saved.emit(cid))
         if self.reveal is not None:
@@ -478,7 +489,7 @@ class GradingPanel(Panel):
         text = text.strip()
         if text != view.comments.get(criterion.id, ""):
             view.comments[criterion.id] = text
-            self.ctx.ops.run(review.record_grade, self.ctx.ws, view.answer_id, criterion.id, self.ctx.rater.id,
+            self.ctx.ops.run(review.record_grade, self.ctx.ws, view.answer_id, criterion.id, self.rater_id,
                              comment=text, active_seconds=self.clock.take("grade"), owner=self,
                              on_done=lambda _=None, cid=criterion.id: self.sig_saved.emit(cid))
         row = self.checklist.rows[index]
@@ -494,7 +505,7 @@ class GradingPanel(Panel):
         self.clock.touch()
         if self.view is not None:
             self.view.unsafe = self.unsafe_box.isChecked()
-            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.ctx.rater.id,
+            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.rater_id,
                              unsafe=self.view.unsafe)
 
     def _on_answer_comment_changed(self) -> None:
@@ -508,7 +519,7 @@ class GradingPanel(Panel):
         text = self.answer_comment.toPlainText()
         if text != self.view.review_comment:
             self.view.review_comment = text
-            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.ctx.rater.id, comment=text)
+            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.rater_id, comment=text)
 
     def _submit(self) -> None:
         view = self.view
@@ -524,7 +535,7 @@ class GradingPanel(Panel):
             return
         self._comment_timer.stop()
         self.view.review_comment = self.answer_comment.toPlainText()
-        self.ctx.ops.run(review.submit_answer, self.ctx.ws, view.answer_id, self.ctx.rater.id,
+        self.ctx.ops.run(review.submit_answer, self.ctx.ws, view.answer_id, self.rater_id,
                          comment=self.view.review_comment, unsafe=self.unsafe_box.isChecked(),
                          active_seconds=self.clock.take("review"), on_done=self._on_submitted,
                          on_error=lambda message, exc: self._say(message, "error"))
@@ -557,13 +568,13 @@ class GradingPanel(Panel):
 
     def _leave_answer(self) -> None:
         """Credit the active time of the open answer before another one opens."""
-        if self.view is None or self.ctx.rater is None:
+        if self.view is None or self.rater_id is None:
             return
         if self._comment_timer.isActive():
             self._save_answer_comment()
         seconds = self.clock.take("review")
         if seconds > 0:
-            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.ctx.rater.id,
+            self.ctx.ops.run(save_review, self.ctx.ws, self.view.answer_id, self.rater_id,
                              active_seconds=seconds)
 
     # -- Qt overrides -------------------------------------------------------------------------
