@@ -134,7 +134,6 @@ class RaterHeatmap(QWidget):
         self.statistic = "percent_agreement"
         self.selected: tuple[str, str] | None = None
         self._pairs: dict[frozenset, dict] = {}
-        self._cells: list[tuple[QRectF, str, str]] = []
         self.setMouseTracking(True)
         self.setMinimumSize(320, 240)
 
@@ -160,6 +159,15 @@ class RaterHeatmap(QWidget):
             return "no items\nin common"
         return f"{fmt(p[self.statistic])}\nn={p['n']}"
 
+    def cell_rect(self, a: str, b: str) -> QRectF:
+        """Where the cell of row rater a and column rater b is drawn (and clicked)."""
+        layout = self._layout()
+        if layout is None:
+            return QRectF()
+        _, left, top, cell_w, cell_h = layout
+        i, j = self.raters.index(a), self.raters.index(b)
+        return QRectF(left + j * cell_w, top + i * cell_h, cell_w, cell_h).adjusted(1, 1, -1, -1)
+
     # Qt overrides -------------------------------------------------------------------------
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(460, 330)
@@ -167,36 +175,23 @@ class RaterHeatmap(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        metrics = QFontMetrics(self.font())
-        self._cells = []
-        n = len(self.raters)
-        if n < 2:
+        layout = self._layout()
+        if layout is None:
             painter.setPen(QColor(THEME["muted"]))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Needs two raters")
             return
-        names = [metrics.elidedText(r, Qt.TextElideMode.ElideRight, 150) for r in self.raters]
-        widest = max(metrics.horizontalAdvance(name) for name in names)
-        left = widest + 12
-        top = widest * 0.6 + metrics.height() + 4  # column names are drawn slanted
-        # Cells fill the room they have, wider than tall if need be, within readable limits.
-        # The last column's slanted name reaches past its cell: keep room for it on the right.
-        slant = 0.82 * metrics.horizontalAdvance(names[-1])
-        cell_w = max(34.0, min(96.0, (self.width() - left - slant - 4) / (n - 0.5)))
-        cell_h = max(30.0, min(64.0, (self.height() - top - 4) / n))
+        names, left, top, cell_w, cell_h = layout
         small = QFont(self.font())
         small.setPointSizeF(max(self.font().pointSizeF() - 1.5, 7.5))
         big = QFont(self.font())
         big.setBold(True)
         for i, a in enumerate(self.raters):
-            y = top + i * cell_h
             painter.setPen(QColor(THEME["text"]))
             painter.setFont(self.font())
-            painter.drawText(QRectF(0, y, left - 8, cell_h),
+            painter.drawText(QRectF(0, top + i * cell_h, left - 8, cell_h),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, names[i])
-            for j, b in enumerate(self.raters):
-                rect = QRectF(left + j * cell_w, y, cell_w, cell_h).adjusted(1, 1, -1, -1)
-                self._paint_cell(painter, rect, a, b, big, small)
-                self._cells.append((rect, a, b))
+            for b in self.raters:
+                self._paint_cell(painter, self.cell_rect(a, b), a, b, big, small)
         for j, name in enumerate(names):  # column names, slanted so long names fit
             painter.save()
             painter.translate(left + j * cell_w + cell_w / 2 - 4, top - 6)
@@ -225,8 +220,26 @@ class RaterHeatmap(QWidget):
             QToolTip.hideText()
 
     # private --------------------------------------------------------------------------------
+    def _layout(self) -> tuple[list[str], float, float, float, float] | None:
+        """Elided names, left and top margins, cell width and height, for the widget's current size."""
+        n = len(self.raters)
+        if n < 2:
+            return None
+        metrics = QFontMetrics(self.font())
+        names = [metrics.elidedText(r, Qt.TextElideMode.ElideRight, 150) for r in self.raters]
+        widest = max(metrics.horizontalAdvance(name) for name in names)
+        left = widest + 12
+        top = widest * 0.6 + metrics.height() + 4  # column names are drawn slanted
+        # Cells fill the room they have, wider than tall if need be, within readable limits;
+        # the last column's slanted name reaches past its cell, so room is kept for it on the right.
+        slant = 0.82 * metrics.horizontalAdvance(names[-1])
+        cell_w = max(34.0, min(96.0, (self.width() - left - slant - 4) / (n - 0.5)))
+        cell_h = max(30.0, min(64.0, (self.height() - top - 4) / n))
+        return names, left, top, cell_w, cell_h
+
     def _hit(self, position: QPointF) -> tuple[str, str] | None:
-        return next(((a, b) for rect, a, b in self._cells if rect.contains(position)), None)
+        return next(((a, b) for a in self.raters for b in self.raters if self.cell_rect(a, b).contains(position)),
+                    None)
 
     def _paint_cell(self, painter: QPainter, rect: QRectF, a: str, b: str, big: QFont, small: QFont) -> None:
         p = self.pair(a, b)
@@ -598,8 +611,11 @@ class AdjudicationView(QWidget):
                                  f"{', ' + when if when else ''}" + (f" ({changes} decisions in the history)"
                                                                      if changes > 1 else "")
                                  + (f"\nNote: {final['note']}" if final["note"] else ""))
+        # An exclusive group refuses to uncheck its checked button: lift that while setting them.
+        self.verdict_buttons.setExclusive(False)
         for button in self.verdict_buttons.buttons():
             button.setChecked(final is not None and button.property("verdict") == final["verdict"])
+        self.verdict_buttons.setExclusive(True)
         self.note.setPlainText((final["note"] or "") if final else "")
         self._update_record_button()
 
