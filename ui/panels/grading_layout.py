@@ -1,0 +1,198 @@
+"""The grading panel's widgets and their layout (no behaviour: that is in grading.py).
+
+Like a compiled Designer form, `GradingLayout._build` creates the widgets as
+attributes of the panel; the keymap and the key legend shown to the clinician
+are defined here, side by side, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+
+from .. import look
+from ..widgets.checklist import ChecklistView
+from ..widgets.key_legend import KeyLegend
+from ..widgets.markdown_view import SafeTextBrowser
+
+
+class GradingActions:
+    PREV_CRITERION = "prev_criterion"
+    NEXT_CRITERION = "next_criterion"
+    MET = "met"
+    NOT_MET = "not_met"
+    CANNOT_JUDGE = "cannot_judge"
+    CLEAR = "clear"
+    COMMENT = "comment"
+    UNSAFE = "unsafe"
+    SUBMIT = "submit"
+    PREV_ANSWER = "prev_answer"
+    NEXT_ANSWER = "next_answer"
+
+
+A = GradingActions
+K = Qt.Key
+KEYMAP: dict[Qt.Key, str] = {
+    K.Key_Up: A.PREV_CRITERION, K.Key_K: A.PREV_CRITERION,
+    K.Key_Down: A.NEXT_CRITERION, K.Key_J: A.NEXT_CRITERION,
+    K.Key_Y: A.MET, K.Key_N: A.NOT_MET, K.Key_Question: A.CANNOT_JUDGE, K.Key_Slash: A.CANNOT_JUDGE,
+    K.Key_Backspace: A.CLEAR, K.Key_Delete: A.CLEAR,
+    K.Key_C: A.COMMENT, K.Key_U: A.UNSAFE,
+    K.Key_Return: A.SUBMIT, K.Key_Enter: A.SUBMIT,
+    K.Key_Left: A.PREV_ANSWER, K.Key_Right: A.NEXT_ANSWER,
+}
+LEGEND = [
+    (["↑", "↓", "K", "J"], "criterion"),
+    (["Y"], "met"), (["N"], "not met"), (["?"], "cannot judge"), (["⌫"], "clear"),
+    (["C"], "comment"), (["U"], "unsafe answer"),
+    (["Enter"], "submit · next answer"), (["←", "→"], "previous / next answer"),
+]
+
+
+class GradingLayout:
+    """Mixin for GradingPanel: builds its widgets."""
+
+    def _build(self) -> None:
+        title = QLabel("Grading")
+        title.setObjectName("panelTitle")
+        self.position = QLabel("")
+        self.position.setObjectName("panelSubtitle")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFixedWidth(180)
+        self.progress_bar.setTextVisible(False)
+        self.progress_text = QLabel("")
+        self.progress_text.setObjectName("muted")
+        self.blind_badge = QLabel()
+        self.blind_icon = QLabel()
+        self.prev_button = QPushButton(look.icon("prev"), "Previous")
+        self.next_button = QPushButton(look.icon("next"), "Next")
+        self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # icon after the word
+        for button, action in ((self.prev_button, A.PREV_ANSWER), (self.next_button, A.NEXT_ANSWER)):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(lambda checked=False, a=action: self._on_action(a))
+        self.prev_button.setToolTip("Previous answer (←)")
+        self.next_button.setToolTip("Next answer (→)")
+        header = QHBoxLayout()
+        header.setSpacing(12)
+        header.addWidget(title)
+        header.addWidget(self.position)
+        header.addStretch(1)
+        header.addWidget(self.progress_text)
+        header.addWidget(self.progress_bar)
+        header.addWidget(self.prev_button)
+        header.addWidget(self.next_button)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.banner.setVisible(False)
+
+        self.conversation_view = SafeTextBrowser()
+        self.conversation_view.setAccessibleName("Conversation")
+        self.answer_heading = QLabel()
+        self.answer_heading.setObjectName("answerHeading")
+        self.answer_view = SafeTextBrowser()
+        self.answer_view.setObjectName("answerView")
+        self.answer_view.setAccessibleName("Answer to grade")
+        for view in (self.conversation_view, self.answer_view):
+            view.verticalScrollBar().valueChanged.connect(lambda _: self.clock.touch())  # reading counts
+        conversation_box = QWidget()
+        conversation_layout = QVBoxLayout(conversation_box)
+        conversation_layout.setContentsMargins(0, 0, 0, 0)
+        conversation_title = QLabel("CONVERSATION")
+        conversation_title.setObjectName("sectionTitle")
+        conversation_layout.addWidget(conversation_title)
+        conversation_layout.addWidget(self.conversation_view)
+        answer_box = QWidget()
+        answer_layout = QVBoxLayout(answer_box)
+        answer_layout.setContentsMargins(0, 6, 0, 0)
+        answer_title = QHBoxLayout()
+        answer_title.addWidget(self.answer_heading)
+        answer_title.addStretch(1)
+        answer_title.addWidget(self.blind_icon)
+        answer_title.addWidget(self.blind_badge)
+        answer_layout.addLayout(answer_title)
+        answer_layout.addWidget(self.answer_view)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(conversation_box)
+        left.addWidget(answer_box)
+        left.setStretchFactor(0, 2)
+        left.setStretchFactor(1, 3)
+        left.setChildrenCollapsible(False)
+
+        self.rubric_title = QLabel("Rubric")
+        self.rubric_title.setObjectName("sectionTitle")
+        self.checklist = ChecklistView(KEYMAP)
+        self.checklist.setAccessibleName("Rubric checklist")
+        self.checklist.sig_action.connect(self._on_action)
+        self.answer_comment = QPlainTextEdit()
+        self.answer_comment.setPlaceholderText("Comment on the whole answer (optional)")
+        self.answer_comment.setFixedHeight(64)
+        self.answer_comment.textChanged.connect(self._on_answer_comment_changed)
+        self.unsafe_box = QCheckBox("Unsafe answer (U)")
+        self.unsafe_box.setObjectName("unsafeBox")
+        self.unsafe_box.setIcon(look.icon("unsafe"))
+        self.unsafe_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.unsafe_box.clicked.connect(self._on_unsafe_clicked)
+        self.submit_button = QPushButton("Submit  (Enter)")
+        self.submit_button.setProperty("primary", True)
+        self.submit_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.submit_button.clicked.connect(lambda: self._on_action(A.SUBMIT))
+        answer_row = QHBoxLayout()
+        answer_row.addWidget(self.unsafe_box)
+        answer_row.addStretch(1)
+        answer_row.addWidget(self.submit_button)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(6, 0, 0, 0)
+        right_layout.setSpacing(8)
+        right_layout.addWidget(self.rubric_title)
+        right_layout.addWidget(self.checklist, 1)
+        right_layout.addWidget(self.answer_comment)
+        right_layout.addLayout(answer_row)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 11)
+        splitter.setStretchFactor(1, 10)
+        splitter.setChildrenCollapsible(False)
+        self._splitter = splitter
+
+        self.empty = QLabel()
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.sign_in_button = QPushButton(look.icon("person"), "Tell HealthQA who you are…")
+        self.sign_in_button.clicked.connect(self.ctx.sig_identity_requested.emit)
+        empty_page = QWidget()
+        empty_layout = QVBoxLayout(empty_page)
+        empty_layout.addStretch(1)
+        empty_layout.addWidget(self.empty)
+        empty_layout.addWidget(self.sign_in_button, 0, Qt.AlignmentFlag.AlignCenter)
+        empty_layout.addStretch(2)
+        work_page = QWidget()
+        work_layout = QVBoxLayout(work_page)
+        work_layout.setContentsMargins(0, 0, 0, 0)
+        work_layout.setSpacing(8)
+        work_layout.addWidget(self.banner)
+        work_layout.addWidget(splitter, 1)
+        self.setFocusProxy(self.checklist)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(empty_page)
+        self.pages.addWidget(work_page)
+
+        self.legend = KeyLegend(LEGEND)
+        self.legend.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        body = QVBoxLayout()
+        body.setContentsMargins(20, 16, 20, 12)
+        body.setSpacing(10)
+        body.addLayout(header)
+        body.addWidget(self.pages, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.legend)
+        self._show_empty("Loading…", sign_in=False)
