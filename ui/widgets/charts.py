@@ -249,6 +249,17 @@ class BarChart(_Chart):
 class ScatterChart(_Chart):
     """Labelled points with vertical error bars."""
 
+    @staticmethod
+    def _label_box(metrics: QFontMetrics, label: str, centre: QPointF, area: QRectF,
+                   placed: list[QRectF]) -> QRectF:
+        """Where a point's label goes: beside it, inside the chart, clear of labels already drawn."""
+        width, height = metrics.horizontalAdvance(label) + 2, metrics.height()
+        candidates = [QRectF(centre.x() + dx, centre.y() + dy, width, height)
+                      for dy in (-height - 2, 2, -2 * height - 4, height + 4)
+                      for dx in (10, -10 - width)]
+        inside = [c for c in candidates if area.contains(c)] or candidates
+        return next((c for c in inside if not any(c.intersects(p) for p in placed)), inside[0])
+
     def __init__(self, title: str = "", subtitle: str = "", parent: QWidget | None = None, *,
                  x_label: str = "", y_label: str = ""):
         super().__init__(title, subtitle, parent)
@@ -295,6 +306,7 @@ class ScatterChart(_Chart):
                              f"{tick:g}")
         painter.drawText(QRectF(plot.left(), plot.bottom() + metrics.height() + 6, plot.width(), metrics.height()),
                          Qt.AlignmentFlag.AlignCenter, self.x_label)
+        placed: list[QRectF] = []
         for i, point in enumerate(self.points):
             centre = to_screen(point.x, point.y)
             if point.y_error:
@@ -307,10 +319,9 @@ class ScatterChart(_Chart):
             self._marker(painter, centre, i, 6)
             painter.setPen(QColor(THEME["text"]))
             label = metrics.elidedText(point.label, Qt.TextElideMode.ElideRight, 160)
-            width = metrics.horizontalAdvance(label)
-            # beside the point, on whichever side has room (never cut off at the edge)
-            x = centre.x() + 10 if centre.x() + 10 + width <= area.right() else centre.x() - 10 - width
-            painter.drawText(QPointF(x, centre.y() - 8), label)
+            box = self._label_box(metrics, label, centre, area, placed)
+            placed.append(box)
+            painter.drawText(box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
             tip = f"{point.label}: score {_fmt(point.y)}" + (f" ± {_fmt(point.y_error)}" if point.y_error else "") \
                 + f", {point.x:,.0f} {self.x_label.lower()}"
             self._hits.append((QRectF(centre.x() - 8, centre.y() - 8, 16, 16), tip))
