@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QFileDialog, QLabel
+from PySide6.QtWidgets import QLabel
 
 import ui.panels.agreement as agreement_module
 from healthqa import store
@@ -192,12 +192,12 @@ def test_an_empty_workspace_explains_what_is_needed(make_ctx, qtbot):
     wait_idle(qtbot, ctx)
 
 
-def test_save_report_writes_the_html_report_in_the_background(make_ctx, qtbot, tmp_path, monkeypatch):
+def test_save_report_writes_the_html_report_in_the_background(make_ctx, qtbot, tmp_path):
     path = review_workspace(tmp_path / "review.healthqa", questions=2, hostile=False)
     ctx = make_ctx(rater=None, path=path)
     panel = shown(ctx, qtbot)
     out = tmp_path / "out.html"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(out), ""))
+    panel.report_path_chooser = lambda: str(out)  # instead of the modal file dialog
     with qtbot.waitSignal(panel.sig_status, timeout=20000,
                           check_params_cb=lambda text: text.startswith("Report saved")):
         qtbot.mouseClick(panel.report_button, Qt.MouseButton.LeftButton)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QPolygonF
@@ -192,14 +193,11 @@ class RaterHeatmap(QWidget):
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, names[i])
             for b in self.raters:
                 self._paint_cell(painter, self.cell_rect(a, b), a, b, big, small)
-        for j, name in enumerate(names):  # column names, slanted so long names fit
-            painter.save()
-            painter.translate(left + j * cell_w + cell_w / 2 - 4, top - 6)
-            painter.rotate(-35)
-            painter.setPen(QColor(THEME["text"]))
-            painter.setFont(self.font())
-            painter.drawText(QPointF(0, 0), name)
-            painter.restore()
+        painter.setPen(QColor(THEME["muted"]))
+        painter.setFont(self.font())
+        for j in range(len(self.raters)):  # column numbers match the numbered rows
+            painter.drawText(QRectF(left + j * cell_w, 0, cell_w, top - 4),
+                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, str(j + 1))
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
         hit = self._hit(event.position())
@@ -221,20 +219,21 @@ class RaterHeatmap(QWidget):
 
     # private --------------------------------------------------------------------------------
     def _layout(self) -> tuple[list[str], float, float, float, float] | None:
-        """Elided names, left and top margins, cell width and height, for the widget's current size."""
+        """Row labels, left and top margins, cell width and height, for the widget's current size.
+
+        Rows carry the raters' names with a number; columns carry the number only, so long
+        names (a grader's model and settings) never squeeze the cells.
+        """
         n = len(self.raters)
         if n < 2:
             return None
         metrics = QFontMetrics(self.font())
-        names = [metrics.elidedText(r, Qt.TextElideMode.ElideRight, 150) for r in self.raters]
-        widest = max(metrics.horizontalAdvance(name) for name in names)
-        left = widest + 12
-        top = widest * 0.6 + metrics.height() + 4  # column names are drawn slanted
-        # Cells fill the room they have, wider than tall if need be, within readable limits;
-        # the last column's slanted name reaches past its cell, so room is kept for it on the right.
-        slant = 0.82 * metrics.horizontalAdvance(names[-1])
-        cell_w = max(34.0, min(96.0, (self.width() - left - slant - 4) / (n - 0.5)))
-        cell_h = max(30.0, min(64.0, (self.height() - top - 4) / n))
+        names = [f"{k}  " + metrics.elidedText(r, Qt.TextElideMode.ElideRight, 190)
+                 for k, r in enumerate(self.raters, start=1)]
+        left = max(metrics.horizontalAdvance(name) for name in names) + 12
+        top = metrics.height() + 8
+        cell_w = max(40.0, min(110.0, (self.width() - left - 4) / n))
+        cell_h = max(32.0, min(80.0, (self.height() - top - 4) / n))
         return names, left, top, cell_w, cell_h
 
     def _hit(self, position: QPointF) -> tuple[str, str] | None:
@@ -311,7 +310,9 @@ class GraderStanding(QWidget):
             standing = f"above all {many}"
         else:
             standing = f"percentile {percentile:.0f} among {many}"
-        return f"{text}, {standing} (clinicians {values[0]:.2f}–{values[-1]:.2f})"
+        spread = f"{values[0]:.2f}" if f"{values[0]:.2f}" == f"{values[-1]:.2f}" else \
+            f"{values[0]:.2f}–{values[-1]:.2f}"
+        return f"{text}, {standing} (clinicians {spread})"
 
     def _row(self) -> int:
         return QFontMetrics(self.font()).height() + 10
@@ -515,6 +516,11 @@ class AdjudicationView(QWidget):
         verdict_scroll = QScrollArea()
         verdict_scroll.setWidgetResizable(True)
         verdict_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # The cards sit on their parent card's background, not on the scroll area's grey.
+        verdict_scroll.setObjectName("verdictScroll")
+        verdict_scroll.viewport().setObjectName("verdictViewport")
+        self.verdict_strip.setObjectName("verdictStrip")
+        verdict_scroll.setStyleSheet("#verdictScroll, #verdictViewport, #verdictStrip { background: transparent; }")
         verdict_scroll.setWidget(self.verdict_strip)
         verdict_scroll.setMinimumHeight(150)
 
@@ -695,6 +701,7 @@ class AgreementPanel(Panel):
         self.items: list[dict] = []  # the disagreements listed (after the pair filter)
         self.pair_filter: tuple[str, str] | None = None
         self._position = -1
+        self.report_path_chooser: Callable[[], str | None] = self._ask_report_path  # tests replace the dialog
         self._build()
         ctx.sig_rater_changed.connect(self._default_adjudicator)
         self._default_adjudicator()
@@ -741,8 +748,8 @@ class AgreementPanel(Panel):
             lambda _: self.heatmap.set_statistic(self.statistic_combo.currentData()))
         heat_card, heat_layout = card("EACH PAIR OF RATERS", self.statistic_combo)
         heat_layout.addWidget(self.heatmap, 1)
-        heat_note = QLabel("Value on the items both raters judged, and how many (n). "
-                           "Click a cell for that pair's disagreements.")
+        heat_note = QLabel("Each cell: the value on the items both raters judged, and how many (n). "
+                           "Click a cell to list that pair's disagreements.")
         heat_note.setObjectName("muted")
         heat_note.setWordWrap(True)
         heat_layout.addWidget(heat_note)
@@ -789,7 +796,12 @@ class AgreementPanel(Panel):
         # The lower card shows one of: the disagreement list, agreement by axis, agreement by theme.
         self.disagreements = DisagreementModel(self)
         self.list_view = self._table(self.disagreements, "Disagreements")
-        self.list_view.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        columns = self.list_view.horizontalHeader()
+        for column, width in ((0, 170), (1, 150)):  # ids and model names can be long: elided, the criterion wins
+            columns.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            columns.resizeSection(column, width)
+        columns.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.list_view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list_view.activated.connect(lambda index: self.open_item(index.row()))
         self.list_view.doubleClicked.connect(lambda index: self.open_item(index.row()))
         self.group_models = {key: GroupStatisticsModel(self) for key in BREAKDOWNS}
@@ -1036,9 +1048,13 @@ class AgreementPanel(Panel):
         if self.ctx.rater and not self.adjudication.adjudicator.text():
             self.adjudication.adjudicator.setText(self.ctx.rater.name)
 
-    def _save_report(self) -> None:
+    def _ask_report_path(self) -> str | None:
         path, _ = QFileDialog.getSaveFileName(self, "Save report", "healthqa-report.html",
                                               "HTML report (*.html);;PDF report (*.pdf)")
+        return path or None
+
+    def _save_report(self) -> None:
+        path = self.report_path_chooser()
         if not path:
             return
         self.sig_status.emit("Writing the report…")
