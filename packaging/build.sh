@@ -54,7 +54,11 @@ step "build environment ($VENV)"
 [[ $FRESH == 1 ]] && rm -rf "$VENV"
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
 VPY="$VENV/bin/python"
-"$VPY" -m pip install --quiet --disable-pip-version-check pyinstaller "$ROOT" 2>&1 | grep -v "is ignored: it is neither" || true
+if ! "$VPY" -m pip install --quiet --disable-pip-version-check pyinstaller "$ROOT" >"$ROOT/build/pip.log" 2>&1; then
+  tail -20 "$ROOT/build/pip.log"
+  echo "build.sh: pip install failed (full log: build/pip.log)" >&2
+  exit 1
+fi
 "$VPY" -c 'import PyInstaller, healthqa, PySide6' || { echo "build.sh: build environment incomplete" >&2; exit 1; }
 
 # Qt's X11 platform plugin needs these xcb helper libraries; PyInstaller can
@@ -109,7 +113,8 @@ frozen() {
     QT_QPA_PLATFORM=offscreen "$@"
 }
 mkdir -p "$SCRATCH/home"
-(cd "$SCRATCH" && frozen "$BUNDLE/healthqa" --version) >/dev/null 2>&1 || true  # warm the disk cache once
+# Timings below are with a warm disk cache, as on a clinician's second start.
+(cd "$SCRATCH" && frozen "$BUNDLE/healthqa" --version) >/dev/null 2>&1 || true
 
 step "check: frozen healthqa-desktop --screenshot (offscreen)"
 desktop=FAIL
