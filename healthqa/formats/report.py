@@ -187,7 +187,7 @@ def _score_sections(scores: list[dict]) -> list:
                      f"{int(m.get('overall_score:n_samples', 0))}", f"{s['unscored']}", f"{s['ungraded']}",
                      _num(s["mean_output_tokens"], 0)])
     blocks.append(Table(["Model", "Rater", "Kind", "Score", "95% interval", "Scored", "Unscored",
-                         "No-verdict criteria", "Mean output tokens"], rows,
+                         "Criteria without verdict", "Mean output tokens"], rows,
                         ["l", "l", "l", "r", "r", "r", "r", "r", "r"], [1.3, 1.5, 0.7, 0.6, 1.2, 0.65, 0.8, 0.8, 0.8]))
     scored = [s for s in scores if s["score"] is not None]
     blocks.append(Chart(BarChart([_series_label(s) for s in scored],
@@ -361,7 +361,7 @@ def _method_notes(agreement: dict | None) -> list:
         "clipped once to [0, 1]. Axis scores recompute this on the criteria carrying the axis tag; theme "
         "scores take the answer's overall score.",
         "No verdict: a clinician's “cannot judge”, or a grader reply still unparseable after its retries, leaves "
-        "numerator and denominator and is counted (no-verdict criteria). An answer left with no positive-point "
+        "numerator and denominator and is counted (criteria without verdict). An answer left with no positive-point "
         "criterion gets no score and is counted as unscored; it takes no part in means or n.",
         f"Intervals on scores: score ± {Z95} × bootstrap standard error, the population standard deviation of "
         f"the clipped means of {N_BOOTSTRAP:,} resamples of the scored answers (seed {SEED}, one stream per "
@@ -451,7 +451,7 @@ caption { text-align: left; font-weight: 600; padding: .2rem 0 .4rem; }
 th, td { border-bottom: 1px solid #e0e0e0; padding: .35rem .55rem; vertical-align: top; text-align: left; }
 th { border-bottom: 2px solid #999; font-weight: 600; background: #f6f6f6; }
 td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 tbody tr:nth-child(even) td { background: #fbfbfb; }
 figure { margin: 1rem 0 1.6rem; }
 figure svg { width: 100%; height: auto; display: block; }

@@ -135,7 +135,7 @@ def test_scores_in_the_report_are_score_workspace_figures(demo):
     path, page = demo
     rows = _Tables(page).find("Model")
     assert rows[0] == ["Model", "Rater", "Kind", "Score", "95% interval", "Scored", "Unscored",
-                       "No-verdict criteria", "Mean output tokens"]
+                       "Criteria without verdict", "Mean output tokens"]
     with store.Workspace(path) as ws:
         scores = score_workspace(ws)
     assert len(rows) - 1 == len(scores) == 11  # 2 models x (4 clinicians + grader) + 2 majorities - 1
