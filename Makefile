@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: run test bench
+.PHONY: run test bench package test-slow
 run: $(STAMP)
 	$(BIN)/healthqa-desktop $(ARGS)
 
@@ -19,3 +19,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The desktop installer (PyInstaller one-folder bundle), proven to start once frozen.
+package:
+	packaging/build.sh $(ARGS)
+
+# Slow tests (the packaging build); the default test command skips them.
+test-slow: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m slow $(ARGS)

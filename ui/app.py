@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName("io.healthqa.HealthQA")  # lets Wayland docks match the menu entry and its icon
     look.apply(app)
     settings = AppSettings()
     path = Path(args.workspace) if args.workspace else default_workspace()
