@@ -22,7 +22,7 @@ from .agreement import agreement_report
 from .domain import RaterKind, Verdict
 from .errors import HealthQAError
 from .ratings import load_rating_table
-from .store import Workspace, ensure_rater, load_conversation, now, set_grade
+from .store import Workspace, answer_filter, ensure_rater, load_conversation, now, set_grade
 
 ADJUDICATED_RATER = "Adjudicated"
 ADJUDICATION_REASON = "adjudication"
@@ -240,14 +240,6 @@ def _adjudicators(ws: Workspace) -> dict[tuple[str, str], tuple[str | None, str]
 
 
 def answer_scope(model: str | None, set_name: str | None) -> tuple[str, list]:
-    """SQL conditions on answers `a` for the model and set filters, each starting with AND
-    (to follow a WHERE clause), and their parameters."""
-    clauses, params = [], []
-    if model:
-        clauses.append("AND a.model = ?")
-        params.append(model)
-    if set_name:
-        clauses.append("AND a.question_id IN (SELECT m.question_id FROM set_members m "
-                       "JOIN question_sets s ON s.id = m.set_id WHERE s.name = ?)")
-        params.append(set_name)
-    return " ".join(clauses), params
+    """store.answer_filter as text to follow a WHERE clause (each condition starts with AND)."""
+    where, params = answer_filter(model=model, set_name=set_name)
+    return "".join(f" AND {clause}" for clause in where), params
