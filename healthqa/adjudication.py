@@ -22,9 +22,8 @@ from .agreement import agreement_report
 from .domain import RaterKind, Verdict
 from .errors import HealthQAError
 from .ratings import load_rating_table
-from .store import Workspace, answer_filter, ensure_rater, load_conversation, now, set_grade
+from .store import ADJUDICATED_RATER, Workspace, answer_filter, ensure_rater, load_conversation, now, set_grade
 
-ADJUDICATED_RATER = "Adjudicated"
 ADJUDICATION_REASON = "adjudication"
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .agreement import RatingTable
 from .errors import CommandError
-from .store import Workspace, answer_filter
+from .store import ADJUDICATED_RATER, Workspace, answer_filter
 
 _CODE = {"met": 1, "not_met": 0}
 
@@ -25,7 +25,7 @@ def load_rating_table(ws: Workspace, *, raters: list[str] | None = None, model: 
         if unknown:
             raise CommandError(f"no rater named {', '.join(map(repr, unknown))} "
                                f"(raters: {', '.join(known) or 'none'})")
-    chosen = raters or list(known)
+    chosen = raters or [name for name in known if name != ADJUDICATED_RATER]
     column = {known[name]["id"]: j for j, name in enumerate(chosen)}
     where, params = answer_filter(model=model, run_id=run_id, set_name=set_name)
     where.append("g.verdict IN ('met', 'not_met')")

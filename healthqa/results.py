@@ -9,7 +9,7 @@ import json
 from collections import defaultdict
 
 from .scoring import GradedCriterion, GradedExample, majority_verdict, score_examples
-from .store import Workspace, answer_filter
+from .store import ADJUDICATED_RATER, Workspace, answer_filter
 
 MAJORITY = "clinicians (majority)"
 _MET = {"met": True, "not_met": False}
@@ -60,7 +60,7 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
         kinds[rater_name] = kind
         met = _MET.get(verdict)
         verdicts[(answer_model, rater_name)][answer_id][criterion_id] = met
-        if kind == "clinician":
+        if kind == "clinician" and rater_name != ADJUDICATED_RATER:
             clinicians_per_model[answer_model].add(rater_name)
             if met is not None:
                 votes[answer_model][answer_id][criterion_id].append(met)

@@ -15,6 +15,11 @@ def text_hash(text: str) -> str:
 
 # -- raters -----------------------------------------------------------------
 
+# The clinician rater holding adjudicated final verdicts: scored like any
+# rater, but never one of the voices compared or counted in a majority, since
+# its verdicts are derived from theirs.
+ADJUDICATED_RATER = "Adjudicated"
+
 def ensure_rater(ws: Workspace, name: str, kind: RaterKind | str = RaterKind.CLINICIAN, *,
                  role: str | None = None, specialty: str | None = None,
                  model_config_id: str | None = None, grader_settings: dict | None = None) -> str:

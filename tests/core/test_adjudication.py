@@ -159,3 +159,15 @@ def test_agreement_overview_compares_raters_with_verdicts_but_never_the_adjudica
     assert overview["raters_per_item"][0] == 1 and overview["raters_per_item"][2] == 3
     assert agreement_overview(ws, model="m2")["report"]["items"] == 3
     assert agreement_overview(ws, set_name="no such set") is None  # nobody has a verdict in scope
+
+
+def test_adjudicated_verdicts_are_no_vote_in_the_majority_nor_in_default_agreement(graded):
+    ws, ids = graded
+    # a1: Dr A and Dr B split on criterion 1 -> no majority verdict there; the adjudicator settles it
+    adjudicate(ws, ids["a1"], ids["a1", "criteria"][1], "Dr C", "not_met", "re-read the answer")
+    majority = {r["model"]: r for r in score_workspace(ws, rater="majority")}
+    # still two clinicians and still a tie on a1/1: the adjudicated grade is not a third vote
+    assert majority["m1"]["ungraded"] == 1  # a1/1 stays a tie; counting the adjudicator would make it 0
+    assert ADJUDICATED_RATER not in load_rating_table(ws).raters
+    adjudicated = {r["model"]: r for r in score_workspace(ws, rater=ADJUDICATED_RATER)}
+    assert adjudicated["m1"]["answers"] == 1
