@@ -128,7 +128,7 @@ def docs_screenshots(out: Path, folder: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     workspace = build_showcase(folder / "showcase.healthqa")
     settings_path = folder / "docs-settings.ini"
-    for panel in ("questions", "grading", "results"):
+    for panel in ("questions", "grading", "results", "agreement"):
         app_process(workspace, out / f"{panel}.png", settings_path, "--panel", panel, "--rater", "Dr. Amara Okafor")
         print(f"saved {out / f'{panel}.png'}")
     # the reveal after submitting: the first answer of the clinician's queue, submitted with the showcase

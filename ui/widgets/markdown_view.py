@@ -127,7 +127,14 @@ def _message_parts(message: dict) -> tuple[str, list[str]]:
     return "\n\n".join(texts), urls
 
 
-def _bubble(inner: str, *, background: str, border: str | None = None) -> str:
+def message_bubble(inner: str, *, background: str, border: str | None = None) -> str:
+    """One message of a conversation as HTML: `inner` in a full-width box on `background`.
+
+    `inner` must already be safe HTML (from `markdown_html`, or escaped); a `border`
+    colour draws a 1 px frame. A one-cell table, because QTextDocument's HTML subset
+    draws padding and borders only on tables. Used for the turns here and by views
+    that show an answer after a conversation, so the answer looks like a turn.
+    """
     frame = (f' border="1" style="border-collapse: collapse; border-color:{border}; border-style:solid;"'
              if border else ' border="0"')
     return (f'<table width="100%" cellspacing="0" cellpadding="12"{frame} bgcolor="{background}">'
@@ -152,11 +159,12 @@ def render_conversation(messages: list[dict], *, reference: str | None = None) -
         role = message.get("role", "user")
         label = html.escape(ROLE_LABELS.get(role, role.title()))
         background = THEME["window"] if role == "user" else THEME["surface"]
-        parts.append(_bubble(f'<p class="role">{label.upper()}</p>{body}', background=background,
-                             border=None if role == "user" else THEME["border"]))
+        parts.append(message_bubble(f'<p class="role">{label.upper()}</p>{body}', background=background,
+                                    border=None if role == "user" else THEME["border"]))
     if reference:
-        parts.append(_bubble(f'<p class="role">REFERENCE ANSWER (FROM THE QUESTION SET)</p>{markdown_html(reference)}',
-                             background=THEME["zebra"], border=THEME["border"]))
+        parts.append(message_bubble(
+            f'<p class="role">REFERENCE ANSWER (FROM THE QUESTION SET)</p>{markdown_html(reference)}',
+            background=THEME["zebra"], border=THEME["border"]))
     doc.html = "".join(parts)
     return doc
 

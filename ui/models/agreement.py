@@ -1,0 +1,109 @@
+"""The Agreement panel's tables as Qt models over the core's plain dicts.
+
+- `GroupStatisticsModel`: agreement of all raters, for all items and then by
+  axis or theme (agreement_overview's blocks), each figure with its 95% interval;
+- `DisagreementModel`: the disagreement list (healthqa.adjudication.disagreements).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
+
+from ..agreement_format import GROUP_STATISTICS, VERDICT_COLOURS, VERDICT_LABELS, fmt, fmt_ci
+from ..look import THEME
+
+
+class GroupStatisticsModel(QAbstractTableModel):
+    """All items, then one row per axis or theme: items and four statistics with their 95% intervals."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple[str, dict]] = []
+
+    def set_rows(self, rows: list[tuple[str, dict]]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 2 + len(GROUP_STATISTICS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return ["Group", "Items", *GROUP_STATISTICS.values()][section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        label, block = self.rows[index.row()]
+        column = index.column()
+        key = list(GROUP_STATISTICS)[column - 2] if column >= 2 else None
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return label
+            if column == 1:
+                return str(block.get("items", ""))
+            ci = fmt_ci(block.get(f"{key}_ci"))
+            return f"{fmt(block[key])}  ({ci})" if ci else fmt(block[key])
+        if role == Qt.ItemDataRole.TextAlignmentRole and column:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and index.row() == 0:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole and key:
+            degenerate = block.get("bootstrap", {}).get("degenerate", {}).get(key, 0)
+            return (f"{GROUP_STATISTICS[key]} for {label}: {fmt(block[key], 3)}; 95% bootstrap interval "
+                    f"{fmt_ci(block.get(f'{key}_ci')) or 'undefined'}; {degenerate} resamples undefined")
+        return None
+
+
+class DisagreementModel(QAbstractTableModel):
+    """One row per disagreement: where it is, how the raters split, and the final verdict if any."""
+
+    COLUMNS = ["Prompt", "Model", "Criterion", "Points", "Met", "Not met", "Final verdict"]
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.items: list[dict] = []
+
+    def set_items(self, items: list[dict]) -> None:
+        self.beginResetModel()
+        self.items = items
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        item = self.items[index.row()]
+        column = index.column()
+        final = item["adjudicated"]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return [item["prompt_id"], item["model"], " ".join(item["criterion"].split()), f"{item['points']:+d}",
+                    str(item["met"]), str(item["not_met"]),
+                    "—" if final is None else f"{VERDICT_LABELS[final['verdict']]} ({final['by'] or '?'})"][column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (3, 4, 5):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and column == 6 and final:
+            return QColor(THEME[VERDICT_COLOURS[final["verdict"]][0]])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = [item["criterion"], ""] + [
+                f"{v['rater']}: {VERDICT_LABELS[v['verdict']]}" for v in item["verdicts"]]
+            return "\n".join(lines)
+        return None

@@ -1,0 +1,229 @@
+"""The Agreement panel's widgets and their layout (no behaviour: that is in agreement.py).
+
+Like `grading_layout.GradingLayout`, `AgreementLayout._build` creates the
+widgets as attributes of the panel (tests and behaviour reach them there),
+one method per section:
+
+- the header: title, model and set filters, report, recompute;
+- the overview: the pair heatmap | all raters together and the model
+  graders' standing, above the lower card (disagreement list, by axis, by theme);
+- the adjudication view, and the notice shown when there is nothing to show.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget)
+
+from .. import look
+from ..agreement_format import BREAKDOWNS, GROUP_STATISTICS, PAIR_STATISTICS
+from ..models.agreement import DisagreementModel, GroupStatisticsModel
+from ..widgets.card import card
+from ..widgets.grader_standing import GraderStanding
+from ..widgets.heatmap import RaterHeatmap
+from .adjudication_view import AdjudicationView
+
+
+def two_panes(orientation: Qt.Orientation, first: QWidget, second: QWidget, sizes: list[int]) -> QSplitter:
+    """A splitter whose second pane takes the room the window gains; neither pane collapses."""
+    splitter = QSplitter(orientation)
+    splitter.addWidget(first)
+    splitter.addWidget(second)
+    splitter.setStretchFactor(0, 0)
+    splitter.setStretchFactor(1, 1)
+    splitter.setSizes(sizes)
+    splitter.setChildrenCollapsible(False)
+    return splitter
+
+
+class AgreementLayout:
+    """Mixin for AgreementPanel: builds its widgets."""
+
+    def _build(self) -> None:
+        header = self._build_header()
+        heat_card = self._build_heat_card()
+        overall_card = self._build_overall_card()
+        standing_card = self._build_standing_card()
+
+        right = QWidget()  # all raters together, above the model graders' standing
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(10)
+        right_layout.addWidget(overall_card)
+        right_layout.addWidget(standing_card, 1)
+        figures = two_panes(Qt.Orientation.Horizontal, heat_card, right, [440, 620])
+        overview = two_panes(Qt.Orientation.Vertical, figures, self._build_lower_card(), [380, 320])
+
+        self.adjudication = AdjudicationView()
+        self.adjudication.sig_back.connect(self.show_overview)
+        self.adjudication.sig_step.connect(lambda step: self.open_item(self._position + step))
+        self.adjudication.sig_record.connect(self._record)
+
+        self.notice = QLabel("")
+        self.notice.setObjectName("emptyState")
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setWordWrap(True)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(overview)
+        self.pages.addWidget(self.adjudication)
+        self.pages.addWidget(self.notice)
+        self._overview = overview
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setSpacing(10)
+        layout.addLayout(header)
+        layout.addWidget(self.pages, 1)
+        self.setFocusProxy(self.list_view)
+
+    def _build_header(self) -> QHBoxLayout:
+        title = QLabel("Agreement")
+        title.setObjectName("panelTitle")
+        self.subtitle = QLabel("")
+        self.subtitle.setObjectName("panelSubtitle")
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Answers of model")
+        self.model_combo.setMinimumWidth(140)
+        self.model_combo.activated.connect(lambda _: self._reload())
+        self.set_combo = QComboBox()
+        self.set_combo.setAccessibleName("Question set")
+        self.set_combo.setMinimumWidth(130)
+        self.set_combo.activated.connect(lambda _: self._reload())
+        self.report_button = QPushButton("Save report…")
+        self.report_button.setToolTip("The researcher's report, as a self-contained HTML or a PDF file")
+        self.report_button.clicked.connect(self._save_report)
+        self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
+        self.refresh_button.clicked.connect(self._reload)
+        header = QHBoxLayout()
+        header.setSpacing(10)
+        header.addWidget(title)
+        header.addWidget(self.subtitle)
+        header.addStretch(1)
+        header.addWidget(QLabel("Model"))
+        header.addWidget(self.model_combo)
+        header.addWidget(QLabel("Set"))
+        header.addWidget(self.set_combo)
+        header.addWidget(self.report_button)
+        header.addWidget(self.refresh_button)
+        return header
+
+    def _build_heat_card(self) -> QFrame:
+        self.statistic_combo = QComboBox()
+        self.statistic_combo.setAccessibleName("Statistic in the heatmap")
+        for key, label in PAIR_STATISTICS.items():
+            self.statistic_combo.addItem(label, key)
+        self.heatmap = RaterHeatmap()
+        self.heatmap.setAccessibleName("Agreement between each pair of raters")
+        self.heatmap.sig_pair_clicked.connect(self._on_pair_clicked)
+        self.statistic_combo.currentIndexChanged.connect(
+            lambda _: self.heatmap.set_statistic(self.statistic_combo.currentData()))
+        heat_card, heat_layout = card("EACH PAIR OF RATERS", self.statistic_combo)
+        heat_layout.addWidget(self.heatmap, 1)
+        heat_note = QLabel("Each cell: the value on the items both raters judged, and how many (n). "
+                           "Click a cell to list that pair's disagreements.")
+        heat_note.setObjectName("muted")
+        heat_note.setWordWrap(True)
+        heat_layout.addWidget(heat_note)
+        return heat_card
+
+    def _build_overall_card(self) -> QFrame:
+        self.tiles = {key: QLabel("") for key in GROUP_STATISTICS}
+        tiles_row = QHBoxLayout()
+        tiles_row.setSpacing(8)
+        for key, tile in self.tiles.items():
+            tile.setObjectName("card")
+            tile.setAccessibleName(GROUP_STATISTICS[key])
+            tile.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            tile.setMinimumHeight(76)
+            tiles_row.addWidget(tile, 1)
+        self.facts = QLabel("")
+        self.facts.setObjectName("muted")
+        overall_card, overall_layout = card("ALL RATERS TOGETHER · 95% INTERVALS")
+        overall_layout.addLayout(tiles_row)
+        overall_layout.addWidget(self.facts)
+        return overall_card
+
+    def _build_standing_card(self) -> QFrame:
+        self.standing = GraderStanding()
+        self.standing.setAccessibleName("Model graders among clinicians")
+        self.standing_text = QLabel("")
+        self.standing_text.setWordWrap(True)
+        self.standing_text.setTextFormat(Qt.TextFormat.PlainText)
+        standing_card, standing_layout = card("MODEL GRADERS AMONG CLINICIANS (MACRO-F1)")
+        standing_layout.addWidget(self.standing)
+        standing_layout.addWidget(self.standing_text)
+        standing_layout.addStretch(1)
+        return standing_card
+
+    def _build_lower_card(self) -> QFrame:
+        """One of: the disagreement list, agreement by axis, agreement by theme; buttons switch."""
+        self.disagreements = DisagreementModel(self)
+        self.list_view = self._table(self.disagreements, "Disagreements")
+        columns = self.list_view.horizontalHeader()
+        for column, width in ((0, 170), (1, 150)):  # ids and model names can be long: elided, the criterion wins
+            columns.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            columns.resizeSection(column, width)
+        columns.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.list_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list_view.activated.connect(lambda index: self.open_item(index.row()))
+        self.list_view.doubleClicked.connect(lambda index: self.open_item(index.row()))
+        self.group_models = {key: GroupStatisticsModel(self) for key in BREAKDOWNS}
+        self.group_tables = {}
+        for key, model in self.group_models.items():
+            table = self._table(model, f"Agreement {BREAKDOWNS[key].lower()} with 95% intervals")
+            table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+            self.group_tables[key] = table
+        self.lower = QStackedWidget()
+        self.lower.addWidget(self.list_view)
+        for table in self.group_tables.values():
+            self.lower.addWidget(table)
+        self.view_buttons = QButtonGroup(self)
+        self.view_buttons.setExclusive(True)
+        self.list_button = QPushButton("Disagreements")
+        switch = QHBoxLayout()
+        switch.setSpacing(4)
+        for k, (button, page) in enumerate([(self.list_button, self.list_view)] + [
+                (QPushButton(BREAKDOWNS[key]), self.group_tables[key]) for key in BREAKDOWNS]):
+            button.setCheckable(True)
+            button.setAccessibleName(f"Show {button.text().lower()}")
+            self.view_buttons.addButton(button, k)
+            switch.addWidget(button)
+        self.view_buttons.idToggled.connect(self._on_view_toggled)
+        self.pair_button = QPushButton("")
+        self.pair_button.setToolTip("Show the disagreements of every pair again")
+        self.pair_button.clicked.connect(lambda: self._set_pair_filter(None))
+        self.pair_button.setVisible(False)
+        self.open_button = QPushButton("Adjudicate…")
+        self.open_button.setProperty("primary", True)
+        self.open_button.clicked.connect(lambda: self.open_item(self.list_view.currentIndex().row()))
+        list_card = QFrame()
+        list_card.setObjectName("card")
+        list_layout = QVBoxLayout(list_card)
+        list_layout.setContentsMargins(14, 10, 14, 12)
+        list_header = QHBoxLayout()
+        list_header.addLayout(switch)
+        list_header.addSpacing(8)
+        list_header.addWidget(self.pair_button)
+        list_header.addStretch(1)
+        list_header.addWidget(self.open_button)
+        list_layout.addLayout(list_header)
+        list_layout.addWidget(self.lower, 1)
+        self.list_button.setChecked(True)
+        return list_card
+
+    @staticmethod
+    def _table(model, name: str) -> QTableView:
+        """A read-only list: whole rows selected, one at a time, no grid."""
+        table = QTableView()
+        table.setModel(model)
+        table.setAccessibleName(name)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setAlternatingRowColors(True)
+        table.setShowGrid(False)
+        table.setWordWrap(False)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(28)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        return table
