@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from healthqa.runs import CANCELLED, DONE, FAILED
+from healthqa.runs import CANCELLED, DONE, FAILED, INCOMPLETE
 from tests.core.provider_servers import API_KEY, answer_for, openai_server  # noqa: F401  (fixture)
 from tests.core.test_grader import grading_responder
 from tests.core.test_runs import add_config, add_questions, question_text
@@ -183,3 +183,35 @@ def test_closing_the_panel_mid_run_stops_the_run_cleanly_and_joins_the_thread(qt
     assert not running_workers()
     run = ctx.ws.query_one("SELECT status FROM runs WHERE id = ?", (started.args[0],))
     assert run["status"] == CANCELLED  # stored as cancelled, so Resume is offered next time
+
+
+def test_failed_items_are_listed_with_their_errors_and_resume_retries_only_them(qtbot, ctx, openai_server,
+                                                                              loopback_key):
+    too_long = openai_server.error(400, "This model's maximum context length is 128000 tokens.",
+                                   "invalid_request_error", "context_length_exceeded")
+    openai_server.enqueue(too_long, too_long)
+    add_questions(ctx.ws, 5)
+    add_config(ctx.ws, openai_server, name="loopback", api_key_env=loopback_key)
+    panel = runs_panel(qtbot, ctx)
+    type_into_spin(qtbot, panel.concurrency_spin, 1)
+    with qtbot.waitSignal(panel.sig_run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    summary = finished.args[0]
+    assert (summary.status, summary.done, summary.failed) == (INCOMPLETE, 3, 2)
+    assert "Finished with failures" in panel.progress.message.text()
+    assert "too long for this model" in panel.progress.message.text()
+
+    qtbot.waitUntil(lambda: panel.runs_model.rows[0]["status"] == INCOMPLETE and panel.items_model.rowCount() == 2)
+    assert panel.resume_button.isEnabled()
+    model = panel.items_model
+    assert [model.data(model.index(row, 2)) for row in range(2)] == ["Failed", "Failed"]
+    assert all("too long for this model" in model.data(model.index(row, 4)) for row in range(2))
+    assert "FAILED ITEMS" in panel.items_title.text() and ": 2" in panel.items_title.text()
+    assert panel.runs_model.data(panel.runs_model.index(0, 4)) == "Incomplete"
+
+    requests_before = len(openai_server.requests)
+    with qtbot.waitSignal(panel.sig_run_finished, timeout=RUN_TIMEOUT_MS) as resumed:
+        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    assert (resumed.args[0].status, resumed.args[0].done) == (DONE, 5)
+    assert len(openai_server.requests) - requests_before == 2  # only the two failed items were sent again
+    qtbot.waitUntil(lambda: panel.items_model.rowCount() == 0)
