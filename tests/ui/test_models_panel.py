@@ -11,7 +11,7 @@ from healthqa.secrets import SERVICE
 from healthqa.store import get_model_config, list_model_configs, save_model_config
 from tests.core.provider_servers import API_KEY, OpenAIServer, config_for, openai_server  # noqa: F401  (fixture)
 from tests.core.test_secrets import memory_keyring  # noqa: F401  (fixture)
-from tests.ui.test_runs_panel import KEY_VAR, ctx, loopback_key, show_panel  # noqa: F401  (fixtures)
+from tests.ui.test_runs_panel import ctx, loopback_key, show_panel  # noqa: F401  (fixtures)
 from ui.panels.models import KEY_STORED, ModelsPanel
 
 WAIT_MS = 10000
