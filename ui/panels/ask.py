@@ -36,7 +36,7 @@ from healthqa.secrets import get_api_key
 from healthqa.store import ensure_set, list_model_configs, list_sets, upsert_question
 
 from .. import look
-from ..async_worker import AsyncTask, TaskControl, async_worker_for
+from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
 from ..widgets.markdown_view import SafeTextBrowser, render_answer, render_conversation
 from ..widgets.progress_panel import format_cost
 from . import Panel
@@ -335,6 +335,7 @@ class AskPanel(Panel):
         self.save_dialog: SaveQuestionDialog | None = None
         self.last_set = DEFAULT_SET  # where the previous question was saved: likely the next one too
         self._checked: set[str] | None = None  # model names ticked (None: first load, tick the first)
+        self._warmed = False  # the HTTP stack is imported in the background on the first refresh
         self._build()
 
     def _build(self) -> None:
@@ -465,6 +466,9 @@ class AskPanel(Panel):
     # -- public API ------------------------------------------------------------------------
     def refresh(self) -> None:
         self.ctx.ops.run(load_choices, self.ctx.ws, on_done=self._show_choices, key="ask.choices")
+        if not self._warmed:
+            self._warmed = True
+            self.ctx.ops.run(warm_up_http_stack, io=True)
 
     def checked_configs(self) -> list[ModelConfig]:
         names = {self.model_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.model_list.count())

@@ -12,6 +12,7 @@ shows the items that failed and why.
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from typing import Callable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -23,7 +24,7 @@ from healthqa.runs import DONE, RUNNING, RunProgress, RunSummary, create_run, ex
 from healthqa.store import list_model_configs, list_sets
 
 from .. import look
-from ..async_worker import AsyncTask, TaskControl, async_worker_for
+from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
 from ..widgets.progress_panel import ProgressPanel
 from . import Panel
 
@@ -31,6 +32,7 @@ STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", 
                 "failed": "Failed", "cancelled": "Cancelled"}
 DEFAULT_CONCURRENCY = 16
 RESIZE_PRECISION_ROWS = 40
+ROW_UPDATE_S = 2.0  # how often the active run's row in the list shows new counts
 # The app style gives spin boxes no arrow rules; these match its combo-box arrow.
 SPIN_STYLE = """
 QSpinBox::up-button, QSpinBox::down-button { subcontrol-origin: border; width: 22px; border: none;
@@ -144,6 +146,8 @@ class RunsPanel(Panel):
         self.active_run_id: str | None = None
         self._select_after_refresh: str | None = None
         self._busy = False  # a run is being created or executed: one at a time
+        self._row_updated = 0.0
+        self._warmed = False  # the HTTP stack is imported in the background on the first refresh
         self._build()
 
     def _build(self) -> None:
@@ -307,6 +311,9 @@ class RunsPanel(Panel):
     # -- public API ----------------------------------------------------------------------
     def refresh(self) -> None:
         self.ctx.ops.run(load_overview, self.ctx.ws, on_done=self._show_overview, key="runs.overview")
+        if not self._warmed:
+            self._warmed = True
+            self.ctx.ops.run(warm_up_http_stack, io=True)
 
     def is_running(self) -> bool:
         return self.task is not None
@@ -453,7 +460,12 @@ class RunsPanel(Panel):
 
     def _on_progress(self, progress: RunProgress) -> None:
         self.progress.show_progress(progress)
-        # Keep the run's row in the list current without reloading the list.
+        # The run's row in the list follows too, but rarely: repainting a table row calls back into
+        # Python for every cell and role, and each call waits for the GIL the run is using.
+        now = time.monotonic()
+        if now - self._row_updated < ROW_UPDATE_S:
+            return
+        self._row_updated = now
         for i, row in enumerate(self.runs_model.rows):
             if row["id"] == progress.run_id:
                 counts = {"total": progress.total, "done": progress.done, "failed": progress.failed,
