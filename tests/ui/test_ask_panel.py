@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import shiboken6
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QTableWidgetItem
@@ -12,6 +14,7 @@ from healthqa.store import get_question, question_id_by_prompt_id
 from tests.core.provider_servers import answer_for, openai_server  # noqa: F401  (fixture)
 from tests.core.test_runs import add_config
 from tests.ui.test_runs_panel import ctx, loopback_key, show_panel  # noqa: F401  (fixtures)
+from ui.async_worker import async_worker_for, running_workers
 from ui.panels.ask import AskPanel
 
 WAIT_MS = 10000
@@ -181,3 +184,20 @@ def test_stop_ends_a_slow_answer_and_says_so_in_its_column(qtbot, ctx, openai_se
     assert column.error == "Stopped before the answer was complete." and column.state.text() == "✗ Error"
     assert not panel.ask_button.isEnabled()  # the question box was emptied when it was sent
     assert not panel.is_busy()
+
+
+def test_closing_the_panel_mid_answer_stops_the_stream_and_joins_the_thread(qtbot, ctx, openai_server,
+                                                                             loopback_key):
+    add_config(ctx.ws, openai_server, name="Loopback GPT", api_key_env=loopback_key)
+    openai_server.enqueue(openai_server.slow(30))
+    panel = ask_panel(qtbot, ctx)
+    qtbot.keyClicks(panel.question_edit, QUESTION)
+    qtbot.mouseClick(panel.ask_button, Qt.MouseButton.LeftButton)
+    openai_server.wait_for_requests(1)
+    worker = async_worker_for(ctx)
+    panel.close()  # what the main window does on quit: before_close
+    assert not running_workers()
+    # The "stopped" notice is still queued; it arrives after the panel is gone and must reach
+    # nobody (pytest-qt fails a test on an exception raised in a slot).
+    shiboken6.delete(panel)
+    qtbot.waitUntil(lambda: not worker.active_tasks(), timeout=WAIT_MS)

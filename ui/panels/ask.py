@@ -102,6 +102,8 @@ class AnswerColumn(QFrame):
 
     sig_continue = Signal(str)
     """answer text — the clinician continues the conversation with this answer."""
+    sig_finished = Signal(str)
+    """model config name — the answer is complete, failed or was stopped."""
 
     def __init__(self, config: ModelConfig, parent: QWidget | None = None):
         super().__init__(parent)
@@ -151,6 +153,18 @@ class AnswerColumn(QFrame):
     @property
     def finished(self) -> bool:
         return self.answer is not None or self.error is not None
+
+    def attach(self, task: AsyncTask) -> None:
+        """Show what `task` (this model's stream) reports; bound methods, so a closed column hears nothing."""
+        self.task = task
+        task.sig_event.connect(self.on_piece)
+        task.sig_done.connect(self.on_answer)
+        task.sig_failed.connect(self.on_error)
+        task.sig_cancelled.connect(self.on_cancelled)
+        task.sig_finished.connect(self._on_task_finished)
+
+    def _on_task_finished(self) -> None:
+        self.sig_finished.emit(self.config.name)
 
     def on_piece(self, piece: str) -> None:
         if not self.text:
@@ -500,12 +514,8 @@ class AskPanel(Panel):
         for config in configs:
             column = AnswerColumn(config)
             column.sig_continue.connect(self.continue_with)
-            column.task = worker.start(stream_answer, config, conversation)
-            column.task.sig_event.connect(column.on_piece)
-            column.task.sig_done.connect(column.on_answer)
-            column.task.sig_failed.connect(column.on_error)
-            column.task.sig_cancelled.connect(column.on_cancelled)
-            column.task.sig_finished.connect(lambda name=config.name: self._on_column_finished(name))
+            column.sig_finished.connect(self._on_column_finished)
+            column.attach(worker.start(stream_answer, config, conversation))
             self.columns.append(column)
             self.columns_splitter.addWidget(column)
         self._show_conversation()

@@ -452,7 +452,7 @@ class RunsPanel(Panel):
         self.task.sig_event.connect(self._on_progress)
         self.task.sig_done.connect(self._on_finished)
         self.task.sig_failed.connect(self._on_execute_failed)
-        self.task.sig_cancelled.connect(lambda: self._on_execute_failed("The run was stopped.", None))
+        self.task.sig_cancelled.connect(self._on_execute_cancelled)  # bound methods: dropped once the panel is gone
         self.task.sig_finished.connect(self._on_task_finished)
         self._set_busy(True)
         self.sig_run_started.emit(run["id"])
@@ -482,6 +482,9 @@ class RunsPanel(Panel):
     def _on_execute_failed(self, message: str, exc: object) -> None:
         self.progress.show_failure(message, resumable=True)
         self.sig_run_failed.emit(message)
+
+    def _on_execute_cancelled(self) -> None:
+        self._on_execute_failed("The run was stopped before it could store its summary; Resume finishes it.", None)
 
     def _on_task_finished(self) -> None:
         self.task = None
