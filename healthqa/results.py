@@ -28,14 +28,21 @@ def _rubrics(ws: Workspace, question_ids: set[str]) -> tuple[dict, dict]:
     """Criteria (id, points, tags) per question, and each question's example tags."""
     criteria: dict[str, list[tuple[str, int, tuple[str, ...]]]] = defaultdict(list)
     tags: dict[str, tuple[str, ...]] = {}
+    parsed: dict[str, tuple[str, ...]] = {}  # a few distinct tag lists recur on thousands of criteria
+
+    def parse(text: str) -> tuple[str, ...]:
+        if text not in parsed:
+            parsed[text] = tuple(json.loads(text))
+        return parsed[text]
+
     with ws._lock:
         for qid, cid, points, ctags in ws.conn.execute(
                 "SELECT question_id, id, points, tags FROM criteria ORDER BY question_id, position"):
             if qid in question_ids:
-                criteria[qid].append((cid, points, tuple(json.loads(ctags))))
+                criteria[qid].append((cid, points, parse(ctags)))
         for qid, etags in ws.conn.execute("SELECT id, example_tags FROM questions"):
             if qid in question_ids:
-                tags[qid] = tuple(json.loads(etags))
+                tags[qid] = parse(etags)
     return criteria, tags
 
 
