@@ -66,11 +66,16 @@ class MainWindow(QMainWindow):
 
     # -- public API -----------------------------------------------------------------
     def install_context(self, ctx: AppContext) -> None:
-        """Show another workspace: panels are rebuilt lazily for it."""
+        """Show another workspace: the old one's panels finish their work and go; new ones are built lazily."""
+        # Before the old workspace closes: a run or a stream must stop and be stored (as cancelled, so it
+        # can be resumed), and grading must write what is pending, or they go on against a closed file.
+        self._finish_panels()
         for panel in self._panels.values():
             self._stack.removeWidget(panel)
             panel.deleteLater()
         self._panels.clear()
+        if self.ctx is not None:
+            self._detach_context(self.ctx)
         self.ctx = ctx
         ctx.ops.sig_busy_changed.connect(self._on_busy_changed)
         ctx.ops.sig_error.connect(self.show_error)
@@ -143,10 +148,7 @@ class MainWindow(QMainWindow):
 
     # -- Qt overrides ---------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        for panel in self._panels.values():
-            closer = getattr(panel, "before_close", None)
-            if closer:
-                closer()  # e.g. grading flushes the active time of the open answer
+        self._finish_panels()
         if self.ctx is not None:
             self.settings.set_last_panel(self._specs[max(self._sidebar.currentRow(), 0)].name)
             self.ctx.close()
@@ -233,6 +235,27 @@ class MainWindow(QMainWindow):
         for path in self.settings.recent_workspaces():
             self._add_action(self._recent_menu, path, lambda checked=False, p=path: self.open_workspace(p))
         self._recent_menu.setEnabled(bool(self.settings.recent_workspaces()))
+
+    # -- private: workspaces -------------------------------------------------------------------
+    def _finish_panels(self) -> None:
+        """Every built panel's `before_close` (stop runs and streams, write what is pending)."""
+        for panel in self._panels.values():
+            closer = getattr(panel, "before_close", None)
+            if closer is None:
+                continue
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - one panel failing must not keep the others running
+                log.exception("the %s panel failed to finish its work", panel.title)
+
+    def _detach_context(self, ctx: AppContext) -> None:
+        """The old workspace's signals no longer reach the window (it closes right after)."""
+        ctx.ops.sig_busy_changed.disconnect(self._on_busy_changed)
+        ctx.ops.sig_error.disconnect(self.show_error)
+        ctx.sig_rater_changed.disconnect(self._update_identity)
+        ctx.sig_identity_requested.disconnect(self.ask_identity)
+        ctx.sig_panel_requested.disconnect(self.show_panel)
+        self._on_busy_changed(False)  # its pending calls are drained without a "not busy" notice
 
     # -- private: handlers ------------------------------------------------------------------
     def _on_sidebar_row(self, row: int) -> None:
