@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..errors import CommandError
 from ..formats.healthbench import import_healthbench
-from ..results import score_workspace
-from ..store import list_sets, question_rows, set_id_by_name
+from ..results import MAJORITY, score_workspace
+from ..store import list_raters, list_sets, question_rows, rater_id_by_name, set_id_by_name
 from .common import add_command, open_from, print_json, print_table
 
 
@@ -74,6 +74,9 @@ def cmd_questions(args) -> int:
 
 def cmd_score(args) -> int:
     with open_from(args) as ws:
+        if args.rater and args.rater not in ("majority", MAJORITY) and rater_id_by_name(ws, args.rater) is None:
+            known = ", ".join(r["name"] for r in list_raters(ws)) or "none"
+            raise CommandError(f"no rater named {args.rater!r} (raters: {known}, or 'majority')")
         results = score_workspace(ws, model=args.model, rater=args.rater, set_name=args.set_name,
                                   run_id=args.run_id)
     if args.json:

@@ -79,6 +79,13 @@ def test_unknown_set_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "no question set named 'Nope'" in proc.stderr
 
 
+def test_unknown_rater_in_score_is_a_clear_error(tmp_path, graded_file):
+    ws = tmp_path / "w.healthqa"
+    healthqa("import", str(graded_file), "--rater", "Dr A", workspace=ws)
+    proc = healthqa("score", "--rater", "Dr Nobody", workspace=ws, check=False)
+    assert proc.returncode == 2 and "no rater named 'Dr Nobody' (raters: Dr A, or 'majority')" in proc.stderr
+
+
 def test_skip_invalid_lists_each_skipped_line(tmp_path):
     path = write_jsonl(tmp_path / "m.jsonl", [healthbench_row("a"), "{bad", healthbench_row("b")])
     out = healthqa("import", str(path), "--skip-invalid", workspace=tmp_path / "w.healthqa").stdout
