@@ -362,6 +362,22 @@ def get_run(ws: Workspace, run_id: str) -> dict:
     return run
 
 
+def failed_items(ws: Workspace, run_id: str, limit: int = 200) -> list[dict]:
+    """The run's failed items, oldest first, at most `limit` (key, prompt_id, sample, criterion_id, status,
+    attempts, error).
+
+    What a list of a run's problems needs, without get_run's every unfinished
+    item: a run in progress has thousands still pending, which are no news.
+    Only a failed item carries an error (a done mark clears it), so the
+    (run_id, status) index finds them all.
+    """
+    return ws.query(
+        """SELECT w.key, q.prompt_id, w.sample, w.answer_id, w.criterion_id, w.status, w.attempts, w.error,
+                  w.updated_at
+           FROM work_items w LEFT JOIN questions q ON q.id = w.question_id
+           WHERE w.run_id = ? AND w.status = 'failed' ORDER BY w.rowid LIMIT ?""", (run_id, limit))
+
+
 def _error_counts(ws: Workspace, run_id: str, top: int = 5) -> dict[str, int]:
     rows = ws.query("""SELECT error, count(*) AS n FROM work_items WHERE run_id = ? AND status = 'failed'
                        GROUP BY error ORDER BY n DESC LIMIT ?""", (run_id, top))

@@ -13,7 +13,7 @@ import pytest
 from healthqa.domain import Question
 from healthqa.providers import NO_RETRY, make_provider
 from healthqa.runs import (CANCELLED, DONE, FAILED, INCOMPLETE, PENDING, RunError, RunProgress, create_run,
-                           execute_run, get_run, list_runs, resolve_run_id, resume_run)
+                           execute_run, failed_items, get_run, list_runs, resolve_run_id, resume_run)
 from healthqa.store import Workspace, ensure_set, save_model_config, upsert_question
 from tests.conftest import healthbench_row
 from tests.core.provider_servers import (  # noqa: F401  (fixtures)
@@ -366,3 +366,26 @@ def test_list_runs_shows_counts(workspace, openai_server):
     assert [r["id"] for r in runs] == [second, first]
     assert runs[0]["counts"] == {"total": 2, "done": 0, "failed": 0, "pending": 2} and runs[0]["status"] == PENDING
     assert runs[1]["counts"]["done"] == 3 and runs[1]["status"] == DONE and runs[1]["set"] == "S"
+
+
+def test_failed_items_lists_only_the_failures_with_their_errors_oldest_first_up_to_a_limit(workspace, openai_server):
+    add_questions(workspace, 6)
+    add_config(workspace, openai_server)
+    too_long = openai_server.error(400, "This model's maximum context length is 8192 tokens.",
+                                   "invalid_request_error", "context_length_exceeded")
+    answer = openai_server.slow(0)  # the normal answer
+    openai_server.enqueue(answer, too_long, answer, too_long, too_long)  # questions 1, 3 and 4 fail
+    run_id = create_run(workspace, model_name="m", set_name="S")
+    waiting = create_run(workspace, model_name="m", set_name="S")  # six pending items, none failed
+    summary = execute(workspace, run_id, concurrency=1, api_key=openai_server.api_key)
+    assert (summary.done, summary.failed) == (3, 3)
+
+    failed = failed_items(workspace, run_id)
+    assert [i["prompt_id"] for i in failed] == [question_row(i)["prompt_id"] for i in (1, 3, 4)]
+    assert all(i["status"] == "failed" and i["attempts"] == 1 and "maximum context length" in i["error"]
+               and i["sample"] == 0 for i in failed)
+    assert [i["prompt_id"] for i in failed_items(workspace, run_id, limit=2)] == [i["prompt_id"] for i in failed[:2]]
+    assert failed_items(workspace, waiting) == []
+
+    assert execute(workspace, run_id, api_key=openai_server.api_key).status == DONE
+    assert failed_items(workspace, run_id) == []  # a retried item that succeeds is no longer a failure

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame
                                QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from healthqa.grader import create_grade_run
-from healthqa.runs import DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, get_run, list_runs
+from healthqa.runs import (DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, failed_items, get_run,
+                           list_runs)
 from healthqa.store import list_model_configs, list_sets
 
 from .. import look
@@ -33,6 +34,7 @@ STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", 
 DEFAULT_CONCURRENCY = 16
 RESIZE_PRECISION_ROWS = 40
 ROW_UPDATE_S = 2.0  # how often the active run's row in the list shows new counts
+FAILED_ITEMS_SHOWN = 200  # a run failing on a wrong setting can have thousands; the first ones tell why
 # The app style gives spin boxes no arrow rules; these match its combo-box arrow.
 SPIN_STYLE = """
 QSpinBox::up-button, QSpinBox::down-button { subcontrol-origin: border; width: 22px; border: none;
@@ -401,16 +403,18 @@ class RunsPanel(Panel):
         if run is None:
             self.items_model.set_rows([])
             return
-        self.ctx.ops.run(get_run, self.ctx.ws, run["id"], on_done=self._show_items, key="runs.detail")
+        # Only the failed items: the ones still waiting are not news (a run in progress has thousands).
+        self.ctx.ops.run(failed_items, self.ctx.ws, run["id"], FAILED_ITEMS_SHOWN, key="runs.detail", owner=self,
+                         on_done=lambda items, run=run: self._show_items(run, items))
 
-    def _show_items(self, run: dict) -> None:
+    def _show_items(self, run: dict, items: list[dict]) -> None:
         if run["id"] != self._selected_run_id():
             return
-        # Items still waiting are not news (a run in progress has thousands); the ones that failed are.
-        items = [i for i in run["items"] if i["status"] == "failed" or i["error"]]
         self.items_model.set_rows(items)
+        failed = max(run["counts"]["failed"], len(items))  # the list's count may be a moment older than the items
+        shown = f"{failed:,}" if failed <= len(items) else f"{failed:,} (the first {len(items):,} shown)"
         waiting = run["counts"]["pending"]
-        self.items_title.setText(f"FAILED ITEMS IN RUN …{short_id(run['id'])}: {len(items)}"
+        self.items_title.setText(f"FAILED ITEMS IN RUN …{short_id(run['id'])}: {shown}"
                                  + (f"  ·  {waiting:,} not sent yet" if waiting else ""))
 
     def _status_word(self, row: dict) -> str:
