@@ -110,7 +110,7 @@ class FieldRow(QWidget):
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setTextFormat(Qt.TextFormat.PlainText)
-        self.error.setStyleSheet(f"color: {look.THEME['not_met']}; font-weight: 600;")
+        self.error.setObjectName("fieldError")
         self.error.setVisible(False)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -270,10 +270,6 @@ class ModelsPanel(Panel):
             "api_key_env": FieldRow(self.env_edit),
             "key": FieldRow(self.key_edit),
         }
-        # The inactive way of giving a key is disabled; make that visible (the app style has no rule for it).
-        for key in ("api_key_env", "key"):
-            self.rows[key].setStyleSheet(f"QLineEdit:disabled {{ background: {look.THEME['window']}; "
-                                         f"color: {look.THEME['disabled']}; border-color: {look.THEME['border']}; }}")
         prices = QHBoxLayout()
         prices.setSpacing(8)
         price_hint = QLabel("US$ per million tokens, for cost estimates")
@@ -538,7 +534,8 @@ class ModelsPanel(Panel):
             self._update_key_status()
 
     def _update_key_status(self) -> None:
-        self.key_status.setStyleSheet(f"color: {look.THEME['met']};" if self.key_stored else "")
+        self.key_status.setProperty("tone", "success" if self.key_stored else None)
+        look.repolish(self.key_status)
         if not self.keyring_radio.isChecked():
             self.key_status.setText("")
         elif self.key_stored:

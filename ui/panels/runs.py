@@ -35,15 +35,6 @@ DEFAULT_CONCURRENCY = 16
 RESIZE_PRECISION_ROWS = 40
 ROW_UPDATE_S = 2.0  # how often the active run's row in the list shows new counts
 FAILED_ITEMS_SHOWN = 200  # a run failing on a wrong setting can have thousands; the first ones tell why
-# The app style gives spin boxes no arrow rules; these match its combo-box arrow.
-SPIN_STYLE = """
-QSpinBox::up-button, QSpinBox::down-button { subcontrol-origin: border; width: 22px; border: none;
-                                             background: transparent; }
-QSpinBox::up-button { subcontrol-position: top right; }
-QSpinBox::down-button { subcontrol-position: bottom right; }
-QSpinBox::up-arrow { image: url(icons:up.svg); width: 11px; height: 11px; }
-QSpinBox::down-arrow { image: url(icons:down.svg); width: 11px; height: 11px; }
-"""
 
 
 def short_id(run_id: str) -> str:
@@ -212,7 +203,6 @@ class RunsPanel(Panel):
         start_row.addWidget(self.start_button)
         new_layout.addLayout(start_row)
         new_run.setFixedWidth(400)
-        new_run.setStyleSheet(SPIN_STYLE)
 
         self.progress = ProgressPanel()
         self.progress.sig_cancel_requested.connect(self.cancel_run)

@@ -78,7 +78,7 @@ class ProgressPanel(QFrame):
             label = QLabel(caption.upper())
             label.setObjectName("sectionTitle")
             value = QLabel("—")
-            value.setStyleSheet(f"font-size: {look.THEME['large_pt']}pt; font-weight: 600;")
+            value.setObjectName("statValue")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             grid.addWidget(label, row * 3, column)
             grid.addWidget(value, row * 3 + 1, column)
