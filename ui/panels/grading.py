@@ -5,6 +5,9 @@
 - Every verdict and comment is written the moment it is given (autosave);
   the active time since the previous action goes with it, so a crash
   loses nothing already given.
+- A rubric item that is wrong or unclear can be flagged (F, or the row's
+  Flag button): reason and note are written at once, like a verdict, and
+  the row says "⚑ flagged: <reason>".
 - Submitting (Enter) reveals the model graders' verdicts; where they
   differ the rows are marked, and a change made now is kept in the grade
   history as made after the reveal. With nothing to discuss, Enter moves on.
@@ -19,10 +22,12 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from healthqa import review
+from healthqa.flags import flag_criterion, list_flags, unflag_criterion
 from healthqa.review import ActiveClock, AnswerView, Reveal
 from healthqa.store import save_review
 
 from .. import look
+from ..dialogs.flag_dialog import FlagDialog, flag_marker_text
 from ..widgets.checklist import VERDICTS, verdict_info
 from ..widgets.markdown_view import render_answer, render_conversation
 from . import Panel
@@ -41,9 +46,14 @@ def _load_queue(ws, rater_id: str):
     return queue, review.progress(ws, rater_id, queue), review.submitted_ids(ws, rater_id)
 
 
-def _load_answer(ws, answer_id: str, rater_id: str) -> tuple[AnswerView, Reveal | None, str]:
+Flags = dict[str, tuple[str, str]]  # criterion id -> (reason, comment) of the clinician's own flag
+
+
+def _load_answer(ws, answer_id: str, rater_id: str, rater_name: str) -> tuple[AnswerView, Reveal | None, str, Flags]:
     view = review.load_answer(ws, answer_id, rater_id)
-    return view, (review.reveal(ws, answer_id, rater_id) if view.submitted else None), rater_id
+    flags = {f["criterion_id"]: (f["reason"], f["comment"] or "")
+             for f in list_flags(ws, rater=rater_name, prompt_id=view.prompt_id)}
+    return view, (review.reveal(ws, answer_id, rater_id) if view.submitted else None), rater_id, flags
 
 
 def _save_verdict(ws, answer_id: str, criterion_id: str, rater_id: str, verdict: str | None,
@@ -65,12 +75,17 @@ class GradingPanel(GradingLayout, Panel):
     """answer id — the clinician's grading of it is submitted and the reveal is shown."""
     sig_saved = Signal(str)
     """criterion id — a verdict or comment reached the workspace file."""
+    sig_flag_saved = Signal(str)
+    """criterion id — the clinician's flag on it was written or withdrawn in the workspace file."""
 
     # -- init -------------------------------------------------------------------------
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.rater_id: str | None = None  # whose queue is open; every write is signed with it
+        self.rater_name: str | None = None  # the same clinician, by name (flags are signed by name)
+        self.flags: Flags = {}
+        self.flag_dialog: FlagDialog | None = None  # the open one, if any (tests drive it)
         self.queue: list[str] = []
         self.index = 0
         self.view: AnswerView | None = None
@@ -91,7 +106,7 @@ class GradingPanel(GradingLayout, Panel):
             self._show_empty("Tell HealthQA who you are to start grading.\n"
                              "Your name signs every verdict you give.", sign_in=True)
             return
-        self.rater_id = rater.id
+        self.rater_id, self.rater_name = rater.id, rater.name
         self.ctx.ops.run(_load_queue, self.ctx.ws, rater.id, key="grading.queue", on_done=self._on_queue)
 
     def on_workspace_changed(self, tables: set[str]) -> None:
@@ -120,8 +135,8 @@ class GradingPanel(GradingLayout, Panel):
             return
         self._leave_answer()
         self.index = index
-        self.ctx.ops.run(_load_answer, self.ctx.ws, self.queue[index], self.rater_id, key="grading.answer",
-                         on_done=self._on_answer_loaded)
+        self.ctx.ops.run(_load_answer, self.ctx.ws, self.queue[index], self.rater_id, self.rater_name,
+                         key="grading.answer", on_done=self._on_answer_loaded)
 
     # -- private: loading ------------------------------------------------------------------------
     def _on_queue(self, result) -> None:
@@ -143,13 +158,13 @@ class GradingPanel(GradingLayout, Panel):
     def _on_rater_changed(self) -> None:
         """Another clinician signs in: credit the open answer to the one before, then load the new queue."""
         self._leave_answer()
-        self.view, self.reveal, self.queue, self.rater_id = None, None, [], None
+        self.view, self.reveal, self.queue, self.rater_id, self.rater_name = None, None, [], None, None
         self.mark_stale()
 
-    def _on_answer_loaded(self, result: tuple[AnswerView, Reveal | None, str]) -> None:
+    def _on_answer_loaded(self, result: tuple[AnswerView, Reveal | None, str, Flags]) -> None:
         if result[2] != self.rater_id:
             return  # loaded for a clinician who has since handed over
-        self.view, self.reveal, _ = result
+        self.view, self.reveal, _, self.flags = result
         view = self.view
         label = review.blind_label(self.index)
         self.conversation_view.show_document(render_conversation(view.conversation))
@@ -160,11 +175,13 @@ class GradingPanel(GradingLayout, Panel):
             row.sig_comment_done.connect(self._on_comment_done)
             row.sig_comment_cancelled.connect(self._on_comment_cancelled)
             row.sig_verdict_clicked.connect(self._on_verdict_clicked)
+            row.sig_flag_clicked.connect(self._on_flag_clicked)
         self._wired_rows = len(self.checklist.rows)
         for row, criterion in zip(rows, view.criteria):
             row.set_criterion(criterion.position + 1, criterion.text, criterion.points, criterion.axis)
             row.set_verdict(view.verdicts.get(criterion.id))
             row.set_comment(view.comments.get(criterion.id))
+            self._show_flag(row, criterion.id)
             row.end_comment()
         self._show_reveal()
         self.answer_comment.blockSignals(True)
@@ -267,6 +284,8 @@ class GradingPanel(GradingLayout, Panel):
             self._set_verdict(None, advance=False)
         elif action == A.COMMENT:
             self._start_comment()
+        elif action == A.FLAG:
+            self._open_flag_dialog()
         elif action == A.UNSAFE:
             self.unsafe_box.setChecked(not self.unsafe_box.isChecked())
             self._on_unsafe_clicked()
@@ -324,6 +343,48 @@ class GradingPanel(GradingLayout, Panel):
         self.checklist.rows[index].end_comment()
         self.clock.touch()
         self.checklist.setFocus()
+
+    def _on_flag_clicked(self, index: int) -> None:
+        self.clock.touch()
+        self.checklist.set_current(index)
+        self._open_flag_dialog()
+
+    def _open_flag_dialog(self) -> None:
+        view, index = self.view, self.checklist.current
+        if not view.criteria:
+            return
+        criterion = view.criteria[index]
+        dialog = FlagDialog(criterion.position + 1, criterion.text, self.flags.get(criterion.id), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.sig_flag.connect(lambda reason, comment, cid=criterion.id: self._save_flag(cid, reason, comment))
+        dialog.sig_unflag.connect(lambda cid=criterion.id: self._save_flag(cid, None, ""))
+        dialog.finished.connect(self._on_flag_dialog_finished)
+        self.flag_dialog = dialog
+        dialog.open()  # not exec(): the window keeps running
+
+    def _on_flag_dialog_finished(self) -> None:
+        self.flag_dialog = None
+        self.clock.touch()
+        self.checklist.setFocus()
+
+    def _save_flag(self, criterion_id: str, reason: str | None, comment: str) -> None:
+        """Flag (reason given) or unflag (None) at once, like a verdict."""
+        if reason is None:
+            self.flags.pop(criterion_id, None)
+            call, args = unflag_criterion, (criterion_id, self.rater_name)
+        else:
+            self.flags[criterion_id] = (reason, comment)
+            call, args = flag_criterion, (criterion_id, self.rater_name, reason, comment or None)
+        ids = [c.id for c in self.view.criteria] if self.view else []
+        if criterion_id in ids:
+            self._show_flag(self.checklist.rows[ids.index(criterion_id)], criterion_id)
+        self.ctx.ops.run(call, self.ctx.ws, *args, owner=self,
+                         on_done=lambda _=None: self.sig_flag_saved.emit(criterion_id),
+                         on_error=lambda message, exc: self._say(message, "error"))
+
+    def _show_flag(self, row, criterion_id: str) -> None:
+        flag = self.flags.get(criterion_id)
+        row.set_flag(flag_marker_text(flag[0]) if flag else None, flag[1] if flag else None)
 
     def _on_unsafe_clicked(self) -> None:
         self.clock.touch()

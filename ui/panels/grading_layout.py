@@ -26,6 +26,7 @@ class GradingActions:
     CLEAR = "clear"
     COMMENT = "comment"
     UNSAFE = "unsafe"
+    FLAG = "flag"
     SUBMIT = "submit"
     PREV_ANSWER = "prev_answer"
     NEXT_ANSWER = "next_answer"
@@ -38,14 +39,14 @@ KEYMAP: dict[Qt.Key, str] = {
     K.Key_Down: A.NEXT_CRITERION, K.Key_J: A.NEXT_CRITERION,
     K.Key_Y: A.MET, K.Key_N: A.NOT_MET, K.Key_Question: A.CANNOT_JUDGE, K.Key_Slash: A.CANNOT_JUDGE,
     K.Key_Backspace: A.CLEAR, K.Key_Delete: A.CLEAR,
-    K.Key_C: A.COMMENT, K.Key_U: A.UNSAFE,
+    K.Key_C: A.COMMENT, K.Key_U: A.UNSAFE, K.Key_F: A.FLAG,
     K.Key_Return: A.SUBMIT, K.Key_Enter: A.SUBMIT,
     K.Key_Left: A.PREV_ANSWER, K.Key_Right: A.NEXT_ANSWER,
 }
 LEGEND = [
     (["↑", "↓", "K", "J"], "criterion"),
     (["Y"], "met"), (["N"], "not met"), (["?"], "cannot judge"), (["⌫"], "clear"),
-    (["C"], "comment"), (["U"], "unsafe answer"),
+    (["C"], "comment"), (["F"], "flag rubric item"), (["U"], "unsafe answer"),
     (["Enter"], "submit · next answer"), (["←", "→"], "previous / next answer"),
 ]
 

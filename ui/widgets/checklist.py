@@ -3,7 +3,8 @@
 `ChecklistView` owns the keyboard focus while grading and turns keys into
 action names (`sig_action`); the grading panel decides what they do. Rows
 are pooled and reused from answer to answer, so moving on creates no
-widgets. A verdict is always shown as an icon *and* a word.
+widgets. A verdict is always shown as an icon *and* a word, and so is a
+flag on a rubric item ("⚑ flagged: ambiguous").
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class CriterionRow(QFrame):
     sig_comment_cancelled = Signal(int)
     sig_clicked = Signal(int)
     """row index — the row was clicked (makes it the current one)."""
+    sig_flag_clicked = Signal(int)
+    """row index — the "Flag rubric item" button was clicked."""
 
     def __init__(self, index: int, parent: QWidget | None = None):
         super().__init__(parent)
@@ -103,6 +106,30 @@ class CriterionRow(QFrame):
             button.clicked.connect(lambda checked=False, v=info.value: self.sig_verdict_clicked.emit(self.index, v))
             self.buttons[info.value] = button
             controls.addWidget(button)
+        self.flag_button = QToolButton()
+        self.flag_button.setObjectName("verdictButton")  # the verdict buttons' compact look, never "checked"
+        self.flag_button.setText("⚑ Flag…")  # the same text flagged or not: the row's buttons stay aligned
+        self.flag_button.setToolTip("Flag rubric item: wrong or unclear (key F)")
+        self.flag_button.setAccessibleName("Flag rubric item")
+        self.flag_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go through the checklist
+        self.flag_button.clicked.connect(lambda: self.sig_flag_clicked.emit(self.index))
+        controls.addWidget(self.flag_button)
+        # The clinician's flag on this item: a marker in words (not colour alone) and their note.
+        self.flag_marker = QLabel()
+        self.flag_marker.setObjectName("chip")
+        self.flag_marker.setTextFormat(Qt.TextFormat.PlainText)
+        self.flag_note = QLabel()
+        self.flag_note.setObjectName("criterionComment")
+        self.flag_note.setWordWrap(True)
+        self.flag_note.setTextFormat(Qt.TextFormat.PlainText)
+        flag_line = QHBoxLayout()
+        flag_line.setContentsMargins(0, 0, 0, 0)
+        flag_line.setSpacing(8)
+        flag_line.addWidget(self.flag_marker, 0, Qt.AlignmentFlag.AlignTop)
+        flag_line.addWidget(self.flag_note, 1)
+        self._flag_box = QWidget()
+        self._flag_box.setLayout(flag_line)
+        self._flag_box.setVisible(False)
         self.comment = QLabel()
         self.comment.setObjectName("criterionComment")
         self.comment.setWordWrap(True)
@@ -118,8 +145,8 @@ class CriterionRow(QFrame):
         # a long grader name is cut rather than widening the row (the tooltip has it all)
         self.grader.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.grader_icon = QLabel()
-        self.flag = QLabel()
-        self.flag.setObjectName("disagreeFlag")
+        self.differs = QLabel()
+        self.differs.setObjectName("disagreeFlag")
         self.explanation = QLabel()
         self.explanation.setObjectName("criterionComment")
         self.explanation.setWordWrap(True)
@@ -129,7 +156,7 @@ class CriterionRow(QFrame):
         grader_line.setContentsMargins(0, 0, 0, 0)
         grader_line.addWidget(self.grader_icon, 0, Qt.AlignmentFlag.AlignTop)
         grader_line.addWidget(self.grader, 1)
-        grader_line.addWidget(self.flag, 0, Qt.AlignmentFlag.AlignTop)
+        grader_line.addWidget(self.differs, 0, Qt.AlignmentFlag.AlignTop)
         self._grader_box = QWidget()
         self._grader_box.setLayout(grader_line)
         grid = QGridLayout(self)
@@ -140,10 +167,11 @@ class CriterionRow(QFrame):
         grid.addWidget(self.text, 0, 1)
         grid.addWidget(self.points, 0, 2, Qt.AlignmentFlag.AlignTop)
         grid.addLayout(controls, 1, 1, 1, 2)
-        grid.addWidget(self.comment, 2, 1, 1, 2)
-        grid.addWidget(self.comment_edit, 3, 1, 1, 2)
-        grid.addWidget(self._grader_box, 4, 1, 1, 2)
-        grid.addWidget(self.explanation, 5, 1, 1, 2)
+        grid.addWidget(self._flag_box, 2, 1, 1, 2)
+        grid.addWidget(self.comment, 3, 1, 1, 2)
+        grid.addWidget(self.comment_edit, 4, 1, 1, 2)
+        grid.addWidget(self._grader_box, 5, 1, 1, 2)
+        grid.addWidget(self.explanation, 6, 1, 1, 2)
         grid.setColumnStretch(1, 1)
         for label in (self.text, self.comment, self.number):
             label.setTextFormat(Qt.TextFormat.PlainText)  # rubric text is data, never markup
@@ -166,6 +194,19 @@ class CriterionRow(QFrame):
         self.comment.setText(f"Comment: {comment}" if comment else "")
         self.comment.setVisible(bool(comment))
 
+    def set_flag(self, marker: str | None, note: str | None = None) -> None:
+        """The clinician's flag on this item ("⚑ flagged: ambiguous"), or None when it is not flagged."""
+        self._flag_box.setVisible(marker is not None)
+        self.flag_marker.setText(marker or "")
+        self.flag_note.setText(f"“{note}”" if note else "")
+        self.flag_note.setVisible(bool(note))
+        self.flag_button.setToolTip("Change or remove your flag on this rubric item (key F)" if marker
+                                    else "Flag rubric item: wrong or unclear (key F)")
+
+    def flag_text(self) -> str:
+        """What the row says about its flag ('' when none): tests and screen readers."""
+        return self.flag_marker.text() if self._flag_box.isVisibleTo(self) else ""
+
     def set_current(self, current: bool) -> None:
         if self.property("current") != current:
             self.setProperty("current", current)
@@ -181,7 +222,7 @@ class CriterionRow(QFrame):
             self.grader.setToolTip(self.grader.text())
             self.grader.setMinimumHeight(self.grader.fontMetrics().lineSpacing() * max(len(lines), 1))
             self.grader_icon.setPixmap(look.icon(verdict_info(verdict).icon).pixmap(16, 16))
-            self.flag.setText("◆ Differs from you" if disagree else "")
+            self.differs.setText("◆ Differs from you" if disagree else "")
             self.explanation.setText(explanations)
         if self.property("disagree") != disagree:
             self.setProperty("disagree", disagree)
