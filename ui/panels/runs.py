@@ -434,6 +434,8 @@ class RunsPanel(Panel):
 
     def _on_run_created(self, run_id: str) -> None:
         self._select_after_refresh = run_id
+        # Listed before it starts: workspace calls run in order, and the change notice may come a moment later.
+        self.refresh()
         self.ctx.ops.run(get_run, self.ctx.ws, run_id, on_done=self._execute, on_error=self._on_create_failed,
                          owner=self)
 
