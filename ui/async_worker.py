@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import gc
 import importlib
 import itertools
 import logging
@@ -48,26 +47,6 @@ SHUTDOWN_GRACE_S = 10.0  # how long shutdown waits for soft-cancelled work (a ru
 _EVENT, _DONE, _FAILED, _CANCELLED = range(4)
 _WORKERS: "weakref.WeakKeyDictionary[QObject, AsyncWorker]" = weakref.WeakKeyDictionary()
 _RUNNING: set["AsyncWorker"] = set()  # strong references: a running QThread must never be garbage-collected
-
-
-def freeze_long_lived_objects() -> None:
-    """Keep the cyclic garbage collector's full passes away from the objects that live as long as the app.
-
-    A full collection scans every object of the process while holding the
-    GIL, whichever thread triggers it; once a run allocates quickly on the
-    loop thread, those passes come often, and with the window's objects
-    (modules, widgets, ~80k in all) each one stopped the GUI thread for
-    30-90 ms (bench_gui_responsiveness.py). Objects that exist when the
-    first background work starts are moved out of the collector's sight
-    (gc.freeze); later passes only scan what was made since. Once per process.
-    """
-    global _FROZEN
-    if not _FROZEN:
-        gc.freeze()
-        _FROZEN = True
-
-
-_FROZEN = False
 
 
 # What httpx imports only when its first client is made: ~70 modules, ~65 ms of the GIL. Imported on a
@@ -221,7 +200,6 @@ class AsyncWorker(QObject):
     # -- private ---------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._thread is None:
-            freeze_long_lived_objects()
             self._loop = asyncio.new_event_loop()
             self._thread = _LoopThread(self._loop)
             _RUNNING.add(self)
