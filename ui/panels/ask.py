@@ -1,48 +1,37 @@
 """Ask: put a question to several models at once and read their answers side by side.
 
 Exploratory, so nothing is blinded and nothing is stored unless asked:
-- the answers stream in, one column per model (rendered by the safe
-  Markdown view), with tokens, time and cost when done; an error stays in
-  its own column;
+- the answers stream in, one column per model (ask_column.py), with tokens,
+  time and cost when done; an error stays in its own column;
 - "Continue with this answer" makes the conversation grow: the question and
   the chosen answer become earlier turns, and the next question follows them;
 - "Save as question…" stores the conversation as a question of a set, with
-  the rubric a clinician writes for it (at least one criterion, as every
-  question needs one to be graded).
+  the rubric a clinician writes for it (dialogs/save_question.py).
 
-Answers stream on the async worker's loop thread; text pieces arrive as
-signals and each column repaints at most every RENDER_MS.
+Answers stream on the async worker's loop thread; the widgets are built in
+ask_layout.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import uuid
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout,
-                               QWidget)
-from pydantic import ValidationError
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QFileDialog, QListWidgetItem, QWidget
 
-from healthqa.domain import Answer, IdealCompletions, ImagePart, ImageURL, Message, ModelConfig, Question, TextPart
-from healthqa.providers import estimate_cost, make_provider
-from healthqa.providers.errors import ProviderError
-from healthqa.secrets import get_api_key
+from healthqa.domain import ImagePart, ImageURL, Message, ModelConfig, Question, TextPart
 from healthqa.store import ensure_set, list_model_configs, list_sets, upsert_question
 
 from .. import look
-from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
-from ..widgets.markdown_view import SafeTextBrowser, render_answer, render_conversation
-from ..widgets.progress_panel import format_cost
+from ..async_worker import async_worker_for, warm_up_http_stack
+from ..dialogs.save_question import SaveQuestionDialog
+from ..widgets.markdown_view import render_conversation
 from . import Panel
-from .rubric_editor import RubricEditor, parse_tags
+from .ask_column import AnswerColumn, stream_answer
+from .ask_layout import AskLayout
 
-RENDER_MS = 60  # a streaming column repaints at most this often (re-rendering Markdown per piece is quadratic)
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
                b"GIF89a": "image/gif"}
@@ -65,21 +54,6 @@ def read_image(path: str) -> tuple[str, bytes]:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", data
 
 
-async def stream_answer(control: TaskControl, config: ModelConfig, conversation: list[Message]) -> Answer:
-    """Stream one model's answer: text pieces are reported as they come, the Answer is returned."""
-    key = await asyncio.to_thread(get_api_key, config)
-    provider = make_provider(config, key, max_connections=1)
-    try:
-        async with contextlib.aclosing(provider.stream(conversation)) as pieces:
-            async for piece in pieces:
-                if isinstance(piece, Answer):
-                    return piece
-                control.report(piece)
-    finally:
-        await provider.aclose()
-    raise ProviderError(f"{config.name}: the answer ended without its closing event")
-
-
 def save_question(ws, set_name: str, question: Question) -> str:
     question_id, _ = upsert_question(ws, question, ensure_set(ws, set_name))
     return question_id
@@ -95,237 +69,7 @@ def user_message(text: str, image_url: str | None) -> Message:
     return Message(role="user", content=[TextPart(text=text), ImagePart(image_url=ImageURL(url=image_url))])
 
 
-# -- one model's column ---------------------------------------------------------------------
-
-class AnswerColumn(QFrame):
-    """One model's answer as it streams: header, the answer, and its figures or error."""
-
-    sig_continue = Signal(str)
-    """answer text — the clinician continues the conversation with this answer."""
-    sig_finished = Signal(str)
-    """model config name — the answer is complete, failed or was stopped."""
-
-    def __init__(self, config: ModelConfig, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("card")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.config = config
-        self.text = ""
-        self.answer: Answer | None = None
-        self.error: str | None = None
-        self.task: AsyncTask | None = None
-        name = QLabel(config.name)
-        name.setTextFormat(Qt.TextFormat.PlainText)
-        name.setStyleSheet("font-weight: 700;")
-        name.setToolTip(f"{config.provider} · {config.model}")
-        self.state = QLabel("Waiting…")
-        self.state.setObjectName("chip")
-        header = QHBoxLayout()
-        header.addWidget(name, 1)
-        header.addWidget(self.state)
-        self.view = SafeTextBrowser()
-        self.view.setAccessibleName(f"Answer of {config.name}")
-        self.footer = QLabel()
-        self.footer.setObjectName("muted")
-        self.footer.setWordWrap(True)
-        self.error_label = QLabel()
-        self.error_label.setObjectName("banner")
-        self.error_label.setProperty("tone", "error")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # provider messages are data
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setVisible(False)
-        self.continue_button = QPushButton(look.icon("next"), "Continue with this answer")
-        self.continue_button.setToolTip("Keep this answer as the assistant's turn and ask a follow-up")
-        self.continue_button.setVisible(False)
-        self.continue_button.clicked.connect(lambda: self.sig_continue.emit(self.text))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 10, 12, 10)
-        layout.setSpacing(8)
-        layout.addLayout(header)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.footer)
-        layout.addWidget(self.continue_button, 0, Qt.AlignmentFlag.AlignRight)
-        self._render_timer = QTimer(self, singleShot=True, interval=RENDER_MS)
-        self._render_timer.timeout.connect(self._render)
-
-    @property
-    def finished(self) -> bool:
-        return self.answer is not None or self.error is not None
-
-    def attach(self, task: AsyncTask) -> None:
-        """Show what `task` (this model's stream) reports; bound methods, so a closed column hears nothing."""
-        self.task = task
-        task.sig_event.connect(self.on_piece)
-        task.sig_done.connect(self.on_answer)
-        task.sig_failed.connect(self.on_error)
-        task.sig_cancelled.connect(self.on_cancelled)
-        task.sig_finished.connect(self._on_task_finished)
-
-    def _on_task_finished(self) -> None:
-        self.sig_finished.emit(self.config.name)
-
-    def on_piece(self, piece: str) -> None:
-        if not self.text:
-            self._set_state("Answering…")
-        self.text += piece
-        if not self._render_timer.isActive():
-            self._render_timer.start()
-
-    def on_answer(self, answer: Answer) -> None:
-        self.answer = answer
-        self.text = answer.text or self.text
-        self._render_timer.stop()
-        self._render()
-        self._set_state("✓ Done")
-        usage = answer.usage
-        parts = []
-        if usage.input_tokens is not None and usage.output_tokens is not None:
-            parts.append(f"{usage.input_tokens:,} tokens in · {usage.output_tokens:,} out")
-        if usage.reasoning_tokens:
-            parts.append(f"{usage.reasoning_tokens:,} thinking")
-        if answer.latency_ms is not None:
-            parts.append(f"{answer.latency_ms / 1000:.1f} s")
-        cost = estimate_cost(self.config, usage)
-        if cost is not None:
-            parts.append(format_cost(cost))
-        if answer.finish_reason not in (None, "stop"):
-            parts.append(f"ended early: {answer.finish_reason}")
-        self.footer.setText(" · ".join(parts))
-        self.continue_button.setVisible(bool(self.text))
-
-    def on_error(self, message: str, exc: object = None) -> None:
-        self.error = message
-        self._render_timer.stop()
-        self._render()
-        self._set_state("✗ Error")
-        self.error_label.setText(message)
-        self.error_label.setVisible(True)
-
-    def on_cancelled(self) -> None:
-        if not self.finished:
-            self.on_error("Stopped before the answer was complete.")
-
-    def _render(self) -> None:
-        # Columns are read side by side from the top: keep the reader's place while text arrives below.
-        bar = self.view.verticalScrollBar()
-        position = bar.value()
-        self.view.show_document(render_answer(self.text))
-        bar.setValue(position)
-
-    def _set_state(self, text: str) -> None:
-        self.state.setText(text)
-
-
-# -- saving the conversation as a question ------------------------------------------------------
-
-class SaveQuestionDialog(QDialog):
-    """Which set, the rubric (at least one criterion), optional tags and reference answer."""
-
-    sig_save = Signal(str, object)
-    """(set name, Question) — valid, to be stored."""
-
-    def __init__(self, conversation: list[Message], sets: list[str], answers: dict[str, str], set_name: str,
-                 parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Save as question")
-        self.setMinimumSize(760, 560)
-        self.conversation = conversation
-        self.answers = answers
-        self.set_combo = QComboBox()
-        self.set_combo.setEditable(True)
-        self.set_combo.addItems(sets)
-        self.set_combo.setCurrentText(set_name)
-        self.set_combo.lineEdit().setPlaceholderText("a set's name, or a new one")
-        self.tags_edit = QLineEdit()
-        self.tags_edit.setPlaceholderText("optional, e.g. theme:emergency_referrals")
-        self.reference_combo = QComboBox()
-        self.reference_combo.addItem("None", None)
-        for name, text in answers.items():
-            self.reference_combo.addItem(f"The answer of {name}", text)
-        self.rubric = RubricEditor()
-        self.rubric.save_button.setVisible(False)  # this dialog saves the whole question
-        self.rubric.cancel_button.setVisible(False)
-        self.rubric.start_editing()
-        self.rubric.add_criterion()
-        self.rubric.error_label.setVisible(False)  # no complaint about the empty row before it is written
-        rubric_hint = QLabel("Write what a good answer must do (positive points, up to +10) or must not do "
-                             "(negative points). Graders judge each criterion as met or not met.")
-        rubric_hint.setObjectName("muted")
-        rubric_hint.setWordWrap(True)
-        self.error = QLabel()
-        self.error.setObjectName("banner")
-        self.error.setProperty("tone", "error")
-        self.error.setWordWrap(True)
-        self.error.setTextFormat(Qt.TextFormat.PlainText)
-        self.error.setVisible(False)
-        self.save_button = QPushButton("Save question")
-        self.save_button.setProperty("primary", True)
-        self.save_button.setDefault(True)
-        self.save_button.clicked.connect(self._on_save)
-        cancel = QPushButton("Cancel")
-        cancel.clicked.connect(self.reject)
-        form = QFormLayout()
-        form.addRow("Question set", self.set_combo)
-        form.addRow("Tags", self.tags_edit)
-        form.addRow("Reference answer", self.reference_combo)
-        turns = len(conversation)
-        summary = QLabel(f"The conversation ({turns} turn{'s' if turns != 1 else ''}, ending with your question) "
-                         "becomes a new question with the rubric below.")
-        summary.setWordWrap(True)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(cancel)
-        buttons.addWidget(self.save_button)
-        rubric_title = QLabel("RUBRIC")
-        rubric_title.setObjectName("sectionTitle")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 16, 18, 16)
-        layout.setSpacing(10)
-        layout.addWidget(summary)
-        layout.addLayout(form)
-        layout.addWidget(rubric_title)
-        layout.addWidget(rubric_hint)
-        layout.addWidget(self.rubric, 1)
-        layout.addWidget(self.error)
-        layout.addLayout(buttons)
-
-    def question(self) -> Question | None:
-        """The question as entered, or None with the problems shown."""
-        problems = []
-        if not self.set_combo.currentText().strip():
-            problems.append("Name the question set to save into.")
-        if self.rubric.validate():
-            problems.append("Fix the rubric rows marked above.")
-        reference = self.reference_combo.currentData()
-        question = None
-        if not problems:
-            try:
-                question = Question(
-                    prompt_id=str(uuid.uuid4()), prompt=self.conversation, rubrics=self.rubric.criteria(),
-                    example_tags=parse_tags(self.tags_edit.text()),
-                    ideal_completions_data=IdealCompletions(ideal_completion=reference) if reference else None)
-            except ValidationError as exc:
-                problems.append("; ".join(e["msg"] for e in exc.errors()))
-        self.show_error(" ".join(problems) if problems else None)
-        return question
-
-    def show_error(self, message: str | None) -> None:
-        self.error.setText(message or "")
-        self.error.setVisible(bool(message))
-        self.save_button.setEnabled(True)
-
-    def _on_save(self) -> None:
-        question = self.question()
-        if question is not None:
-            self.save_button.setEnabled(False)
-            self.sig_save.emit(self.set_combo.currentText().strip(), question)
-
-
-# -- the panel ----------------------------------------------------------------------------------
-
-class AskPanel(Panel):
+class AskPanel(AskLayout, Panel):
     name = "ask"
     title = "Ask"
     watches = frozenset({"model_configs", "question_sets"})
@@ -351,129 +95,6 @@ class AskPanel(Panel):
         self._checked: set[str] | None = None  # model names ticked (None: first load, tick the first)
         self._warmed = False  # the HTTP stack is imported in the background on the first refresh
         self._build()
-
-    def _build(self) -> None:
-        title = QLabel("Ask")
-        title.setObjectName("panelTitle")
-        subtitle = QLabel("Try a question on several models side by side. Nothing is stored unless you save it "
-                          "as a question.")
-        subtitle.setObjectName("panelSubtitle")
-        subtitle.setWordWrap(True)
-
-        self.model_list = QListWidget()
-        self.model_list.setAccessibleName("Models to ask")
-        self.model_list.itemChanged.connect(self._on_model_ticked)
-        self.no_models = QPushButton(look.icon("models"), "Add a model…")
-        self.no_models.clicked.connect(lambda: self.ctx.sig_panel_requested.emit("models"))
-        self.no_models.setVisible(False)
-        models_title = QLabel("MODELS")
-        models_title.setObjectName("sectionTitle")
-        left = QVBoxLayout()
-        left.addWidget(models_title)
-        left.addWidget(self.model_list, 1)
-        left.addWidget(self.no_models)
-        left_box = QWidget()
-        left_box.setLayout(left)
-        left_box.setFixedWidth(230)
-        left.setContentsMargins(0, 0, 0, 0)
-
-        self.conversation_title = QLabel("CONVERSATION")
-        self.conversation_title.setObjectName("sectionTitle")
-        self.new_button = QPushButton(look.icon("add"), "New conversation")
-        self.new_button.clicked.connect(self.new_conversation)
-        self.conversation_view = SafeTextBrowser()
-        self.conversation_view.setAccessibleName("Conversation so far")
-        conversation_head = QHBoxLayout()
-        conversation_head.addWidget(self.conversation_title)
-        conversation_head.addStretch(1)
-        conversation_head.addWidget(self.new_button)
-        self.conversation_box = QWidget()
-        conversation_layout = QVBoxLayout(self.conversation_box)
-        conversation_layout.setContentsMargins(0, 0, 0, 0)
-        conversation_layout.addLayout(conversation_head)
-        conversation_layout.addWidget(self.conversation_view)
-
-        self.columns_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.columns_splitter.setChildrenCollapsible(False)
-        self.empty = QLabel("Tick one or more models, type a question below and press Ask (Ctrl+Enter).")
-        self.empty.setObjectName("emptyState")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.answers_box = QWidget()
-        answers_layout = QVBoxLayout(self.answers_box)
-        answers_layout.setContentsMargins(0, 0, 0, 0)
-        answers_layout.addWidget(self.empty, 1)
-        answers_layout.addWidget(self.columns_splitter, 1)
-
-        self.question_edit = QPlainTextEdit()
-        self.question_edit.setAccessibleName("Question")
-        self.question_edit.setPlaceholderText("Type the patient's or clinician's question…")
-        self.question_edit.setFixedHeight(80)
-        self.question_edit.textChanged.connect(self._update_buttons)
-        self.attach_button = QPushButton(look.icon("import"), "Attach image…")
-        self.attach_button.clicked.connect(self._on_attach_clicked)
-        self.thumbnail = QLabel()
-        self.thumbnail.setVisible(False)
-        self.thumbnail.setAccessibleName("Attached image")
-        self.remove_image_button = QPushButton(look.icon("remove"), "")
-        self.remove_image_button.setToolTip("Remove the image")
-        self.remove_image_button.setAccessibleName("Remove the image")
-        self.remove_image_button.clicked.connect(self.clear_image)
-        self.remove_image_button.setVisible(False)
-        self.hint = QLabel()
-        self.hint.setObjectName("muted")
-        self.hint.setWordWrap(True)
-        self.save_button = QPushButton("Save as question…")
-        self.save_button.clicked.connect(self.open_save_dialog)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.stop)
-        self.ask_button = QPushButton(look.icon("ask"), "Ask")
-        self.ask_button.setProperty("primary", True)
-        self.ask_button.setToolTip("Send the question to every ticked model (Ctrl+Enter)")
-        self.ask_button.clicked.connect(self.ask)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.ask)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.ask)
-        tools = QHBoxLayout()
-        tools.addWidget(self.attach_button)
-        tools.addWidget(self.thumbnail)
-        tools.addWidget(self.remove_image_button)
-        tools.addWidget(self.hint, 1)
-        tools.addWidget(self.save_button)
-        tools.addWidget(self.stop_button)
-        tools.addWidget(self.ask_button)
-        composer = QFrame()
-        composer.setObjectName("card")
-        composer_layout = QVBoxLayout(composer)
-        composer_layout.setContentsMargins(12, 10, 12, 10)
-        composer_layout.addWidget(self.question_edit)
-        composer_layout.addLayout(tools)
-
-        self.banner = QLabel()
-        self.banner.setObjectName("banner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextFormat(Qt.TextFormat.PlainText)
-        self.banner.setVisible(False)
-
-        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.right_splitter.addWidget(self.conversation_box)
-        self.right_splitter.addWidget(self.answers_box)
-        self.right_splitter.setStretchFactor(0, 1)
-        self.right_splitter.setStretchFactor(1, 4)
-        self.right_splitter.setChildrenCollapsible(False)
-        right = QVBoxLayout()
-        right.addWidget(self.banner)
-        right.addWidget(self.right_splitter, 1)
-        right.addWidget(composer)
-        body = QHBoxLayout()
-        body.setSpacing(14)
-        body.addWidget(left_box)
-        body.addLayout(right, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(10)
-        layout.addWidget(title)
-        layout.addWidget(subtitle)
-        layout.addLayout(body, 1)
         self._show_conversation()
         self._update_buttons()
 

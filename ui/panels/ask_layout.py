@@ -1,0 +1,144 @@
+"""The Ask panel's widgets and their layout (no behaviour: that is in ask.py).
+
+Like a compiled Designer form, `AskLayout._build` creates the widgets as
+attributes of the panel and connects them to its handlers: the models to
+ask on the left; on the right the conversation so far, the answer columns
+side by side, and the composer (question, image, Save / Stop / Ask).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QPlainTextEdit, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from .. import look
+from ..widgets.markdown_view import SafeTextBrowser
+
+
+class AskLayout:
+    """Mixin for AskPanel: builds its widgets."""
+
+    def _build(self) -> None:
+        title = QLabel("Ask")
+        title.setObjectName("panelTitle")
+        subtitle = QLabel("Try a question on several models side by side. Nothing is stored unless you save it "
+                          "as a question.")
+        subtitle.setObjectName("panelSubtitle")
+        subtitle.setWordWrap(True)
+
+        self.model_list = QListWidget()
+        self.model_list.setAccessibleName("Models to ask")
+        self.model_list.itemChanged.connect(self._on_model_ticked)
+        self.no_models = QPushButton(look.icon("models"), "Add a model…")
+        self.no_models.clicked.connect(lambda: self.ctx.sig_panel_requested.emit("models"))
+        self.no_models.setVisible(False)
+        models_title = QLabel("MODELS")
+        models_title.setObjectName("sectionTitle")
+        left = QVBoxLayout()
+        left.addWidget(models_title)
+        left.addWidget(self.model_list, 1)
+        left.addWidget(self.no_models)
+        left_box = QWidget()
+        left_box.setLayout(left)
+        left_box.setFixedWidth(230)
+        left.setContentsMargins(0, 0, 0, 0)
+
+        self.conversation_title = QLabel("CONVERSATION")
+        self.conversation_title.setObjectName("sectionTitle")
+        self.new_button = QPushButton(look.icon("add"), "New conversation")
+        self.new_button.clicked.connect(self.new_conversation)
+        self.conversation_view = SafeTextBrowser()
+        self.conversation_view.setAccessibleName("Conversation so far")
+        conversation_head = QHBoxLayout()
+        conversation_head.addWidget(self.conversation_title)
+        conversation_head.addStretch(1)
+        conversation_head.addWidget(self.new_button)
+        self.conversation_box = QWidget()
+        conversation_layout = QVBoxLayout(self.conversation_box)
+        conversation_layout.setContentsMargins(0, 0, 0, 0)
+        conversation_layout.addLayout(conversation_head)
+        conversation_layout.addWidget(self.conversation_view)
+
+        self.columns_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.columns_splitter.setChildrenCollapsible(False)
+        self.empty = QLabel("Tick one or more models, type a question below and press Ask (Ctrl+Enter).")
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.answers_box = QWidget()
+        answers_layout = QVBoxLayout(self.answers_box)
+        answers_layout.setContentsMargins(0, 0, 0, 0)
+        answers_layout.addWidget(self.empty, 1)
+        answers_layout.addWidget(self.columns_splitter, 1)
+
+        self.question_edit = QPlainTextEdit()
+        self.question_edit.setAccessibleName("Question")
+        self.question_edit.setPlaceholderText("Type the patient's or clinician's question…")
+        self.question_edit.setFixedHeight(80)
+        self.question_edit.textChanged.connect(self._update_buttons)
+        self.attach_button = QPushButton(look.icon("import"), "Attach image…")
+        self.attach_button.clicked.connect(self._on_attach_clicked)
+        self.thumbnail = QLabel()
+        self.thumbnail.setVisible(False)
+        self.thumbnail.setAccessibleName("Attached image")
+        self.remove_image_button = QPushButton(look.icon("remove"), "")
+        self.remove_image_button.setToolTip("Remove the image")
+        self.remove_image_button.setAccessibleName("Remove the image")
+        self.remove_image_button.clicked.connect(self.clear_image)
+        self.remove_image_button.setVisible(False)
+        self.hint = QLabel()
+        self.hint.setObjectName("muted")
+        self.hint.setWordWrap(True)
+        self.save_button = QPushButton("Save as question…")
+        self.save_button.clicked.connect(self.open_save_dialog)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.ask_button = QPushButton(look.icon("ask"), "Ask")
+        self.ask_button.setProperty("primary", True)
+        self.ask_button.setToolTip("Send the question to every ticked model (Ctrl+Enter)")
+        self.ask_button.clicked.connect(self.ask)
+        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.ask)
+        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.ask)
+        tools = QHBoxLayout()
+        tools.addWidget(self.attach_button)
+        tools.addWidget(self.thumbnail)
+        tools.addWidget(self.remove_image_button)
+        tools.addWidget(self.hint, 1)
+        tools.addWidget(self.save_button)
+        tools.addWidget(self.stop_button)
+        tools.addWidget(self.ask_button)
+        composer = QFrame()
+        composer.setObjectName("card")
+        composer_layout = QVBoxLayout(composer)
+        composer_layout.setContentsMargins(12, 10, 12, 10)
+        composer_layout.addWidget(self.question_edit)
+        composer_layout.addLayout(tools)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.banner.setVisible(False)
+
+        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.right_splitter.addWidget(self.conversation_box)
+        self.right_splitter.addWidget(self.answers_box)
+        self.right_splitter.setStretchFactor(0, 1)
+        self.right_splitter.setStretchFactor(1, 4)
+        self.right_splitter.setChildrenCollapsible(False)
+        right = QVBoxLayout()
+        right.addWidget(self.banner)
+        right.addWidget(self.right_splitter, 1)
+        right.addWidget(composer)
+        body = QHBoxLayout()
+        body.setSpacing(14)
+        body.addWidget(left_box)
+        body.addLayout(right, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setSpacing(10)
+        layout.addWidget(title)
+        layout.addWidget(subtitle)
+        layout.addLayout(body, 1)
