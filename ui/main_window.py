@@ -12,14 +12,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from healthqa.errors import HealthQAError
 
 from . import look, session
 from .context import AppContext, RaterIdentity
+from .dialogs.assign_dialog import AssignDialog
+from .dialogs.bundle_dialogs import BUNDLE_FILTER, BundleExportDialog, ImportSummaryDialog
+from .dialogs.bundle_flow import BundleImportFlow, OpenedBundle, opened_bundle
+from .dialogs.export_dialog import ExportDialog
 from .dialogs.identity import IdentityDialog
+from .dialogs.prompts import Prompts
 from .panels import Panel, PanelSpec, available_panels, panel_class
 from .settings import AppSettings
 
@@ -52,6 +57,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings
         self.interactive = interactive
+        self.prompts = Prompts()  # file names and yes/no questions; tests put scripted answers here
         self.ctx: AppContext | None = None
         self._specs: list[PanelSpec] = available_panels()
         self._panels: dict[str, Panel] = {}
@@ -82,15 +88,13 @@ class MainWindow(QMainWindow):
         ctx.sig_rater_changed.connect(self._update_identity)
         ctx.sig_identity_requested.connect(self.ask_identity)
         ctx.sig_panel_requested.connect(self.show_panel)
-        self.setWindowTitle(f"HealthQA — {ctx.ws.path.name}")
-        self._workspace_label.setText(f"Workspace: {ctx.ws.path.name}")
-        self._workspace_label.setToolTip(str(ctx.ws.path))
+        self._show_workspace_name(None)
         self._update_identity()
         self._rebuild_recent_menu()
         current = self._sidebar.currentRow()
         self._on_sidebar_row(current if current >= 0 else 0)
-        if ctx.rater is None and self.interactive:
-            QTimer.singleShot(0, self.ask_identity)
+        # A review bundle says whose it is (and signs them in); any other workspace asks who is grading.
+        ctx.ops.run(opened_bundle, ctx.ws, on_done=self._on_bundle_checked)
 
     def panel(self, name: str) -> Panel:
         """The panel of that name, created on first use."""
@@ -134,6 +138,30 @@ class MainWindow(QMainWindow):
         if not self.interactive:
             return
         self.ctx.ops.run(session.clinicians, self.ctx.ws, on_done=self._open_identity_dialog)
+
+    def open_export_dialog(self) -> ExportDialog:
+        dialog = ExportDialog(self.ctx, self.prompts, self)
+        dialog.sig_exported.connect(lambda message: self.statusBar().showMessage(message, 15000))
+        return self._open_dialog(dialog)
+
+    def open_bundle_export_dialog(self) -> BundleExportDialog:
+        dialog = BundleExportDialog(self.ctx, self.prompts, self)
+        dialog.sig_exported.connect(lambda report: self.statusBar().showMessage(report.summary(), 15000))
+        return self._open_dialog(dialog)
+
+    def open_assign_dialog(self) -> AssignDialog:
+        dialog = AssignDialog(self.ctx, self)
+        dialog.sig_assigned.connect(lambda report: self.statusBar().showMessage(report.summary(), 15000))
+        return self._open_dialog(dialog)
+
+    def import_bundle_file(self, path: str | Path) -> BundleImportFlow:
+        """Check, (ask before merging a foreign bundle,) merge, then show what was merged."""
+        flow = BundleImportFlow(self.ctx, self.prompts, self)
+        flow.sig_done.connect(self._on_bundle_imported)
+        flow.sig_failed.connect(self.show_error)
+        flow.sig_cancelled.connect(lambda: self.statusBar().showMessage("Bundle not imported.", 5000))
+        flow.start(path)
+        return flow
 
     def open_workspace(self, path: str | Path) -> bool:
         try:
@@ -212,6 +240,13 @@ class MainWindow(QMainWindow):
         self._recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         self._add_action(file_menu, "&Import HealthBench JSONL…", self._on_import, "Ctrl+I")
+        self._add_action(file_menu, "&Export…", self.open_export_dialog, "Ctrl+E")
+        file_menu.addSeparator()
+        bundles = file_menu.addMenu("Review &bundles")
+        self._add_action(bundles, "&Export bundle for a clinician…", self.open_bundle_export_dialog)
+        self._add_action(bundles, "&Import graded bundle…", self._on_import_bundle)
+        self._add_action(bundles, "&Open bundle to grade offline…", self._on_open_bundle)
+        self._add_action(file_menu, "&Assign answers to clinicians…", self.open_assign_dialog)
         file_menu.addSeparator()
         self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = self.menuBar().addMenu("&View")
@@ -247,6 +282,29 @@ class MainWindow(QMainWindow):
                 closer()
             except Exception:  # noqa: BLE001 - one panel failing must not keep the others running
                 log.exception("the %s panel failed to finish its work", panel.title)
+
+    def _show_workspace_name(self, bundle: OpenedBundle | None) -> None:
+        name = self.ctx.ws.path.name
+        if bundle is None:
+            self.setWindowTitle(f"HealthQA — {name}")
+            self._workspace_label.setText(f"Workspace: {name}")
+        else:
+            self.setWindowTitle(f"HealthQA — review bundle for {bundle.rater} — {name}")
+            self._workspace_label.setText(f"Review bundle for {bundle.rater}: {name}")
+        self._workspace_label.setToolTip(str(self.ctx.ws.path))
+
+    def _on_bundle_checked(self, bundle: OpenedBundle | None) -> None:
+        if bundle is None:
+            if self.ctx.rater is None and self.interactive:
+                self.ask_identity()
+            return
+        self._show_workspace_name(bundle)
+        if bundle.identity is not None and self.ctx.rater != bundle.identity:
+            # Grades under any other name would be refused when the bundle is imported back.
+            self.settings.remember_rater(self.ctx.ws.workspace_id, bundle.identity.id)
+            self.ctx.set_rater(bundle.identity)
+        self.statusBar().showMessage(f"Review bundle for {bundle.rater}: {bundle.answers} answers to grade offline. "
+                                     "Import it back with File → Review bundles → Import graded bundle…", 15000)
 
     def _detach_context(self, ctx: AppContext) -> None:
         """The old workspace's signals no longer reach the window (it closes right after)."""
@@ -298,7 +356,7 @@ class MainWindow(QMainWindow):
         ctx.ops.run(session.sign_in, ctx.ws, name, role, specialty, on_done=signed_in, owner=self)
 
     def _on_new_workspace(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "New workspace", "workspace.healthqa", WORKSPACE_FILTER)
+        path = self.prompts.save_file(self, "New workspace", "workspace.healthqa", WORKSPACE_FILTER)
         if path:
             if not path.endswith(".healthqa"):
                 path += ".healthqa"
@@ -308,13 +366,32 @@ class MainWindow(QMainWindow):
             self.open_workspace(path)
 
     def _on_open_workspace(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", "", WORKSPACE_FILTER)
+        path = self.prompts.open_file(self, "Open workspace", WORKSPACE_FILTER)
         if path:
             self.open_workspace(path)
 
     def _on_import(self) -> None:
         panel = self.show_panel("questions")
         panel.choose_and_import()
+
+    def _open_dialog(self, dialog):
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(): the window keeps running
+        return dialog
+
+    def _on_import_bundle(self) -> None:
+        path = self.prompts.open_file(self, "Import graded bundle", BUNDLE_FILTER)
+        if path:
+            self.import_bundle_file(path)
+
+    def _on_open_bundle(self) -> None:
+        path = self.prompts.open_file(self, "Open bundle to grade offline", BUNDLE_FILTER)
+        if path:
+            self.open_workspace(path)
+
+    def _on_bundle_imported(self, report) -> None:
+        self.statusBar().showMessage(report.summary().splitlines()[0], 15000)
+        self._open_dialog(ImportSummaryDialog(report, self))
 
     def _on_about(self) -> None:
         from healthqa import __version__

@@ -1,0 +1,85 @@
+"""Small pieces the File-menu dialogs share: a message banner, filter combos, a file field."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+
+from .. import look
+
+
+def make_banner() -> QLabel:
+    """A message line under a form: progress, the outcome, or why it failed."""
+    label = QLabel()
+    label.setObjectName("banner")
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names and rater names: data, not markup
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setVisible(False)
+    return label
+
+
+def show_banner(label: QLabel, text: str, tone: str = "info") -> None:
+    """`tone`: info, success, warning or error (the banner's colours in style.qss); '' hides it."""
+    label.setText(text)
+    label.setVisible(bool(text))
+    label.setProperty("tone", tone)
+    look.repolish(label)
+
+
+def fill_combo(combo: QComboBox, items: list[tuple[str, object]], any_label: str | None) -> None:
+    """Replace the items, keeping the chosen value when it is still there; `any_label` = no filter (None)."""
+    chosen = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    if any_label is not None:
+        combo.addItem(any_label, None)
+    for text, value in items:
+        combo.addItem(text, value)
+    index = combo.findData(chosen) if chosen is not None else -1
+    combo.setCurrentIndex(index if index >= 0 else 0)
+    combo.blockSignals(False)
+
+
+class FileField(QWidget):
+    """A file name to write: typed, or chosen with "Choose…" (through the injectable chooser).
+
+    `suggest` fills in a name until the person types or chooses one of their own.
+    """
+
+    def __init__(self, choose: Callable[[str], str | None], accessible_name: str, parent: QWidget | None = None):
+        """`choose(current) -> path or None` asks for a file (Prompts.save_file with a caption and filters)."""
+        super().__init__(parent)
+        self._choose, self._suggested = choose, ""
+        self.edit = QLineEdit()
+        self.edit.setAccessibleName(accessible_name)
+        self.button = QPushButton("Choose…")
+        self.button.setAutoDefault(False)
+        self.button.clicked.connect(self._on_choose)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.button)
+        self.setFocusProxy(self.edit)
+
+    def path(self) -> str:
+        return self.edit.text().strip()
+
+    def set_path(self, path: str) -> None:
+        self.edit.setText(path)
+
+    def is_suggested(self) -> bool:
+        """True while the name is ours (empty or suggested), not one the person typed or chose."""
+        return self.edit.text() in ("", self._suggested)
+
+    def suggest(self, path: str) -> None:
+        if self.is_suggested():  # a name the person typed or chose is kept
+            self.edit.setText(path)
+        self._suggested = path
+
+    def _on_choose(self) -> None:
+        path = self._choose(self.path())
+        if path:
+            self.edit.setText(path)
