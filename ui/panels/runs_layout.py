@@ -1,0 +1,246 @@
+"""The Runs panel's widgets and their layout (no behaviour: that is in runs.py).
+
+Like a compiled Designer form, `RunsLayout._build` creates the widgets as
+attributes of the panel: the new-run form and the live progress on top, the
+past runs and the selected run's failed items below, both read-only tables
+of the core's row dicts (RowsModel).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Callable
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from .. import look
+from ..widgets.progress_panel import ProgressPanel
+
+STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
+                "failed": "Failed", "cancelled": "Cancelled"}
+DEFAULT_CONCURRENCY = 16
+RESIZE_PRECISION_ROWS = 40
+
+
+def short_id(run_id: str) -> str:
+    """Enough of a run id to tell runs apart (ids are time-ordered, so their start is shared)."""
+    return run_id[-8:]
+
+
+# -- table models ------------------------------------------------------------------------
+
+Column = tuple[str, Callable[[dict], object]]
+
+
+class RowsModel(QAbstractTableModel):
+    """Read-only rows (dicts) shown through column functions; small lists, so a reload resets."""
+
+    def __init__(self, columns: list[Column], parent=None):
+        super().__init__(parent)
+        self.columns = columns
+        self.rows: list[dict] = []
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def update_row(self, i: int, row: dict) -> None:
+        self.rows[i] = row
+        self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.columns) - 1))
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section][0]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            value = self.columns[index.column()][1](row)
+            if role == Qt.ItemDataRole.ToolTipRole and "id" in row and index.column() == len(self.columns) - 1:
+                return f"{value}  (id {row['id']})"
+            return None if value is None else str(value)
+        if role == Qt.ItemDataRole.UserRole:
+            return row
+        return None
+
+
+def _started(row: dict) -> str:
+    try:
+        stamp = _dt.datetime.fromisoformat(row["created_at"]).astimezone()
+    except (TypeError, ValueError):
+        return row.get("created_at") or ""
+    return stamp.strftime("%d %b %H:%M")
+
+
+# -- the widgets ---------------------------------------------------------------------------
+
+class RunsLayout:
+    """Mixin for RunsPanel: builds its widgets (the runs list's Status column asks the panel: _status_word)."""
+
+    def _build(self) -> None:
+        title = QLabel("Runs")
+        title.setObjectName("panelTitle")
+        subtitle = QLabel("Send a question set to a model, or let a model grader grade a run's answers.")
+        subtitle.setObjectName("panelSubtitle")
+
+        self.set_combo = QComboBox()
+        self.set_combo.setAccessibleName("Question set")
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model")
+        self.samples_spin = QSpinBox()
+        self.samples_spin.setRange(1, 20)
+        self.samples_spin.setToolTip("Answers per question (several show how much a model's answers vary)")
+        self.concurrency_spin = QSpinBox()
+        self.concurrency_spin.setRange(1, 256)
+        self.concurrency_spin.setValue(DEFAULT_CONCURRENCY)
+        self.concurrency_spin.setToolTip("Requests sent at the same time; lower it if the provider rate-limits")
+        self.rpm_spin = QSpinBox()
+        self.rpm_spin.setRange(0, 100_000)
+        self.rpm_spin.setSpecialValueText("no limit")
+        self.rpm_spin.setSuffix(" per minute")
+        self.rpm_spin.setToolTip("Cap on requests per minute (for providers with a low rate limit)")
+        self.start_button = QPushButton("Start run")
+        self.start_button.setProperty("primary", True)
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.grader_combo = QComboBox()
+        self.grader_combo.setAccessibleName("Grader model")
+        self.grader_combo.setMinimumWidth(200)
+        self.grade_button = QPushButton(look.icon("grading"), "Grade selected run")
+        self.grade_button.setToolTip("The model grader judges every answer of the selected run, criterion by "
+                                     "criterion; its verdicts are stored as a model rater's grades")
+        self.grade_button.clicked.connect(self._on_grade_clicked)
+        self.form_hint = QLabel()
+        self.form_hint.setObjectName("muted")
+        self.form_hint.setWordWrap(True)
+        self.add_model_button = QPushButton(look.icon("models"), "Add a model…")
+        self.add_model_button.clicked.connect(lambda: self.ctx.sig_panel_requested.emit("models"))
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.setHorizontalSpacing(12)
+        form.addRow("Question set", self.set_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Samples", self.samples_spin)
+        form.addRow("At once", self.concurrency_spin)
+        form.addRow("Rate limit", self.rpm_spin)
+        new_run = QFrame()
+        new_run.setObjectName("card")
+        new_layout = QVBoxLayout(new_run)
+        new_layout.setContentsMargins(16, 12, 16, 12)
+        new_layout.setSpacing(8)
+        new_layout.addWidget(self._section("NEW RUN"))
+        new_layout.addLayout(form)
+        new_layout.addWidget(self.form_hint)
+        start_row = QHBoxLayout()
+        start_row.addWidget(self.add_model_button)
+        start_row.addStretch(1)
+        start_row.addWidget(self.start_button)
+        new_layout.addLayout(start_row)
+        new_run.setFixedWidth(400)
+
+        self.progress = ProgressPanel()
+        self.progress.sig_cancel_requested.connect(self.cancel_run)
+        self.progress.sig_resume_requested.connect(self._on_resume_shown)
+        top = QHBoxLayout()
+        top.setSpacing(12)
+        top.addWidget(new_run)
+        top.addWidget(self.progress, 1)
+
+        self.runs_model = RowsModel([
+            ("Started", _started),
+            ("What", lambda r: "Grading" if r["kind"] == "grade" else "Answers"),
+            ("Question set", lambda r: r["set"] or "—"),
+            ("Model", lambda r: r["model"] or "(deleted)"),
+            ("Status", self._status_word),
+            ("Done", lambda r: f"{r['counts']['done']:,} of {r['counts']['total']:,}"),
+            ("Failed", lambda r: f"{r['counts']['failed']:,}"),
+            ("Run", lambda r: f"…{short_id(r['id'])}"),
+        ], self)
+        self.runs_view = self._table(self.runs_model, stretch=2)
+        self.runs_view.setAccessibleName("Past runs")
+        self.runs_view.selectionModel().currentRowChanged.connect(self._on_run_selected)
+        self.resume_button = QPushButton(look.icon("refresh"), "Resume selected run")
+        self.resume_button.clicked.connect(self._on_resume_selected)
+        self.items_model = RowsModel([
+            ("Question", lambda r: r["prompt_id"] or r["key"]),
+            ("Sample", lambda r: r["sample"] + 1 if r["criterion_id"] is None else "—"),
+            ("Status", lambda r: STATUS_WORDS.get(r["status"], r["status"])),
+            ("Tries", lambda r: r["attempts"]),
+            ("Error", lambda r: r["error"] or ""),
+        ], self)
+        self.items_view = self._table(self.items_model, stretch=4)
+        self.items_view.setAccessibleName("Failed items")
+        self.items_title = self._section("FAILED ITEMS")
+        runs_box = QWidget()
+        runs_layout = QVBoxLayout(runs_box)
+        runs_layout.setContentsMargins(0, 0, 0, 0)
+        runs_head = QHBoxLayout()
+        runs_head.addWidget(self._section("PAST RUNS"))
+        runs_head.addStretch(1)
+        grader_label = QLabel("Model grader")
+        grader_label.setObjectName("muted")
+        runs_head.addWidget(grader_label)
+        runs_head.addWidget(self.grader_combo)
+        runs_head.addWidget(self.grade_button)
+        runs_head.addSpacing(12)
+        runs_head.addWidget(self.resume_button)
+        runs_layout.addLayout(runs_head)
+        runs_layout.addWidget(self.runs_view)
+        items_box = QWidget()
+        items_layout = QVBoxLayout(items_box)
+        items_layout.setContentsMargins(0, 6, 0, 0)
+        items_layout.addWidget(self.items_title)
+        items_layout.addWidget(self.items_view)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(runs_box)
+        splitter.addWidget(items_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+
+        header = QVBoxLayout()
+        header.setSpacing(2)
+        header.addWidget(title)
+        header.addWidget(subtitle)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setSpacing(12)
+        layout.addLayout(header)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+    @staticmethod
+    def _section(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName("sectionTitle")
+        return label
+
+    @staticmethod
+    def _table(model: RowsModel, *, stretch: int) -> QTableView:
+        view = QTableView()
+        view.setModel(model)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setAlternatingRowColors(True)
+        view.setShowGrid(False)
+        view.setWordWrap(False)
+        view.verticalHeader().setVisible(False)
+        view.horizontalHeader().setStretchLastSection(True)
+        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fit columns to the first rows only: measuring every cell of thousands of rows takes the GUI
+        # thread for most of a second (seen in bench_gui_responsiveness.py).
+        view.horizontalHeader().setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
+        view.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        return view
