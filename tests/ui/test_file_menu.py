@@ -303,7 +303,9 @@ def test_bundle_out_graded_offline_with_the_keyboard_and_back(window, qtbot, tmp
         click(qtbot, dialog.export_button)
     report = exported.args[0]
     assert bundle.exists() and report.counts["answers"] == 3 and report.blinded
-    assert dialog.message.text() == report.summary() and "3 answers" in dialog.message.text()
+    shown = dialog.message.text()
+    assert shown.startswith(f"Wrote {bundle} for {OFFLINE}: 3 answers") and "blinded" in shown
+    assert "Open bundle to grade offline" in shown and not dialog.export_button.isVisible()
     assert window.statusBar().currentMessage() == report.summary()
     dialog.close()
 

@@ -51,6 +51,7 @@ class AssignDialog(QDialog):
         self.clinician_list = QListWidget()
         self.clinician_list.setAccessibleName("Clinicians")
         self.clinician_list.itemChanged.connect(self._on_checked_changed)
+        self.clinician_list.setMinimumHeight(6 * self.clinician_list.fontMetrics().height() * 2)
         self.new_name = QLineEdit()
         self.new_name.setPlaceholderText("Add a clinician by name (Enter)")
         self.new_name.installEventFilter(self)
@@ -62,11 +63,12 @@ class AssignDialog(QDialog):
         add_row.addWidget(self.add_button)
         self.overlap_spin = QSpinBox()
         self.overlap_spin.setRange(1, 1)
-        self.overlap_spin.setSuffix(" clinicians per answer")
+        self.overlap_spin.setToolTip("How many of the chosen clinicians grade each answer (at most as many as are "
+                                     "checked)")
         self.run_combo, self.set_combo, self.model_combo = QComboBox(), QComboBox(), QComboBox()
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.addRow("&Overlap (k)", self.overlap_spin)
+        form.addRow("Clinicians per &answer (k)", self.overlap_spin)
         form.addRow("&Run", self.run_combo)
         form.addRow("&Set", self.set_combo)
         form.addRow("&Model", self.model_combo)
@@ -166,7 +168,11 @@ class AssignDialog(QDialog):
                 if column:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.summary.setItem(row, column, item)
+        self.summary.resizeRowsToContents()
+        self.summary.setFixedHeight(self.summary.horizontalHeader().sizeHint().height()  # every row, no scrolling
+                                    + self.summary.verticalHeader().length() + 2 * self.summary.frameWidth() + 2)
         self.summary.setVisible(True)
+        self.adjustSize()
         self.sig_assigned.emit(report)
 
     def _on_failed(self, message: str, exc: BaseException) -> None:

@@ -23,6 +23,15 @@ from .prompts import Prompts
 
 BUNDLE_FILTER = f"HealthQA review bundles (*{SUFFIX});;All files (*)"
 KIND_WORDS = {"grade": "Verdicts", "review": "Answer reviews", "flag": "Rubric flags"}
+KIND_WORD = {"grade": "Verdict", "review": "Answer review", "flag": "Rubric flag"}
+VERDICT_WORDS = {"not_met": "not met", "cannot_judge": "can't judge", "wrong_sign": "wrong sign",
+                 "wrong_content": "wrong content"}
+
+
+def _readable(version: str) -> str:
+    """A conflict side as the core describes it ("not_met ('note')"), with the stored words made human."""
+    head, sep, rest = version.partition(" ")
+    return VERDICT_WORDS.get(head, head) + sep + rest
 
 
 def _file_stem(name: str) -> str:
@@ -123,8 +132,13 @@ class BundleExportDialog(QDialog):
 
     def _on_exported(self, report: BundleExportReport) -> None:
         self._set_busy(False)
-        show_banner(self.message, report.summary(), "success")
+        # the digest shortened (it would not wrap), whole in the tooltip
+        summary = report.summary().replace(f"; checksum {report.checksum}", f". Checksum {report.checksum[:23]}…")
+        self.message.setToolTip(f"Checksum: {report.checksum}")
+        how = "they open it in HealthQA with File → Review bundles → Open bundle to grade offline…"
+        show_banner(self.message, f"{summary}\n\nSend the file to {report.rater}: {how}", "success")
         self.export_button.setVisible(False)  # done: only Close is left
+        self.adjustSize()
         self.sig_exported.emit(report)
 
     def _on_failed(self, message: str, exc: BaseException) -> None:
@@ -146,7 +160,7 @@ class ImportSummaryDialog(QDialog):
         super().__init__(parent)
         self.report = report
         self.setWindowTitle("Bundle imported" if report.changed else "Nothing new in the bundle")
-        self.setMinimumWidth(640)
+        self.setMinimumWidth(820 if report.conflicts else 560)
         name = Path(report.path).name
         if report.changed:
             headline = f"Merged the work of {report.rater} from {name}."
@@ -176,8 +190,9 @@ class ImportSummaryDialog(QDialog):
             layout.addWidget(label)
         self.conflicts = None
         if report.conflicts:
-            title = QLabel(f"{len(report.conflicts)} CONFLICTS — changed both here and offline; the newer version "
-                           "is kept, both are in the grade history")
+            n = len(report.conflicts)
+            title = QLabel(f"{n} CONFLICT{'S' * (n != 1)} — changed both here and offline; the newer version is "
+                           "kept, and both are in the grade history")
             title.setObjectName("sectionTitle")
             title.setWordWrap(True)
             layout.addWidget(title)
@@ -212,8 +227,8 @@ class ImportSummaryDialog(QDialog):
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setWordWrap(False)
         for row, c in enumerate(self.report.conflicts):
-            cells = (KIND_WORDS.get(c.kind, c.kind), c.prompt_id, c.model or "—",
-                     f"#{c.criterion}" if c.criterion else "—", c.workspace, c.bundle,
+            cells = (KIND_WORD.get(c.kind, c.kind), c.prompt_id, c.model or "—",
+                     f"#{c.criterion}" if c.criterion else "—", _readable(c.workspace), _readable(c.bundle),
                      "this workspace's" if c.kept == "workspace" else "the bundle's")
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -222,5 +237,8 @@ class ImportSummaryDialog(QDialog):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        table.setMinimumHeight(min(6, len(self.report.conflicts)) * 30 + 40)
+        table.resizeRowsToContents()
+        rows = min(8, len(self.report.conflicts))  # more than eight scroll
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height() + rows * table.rowHeight(0)
+                             + 2 * table.frameWidth() + 2)
         return table

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from healthqa.flags import export_flags
 from healthqa.formats.exports import export_long, export_results
@@ -33,6 +33,7 @@ class ExportFormat:
     suffix: str
     filters: frozenset[str]  # which of SET, MODEL, RATER, RUN apply
     stem: str  # suggested file name: <workspace>-<stem><suffix>
+    hint: str  # what the file holds and what it is for
     needs_set: bool = False
     no_rater: str = "All raters"  # what "no rater chosen" means for this format
     majority: bool = False  # the clinicians' majority is a rater choice
@@ -41,21 +42,28 @@ class ExportFormat:
 ALL = frozenset({SET, MODEL, RATER, RUN})
 FORMATS = [
     ExportFormat("healthbench", "HealthBench JSONL — questions and rubrics", ".jsonl", frozenset({SET}),
-                 "questions", needs_set=True),
+                 "questions", "The set's questions and rubrics, to share the set or run it with other tools.",
+                 needs_set=True),
     ExportFormat("healthbench_answers", "HealthBench JSONL — with answers and a rater's verdicts", ".jsonl",
-                 frozenset({SET, MODEL, RATER}), "answers", needs_set=True,
-                 no_rater="No verdicts (answers only)"),
-    ExportFormat("long_csv", "Long-form CSV — one row per answer × criterion × rater", ".csv", ALL, "grades"),
+                 frozenset({SET, MODEL, RATER}), "answers",
+                 "One line per answer; the chosen rater's verdicts go in as criteria_met.",
+                 needs_set=True, no_rater="No verdicts (answers only)"),
+    ExportFormat("long_csv", "Long-form CSV — one row per answer × criterion × rater", ".csv", ALL, "grades",
+                 "Every verdict with its question, model, rater, time and flag: for spreadsheets, R or pandas."),
     ExportFormat("long_jsonl", "Long-form JSONL — one line per answer × criterion × rater", ".jsonl", ALL,
-                 "grades"),
+                 "grades", "Every verdict with its question, model, rater, time and flag, as JSON lines."),
     ExportFormat("results", "HealthBench results JSON — scores, one line per model and rater", ".jsonl", ALL,
-                 "results", majority=True),
+                 "results", "Scores as simple-evals writes them: overall, per theme and axis, with bootstrap "
+                 "errors.", majority=True),
     ExportFormat("report_html", "HTML report — scores, agreement, flags", ".html",
-                 frozenset({SET, MODEL, RATER}), "report"),
+                 frozenset({SET, MODEL, RATER}), "report",
+                 "A report to read or share: scores, per-tag scores, agreement between raters, flagged items."),
     ExportFormat("report_pdf", "PDF report — scores, agreement, flags", ".pdf",
-                 frozenset({SET, MODEL, RATER}), "report"),
+                 frozenset({SET, MODEL, RATER}), "report",
+                 "The same report as a PDF, for printing or attaching."),
     ExportFormat("flags", "Criterion flags CSV — rubric items clinicians flagged", ".csv", frozenset({RATER}),
-                 "flags"),
+                 "flags", "Rubric items flagged as wrong or unclear, with reasons and comments: a to-do list "
+                 "for whoever maintains the set."),
 ]
 FORMATS_BY_KEY = {f.key: f for f in FORMATS}
 
@@ -103,11 +111,15 @@ class ExportDialog(QDialog):
         self.format_combo = QComboBox()
         for spec in FORMATS:
             self.format_combo.addItem(spec.label, spec.key)
+        self.hint = QLabel()
+        self.hint.setObjectName("muted")
+        self.hint.setWordWrap(True)
         self.set_combo, self.model_combo, self.rater_combo, self.run_combo = (QComboBox() for _ in range(4))
         self.file = FileField(self._ask_file, "File to write")
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.form.addRow("&Format", self.format_combo)
+        self.form.addRow("", self.hint)
         self.form.addRow("&Set", self.set_combo)
         self.form.addRow("&Model", self.model_combo)
         self.form.addRow("&Rater", self.rater_combo)
@@ -171,6 +183,7 @@ class ExportDialog(QDialog):
 
     def _on_format_changed(self) -> None:
         spec = self.spec()
+        self.hint.setText(spec.hint)
         for name, combo in self._rows.items():
             self.form.setRowVisible(combo, name in spec.filters)
         choices = getattr(self, "_choices", None)
@@ -185,6 +198,7 @@ class ExportDialog(QDialog):
         if typed and not self.file.is_suggested() and Path(typed).suffix != spec.suffix:
             self.file.set_path(str(Path(typed).with_suffix(spec.suffix)))  # their own name, the format's suffix
         self.file.suggest(str(ws_path.parent / f"{ws_path.stem}-{spec.stem}{spec.suffix}"))
+        self.adjustSize()  # rows that do not apply are hidden: no gap where they were
 
     def _ask_file(self, current: str) -> str | None:
         suffix = self.spec().suffix

@@ -108,7 +108,9 @@ class CriterionRow(QFrame):
             controls.addWidget(button)
         self.flag_button = QToolButton()
         self.flag_button.setObjectName("verdictButton")  # the verdict buttons' compact look, never "checked"
-        self.flag_button.setText("⚑ Flag…")  # the same text flagged or not: the row's buttons stay aligned
+        # Just the flag: the verdict buttons keep their room (a wider row wraps the axis onto a third line);
+        # the tooltip, the accessible name and the key legend say what it does.
+        self.flag_button.setText("⚑")
         self.flag_button.setToolTip("Flag rubric item: wrong or unclear (key F)")
         self.flag_button.setAccessibleName("Flag rubric item")
         self.flag_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go through the checklist
