@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.interactive = interactive
         self.prompts = Prompts()  # file names and yes/no questions; tests put scripted answers here
         self.ctx: AppContext | None = None
+        self._bundle: OpenedBundle | None = None  # set when the open workspace is a review bundle
         self._specs: list[PanelSpec] = available_panels()
         self._panels: dict[str, Panel] = {}
         self._build_sidebar()
@@ -82,7 +83,7 @@ class MainWindow(QMainWindow):
         self._panels.clear()
         if self.ctx is not None:
             self._detach_context(self.ctx)
-        self.ctx = ctx
+        self.ctx, self._bundle = ctx, None
         ctx.ops.sig_busy_changed.connect(self._on_busy_changed)
         ctx.ops.sig_error.connect(self.show_error)
         ctx.sig_rater_changed.connect(self._update_identity)
@@ -298,6 +299,7 @@ class MainWindow(QMainWindow):
             if self.ctx.rater is None and self.interactive:
                 self.ask_identity()
             return
+        self._bundle = bundle
         self._show_workspace_name(bundle)
         if bundle.identity is not None and self.ctx.rater != bundle.identity:
             # Grades under any other name would be refused when the bundle is imported back.
@@ -347,6 +349,10 @@ class MainWindow(QMainWindow):
 
     def _on_identity_given(self, name: str, role: str, specialty: str) -> None:
         ctx = self.ctx
+        if self._bundle is not None and name != self._bundle.rater:
+            self.show_error(f"This review bundle is for {self._bundle.rater}: grades under another name could not "
+                            "be imported back. Grade as them, or ask for a bundle of your own.")
+            return
 
         def signed_in(rater: RaterIdentity) -> None:
             self.settings.remember_rater(ctx.ws.workspace_id, rater.id)

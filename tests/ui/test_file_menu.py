@@ -317,6 +317,10 @@ def test_bundle_out_graded_offline_with_the_keyboard_and_back(window, qtbot, tmp
     assert "Review bundle for Dr Alpha" in window._workspace_label.text()
     grading = window.show_panel("grading")
     qtbot.waitUntil(lambda: len(grading.queue) == 3 and grading.view is not None)
+    qtbot.keyClick(grading.checklist, Qt.Key.Key_F)  # offline, a rubric item flagged too
+    qtbot.keyClicks(grading.flag_dialog.reasons, "3")
+    with qtbot.waitSignal(grading.sig_flag_saved, timeout=5000):
+        qtbot.keyClick(grading.flag_dialog.reasons, Qt.Key.Key_Return)
     graded = grade_queue_with_keys(qtbot, grading, "yn?")
     wait_idle(qtbot, window.ctx)
 
@@ -329,6 +333,10 @@ def test_bundle_out_graded_offline_with_the_keyboard_and_back(window, qtbot, tmp
     shown = summary_dialog(window)
     assert shown.text().startswith(f"Merged the work of {OFFLINE} from alpha.hqbundle.")
     assert shown.report.added["grade"] == 9 and shown.report.added["review"] == 3 and not shown.report.conflicts
+    assert shown.report.added["flag"] == 1
+    assert [(f["rater"], f["reason"]) for f in db(home, "SELECT r.name AS rater, f.reason FROM criterion_flags f "
+                                                        "JOIN raters r ON r.id = f.rater_id WHERE r.name = ?",
+                                                  (OFFLINE,))] == [(OFFLINE, "ambiguous")]
     mine = db(home, """SELECT g.answer_id, c.position, g.verdict FROM grades g JOIN raters r ON r.id = g.rater_id
                        JOIN criteria c ON c.id = g.criterion_id WHERE r.name = ? ORDER BY 1, 2""", (OFFLINE,))
     assert {m["answer_id"] for m in mine} == set(graded)
@@ -417,7 +425,11 @@ def test_opening_a_bundle_reads_whose_it_is_from_its_manifest(window, qtbot, tmp
     qtbot.waitUntil(lambda: window.ctx.rater is not None and window.ctx.rater.name == "Dr Charlie")
     assert "review bundle for Dr Charlie" in window.windowTitle()
     assert "Review bundle for Dr Charlie" in window.statusBar().currentMessage()
+    window._on_identity_given("Dr Someone Else", "", "")  # what the "Who is grading?" dialog hands over
+    assert "This review bundle is for Dr Charlie" in window.statusBar().currentMessage()
     wait_idle(qtbot, window.ctx)
+    assert window.ctx.rater.name == "Dr Charlie"
+    assert db(bundle, "SELECT count(*) AS n FROM raters WHERE name = 'Dr Someone Else'") == [{"n": 0}]
 
 
 # -- assignments -------------------------------------------------------------------------------------
