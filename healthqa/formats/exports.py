@@ -179,7 +179,7 @@ def iter_long_rows(ws: Workspace, *, set_name: str | None = None, model: str | N
                     tags = tags_cache[tags_json] = json.loads(tags_json)
                 yield {
                     "prompt_id": prompt_id, "theme": theme, "model": answer_model, "run_id": answer_run,
-                    "answer_id": answer_id, "criterion_position": position, "criterion": text, "points": points,
+                    "answer_id": answer_id, "criterion_position": position + 1, "criterion": text, "points": points,
                     "tags": tags, "axis": next((t.split(":", 1)[1] for t in tags if t.startswith("axis:")), None),
                     "rater": rater_name, "rater_kind": rater_kind, "verdict": verdict,
                     "criteria_met": Verdict(verdict).as_criteria_met() if verdict else None,

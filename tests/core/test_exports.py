@@ -61,21 +61,21 @@ def test_long_rows_one_per_answer_criterion_rater(graded):
     rows = list(iter_long_rows(ws))
     # (answer, rater) pairs with a grade: grader 4, Dr A 3, Dr B 1 -> 8 pairs x 3 criteria
     assert len(rows) == 24 and all(set(r) == set(LONG_COLUMNS) for r in rows)
-    by_key = {(r["answer_id"], r["rater"], r["criterion_position"]): r for r in rows}
+    by_key = {(r["answer_id"], r["rater"], r["criterion_position"]): r for r in rows}  # positions from 1, as shown
     assert len(by_key) == 24  # nothing doubled
-    row = by_key[(m1[0], "Dr A", 1)]
+    row = by_key[(m1[0], "Dr A", 2)]
     assert row == {
         "prompt_id": "p0", "theme": "context_seeking", "model": "m1", "run_id": None, "answer_id": m1[0],
-        "criterion_position": 1, "criterion": healthbench_row()["rubrics"][1]["criterion"], "points": 8,
+        "criterion_position": 2, "criterion": healthbench_row()["rubrics"][1]["criterion"], "points": 8,
         "tags": ["axis:accuracy", "level:example"], "axis": "accuracy", "rater": "Dr A", "rater_kind": "clinician",
         "verdict": "not_met", "criteria_met": False, "explanation": NASTY, "active_seconds": 4.5,
         "graded_at": row["graded_at"], "flagged": False, "flag_reason": None}
-    assert by_key[(m1[0], "Dr A", 2)]["flagged"] and by_key[(m1[0], "Dr A", 2)]["flag_reason"] == "wrong_sign"
-    assert not by_key[(m1[0], "Dr B", 2)]["flagged"]  # a flag is its rater's own
-    ungraded = by_key[(m1[1], "Dr A", 1)]  # Dr A judged only the first criterion of that answer
+    assert by_key[(m1[0], "Dr A", 3)]["flagged"] and by_key[(m1[0], "Dr A", 3)]["flag_reason"] == "wrong_sign"
+    assert not by_key[(m1[0], "Dr B", 3)]["flagged"]  # a flag is its rater's own
+    ungraded = by_key[(m1[1], "Dr A", 2)]  # Dr A judged only the first criterion of that answer
     assert (ungraded["verdict"], ungraded["criteria_met"], ungraded["graded_at"]) == (None, None, None)
-    assert by_key[(m1[1], "Dr A", 0)]["verdict"] == "cannot_judge"
-    assert by_key[(m1[1], "Dr A", 0)]["criteria_met"] is None
+    assert by_key[(m1[1], "Dr A", 1)]["verdict"] == "cannot_judge"
+    assert by_key[(m1[1], "Dr A", 1)]["criteria_met"] is None
 
 
 @pytest.mark.parametrize("filters, expected", [

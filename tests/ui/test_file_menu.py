@@ -215,8 +215,8 @@ def test_export_long_jsonl_with_a_rater_filter(window, qtbot, tmp_path):
     rows = jsonl(out)
     assert message == f"Wrote 18 rows to {out}" and len(rows) == 18
     flagged = [r for r in rows if r["flagged"]]
-    # the long form numbers rubric items from 0 (the third is 2); the flags CSV from 1, as shown
-    assert {(r["prompt_id"], r["criterion_position"], r["flag_reason"]) for r in flagged} == {("p2", 2, "wrong_sign")}
+    # rubric items are numbered from 1, as the app shows them (the third is 3), here and in the flags CSV
+    assert {(r["prompt_id"], r["criterion_position"], r["flag_reason"]) for r in flagged} == {("p2", 3, "wrong_sign")}
     export_long(window.ctx.ws, tmp_path / "ref.jsonl", fmt="jsonl", rater=REVIEWER, set_name="S")
     assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
     wait_idle(qtbot, window.ctx)
