@@ -31,6 +31,7 @@ from benchmarks.bench_runs import start_server, stop_server, workspace_with  # n
 from healthqa.runs import DONE  # noqa: E402
 from tests.core.provider_servers import API_KEY  # noqa: E402
 from ui import look  # noqa: E402
+from ui.app import freeze_long_lived_objects  # noqa: E402
 from ui.context import AppContext  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402
 from ui.panels.runs import RunsPanel  # noqa: E402
@@ -88,6 +89,7 @@ def one_run(base_url: str, folder: Path, *, panel_only: bool) -> dict:
     window.show()
     if not panel_only:
         panel = window.show_panel("runs")
+    freeze_long_lived_objects()  # as ui.app.main does once the window exists
     wait_until(lambda: panel.start_button.isEnabled() and ctx.ops.is_idle())
     panel.samples_spin.setValue(1)
     panel.concurrency_spin.setValue(CONCURRENCY)
