@@ -118,7 +118,7 @@ class CriterionRow(QFrame):
         controls.addWidget(self.flag_button)
         # The clinician's flag on this item: a marker in words (not colour alone) and their note.
         self.flag_marker = QLabel()
-        self.flag_marker.setObjectName("chip")
+        self.flag_marker.setObjectName("flagMarker")
         self.flag_marker.setTextFormat(Qt.TextFormat.PlainText)
         self.flag_note = QLabel()
         self.flag_note.setObjectName("criterionComment")
