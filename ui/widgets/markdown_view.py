@@ -46,6 +46,9 @@ li {{ margin-bottom: 3px; }}
 code {{ font-family: 'DejaVu Sans Mono', monospace; background-color: {THEME['chip']}; }}
 pre {{ font-family: 'DejaVu Sans Mono', monospace; background-color: {THEME['chip']}; padding: 6px; }}
 blockquote {{ color: {THEME['muted']}; margin-left: 12px; }}
+table {{ margin-bottom: 8px; }}
+th {{ padding: 3px 12px 3px 0px; text-align: left; border-bottom: 1px solid {THEME['border']}; }}
+td {{ padding: 3px 12px 3px 0px; }}
 .role {{ color: {THEME['muted']}; font-weight: 600; font-size: 9pt; }}
 .note {{ color: {THEME['muted']}; font-style: italic; }}
 """
