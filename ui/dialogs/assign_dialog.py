@@ -15,9 +15,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
 
 from healthqa.assignments import AssignReport, assign, assignment_summary
 
+from ..widgets.banner import make_banner, show_banner
 from .. import look
 from .choices import Choices, load_choices
-from .form_helpers import fill_combo, make_banner, show_banner
+from .form_helpers import fill_combo
 
 SUMMARY_COLUMNS = ("Clinician", "Assigned", "Submitted", "Started")
 

@@ -17,8 +17,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
 
 from healthqa.formats.bundle import KINDS, SUFFIX, BundleExportReport, BundleImportReport, export_bundle
 
+from ..widgets.banner import make_banner, show_banner
+from ..widgets.panel_header import section_title
 from .choices import Choices, load_choices
-from .form_helpers import FileField, fill_combo, make_banner, show_banner
+from .form_helpers import FileField, fill_combo
 from .prompts import Prompts
 
 BUNDLE_FILTER = f"HealthQA review bundles (*{SUFFIX});;All files (*)"
@@ -166,8 +168,7 @@ class ImportSummaryDialog(QDialog):
             headline = f"Merged the work of {report.rater} from {name}."
         else:
             headline = f"Nothing new from {report.rater} in {name}: everything in it was merged already."
-        self.headline = QLabel(headline)
-        self.headline.setObjectName("sectionTitle")
+        self.headline = section_title(headline)
         self.headline.setWordWrap(True)
         self.headline.setTextFormat(Qt.TextFormat.PlainText)
         layout = QVBoxLayout(self)
@@ -191,9 +192,8 @@ class ImportSummaryDialog(QDialog):
         self.conflicts = None
         if report.conflicts:
             n = len(report.conflicts)
-            title = QLabel(f"{n} CONFLICT{'S' * (n != 1)} — changed both here and offline; the newer version is "
-                           "kept, and both are in the grade history")
-            title.setObjectName("sectionTitle")
+            title = section_title(f"{n} CONFLICT{'S' * (n != 1)} — changed both here and offline; the newer "
+                                  "version is kept, and both are in the grade history")
             title.setWordWrap(True)
             layout.addWidget(title)
             self.conflicts = self._conflict_table()

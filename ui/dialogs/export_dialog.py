@@ -19,8 +19,9 @@ from healthqa.formats.exports import export_long, export_results
 from healthqa.formats.healthbench import export_healthbench
 from healthqa.results import MAJORITY
 
+from ..widgets.banner import make_banner, show_banner
 from .choices import Choices, load_choices
-from .form_helpers import FileField, fill_combo, make_banner, show_banner
+from .form_helpers import FileField, fill_combo
 from .prompts import Prompts
 
 SET, MODEL, RATER, RUN = "set", "model", "rater", "run"

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QLineEdit, QLi
 
 from healthqa.flags import FLAG_REASONS, MAX_FLAG_COMMENT
 
+from ..widgets.panel_header import section_title
+
 FLAG_MARK = "⚑"
 # The stored reasons in a clinician's words: (short label, what it means).
 REASON_TEXT = {
@@ -58,8 +60,7 @@ class FlagDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"Flag rubric item #{criterion_number}")
         self.setMinimumWidth(520)
-        heading = QLabel(f"Rubric item #{criterion_number}")
-        heading.setObjectName("sectionTitle")
+        heading = section_title(f"Rubric item #{criterion_number}")
         quoted = QLabel(criterion_text)
         quoted.setTextFormat(Qt.TextFormat.PlainText)  # rubric text is data, never markup
         quoted.setWordWrap(True)

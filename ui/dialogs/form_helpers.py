@@ -1,32 +1,10 @@
-"""Small pieces the File-menu dialogs share: a message banner, filter combos, a file field."""
+"""Small pieces the File-menu dialogs share: filter combos, a file field (their banner: widgets/banner.py)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
-
-from .. import look
-
-
-def make_banner() -> QLabel:
-    """A message line under a form: progress, the outcome, or why it failed."""
-    label = QLabel()
-    label.setObjectName("banner")
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names and rater names: data, not markup
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setVisible(False)
-    return label
-
-
-def show_banner(label: QLabel, text: str, tone: str = "info") -> None:
-    """`tone`: info, success, warning or error (the banner's colours in style.qss); '' hides it."""
-    label.setText(text)
-    label.setVisible(bool(text))
-    label.setProperty("tone", tone)
-    look.repolish(label)
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
 
 def fill_combo(combo: QComboBox, items: list[tuple[str, object]], any_label: str | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout,
                                QWidget)
 from pydantic import ValidationError
@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from healthqa.domain import IdealCompletions, Message, Question
 
 from ..panels.rubric_editor import RubricEditor, parse_tags
+from ..widgets.banner import make_banner
+from ..widgets.panel_header import section_title
 
 
 class SaveQuestionDialog(QDialog):
@@ -53,12 +55,7 @@ class SaveQuestionDialog(QDialog):
                              "(negative points). Graders judge each criterion as met or not met.")
         rubric_hint.setObjectName("muted")
         rubric_hint.setWordWrap(True)
-        self.error = QLabel()
-        self.error.setObjectName("banner")
-        self.error.setProperty("tone", "error")
-        self.error.setWordWrap(True)
-        self.error.setTextFormat(Qt.TextFormat.PlainText)
-        self.error.setVisible(False)
+        self.error = make_banner("error", selectable=False)
         self.save_button = QPushButton("Save question")
         self.save_button.setProperty("primary", True)
         self.save_button.setDefault(True)
@@ -77,14 +74,12 @@ class SaveQuestionDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(cancel)
         buttons.addWidget(self.save_button)
-        rubric_title = QLabel("RUBRIC")
-        rubric_title.setObjectName("sectionTitle")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 16, 18, 16)
         layout.setSpacing(10)
         layout.addWidget(summary)
         layout.addLayout(form)
-        layout.addWidget(rubric_title)
+        layout.addWidget(section_title("RUBRIC"))
         layout.addWidget(rubric_hint)
         layout.addWidget(self.rubric, 1)
         layout.addWidget(self.error)

@@ -23,6 +23,7 @@ from .. import look
 from ..agreement_format import VERDICT_COLOURS, VERDICT_LABELS
 from ..look import THEME
 from ..widgets.card import card
+from ..widgets.panel_header import heading_row, panel_title
 from ..widgets.markdown_view import (RenderedDocument, SafeTextBrowser, message_bubble, render_answer,
                                      render_conversation)
 
@@ -61,15 +62,8 @@ class AdjudicationView(QWidget):
         self.previous_button.clicked.connect(lambda: self.sig_step.emit(-1))
         self.next_button = QPushButton("Next ›")
         self.next_button.clicked.connect(lambda: self.sig_step.emit(1))
-        top = QHBoxLayout()
-        top.addWidget(self.back_button)
-        heading = QLabel("Adjudicate a disagreement")
-        heading.setObjectName("panelTitle")
-        top.addWidget(heading)
-        top.addWidget(self.position)
-        top.addStretch(1)
-        top.addWidget(self.previous_button)
-        top.addWidget(self.next_button)
+        top = heading_row(self.back_button, panel_title("Adjudicate a disagreement"), self.position,
+                          right=[self.previous_button, self.next_button])
 
         self.answer_view = SafeTextBrowser()
         self.answer_view.setObjectName("answerView")

@@ -22,6 +22,7 @@ from ..models.agreement import DisagreementModel, GroupStatisticsModel
 from ..widgets.card import card
 from ..widgets.grader_standing import GraderStanding
 from ..widgets.heatmap import RaterHeatmap
+from ..widgets.panel_header import page_layout, panel_header
 from .adjudication_view import AdjudicationView
 
 
@@ -69,18 +70,11 @@ class AgreementLayout:
         self.pages.addWidget(self.adjudication)
         self.pages.addWidget(self.notice)
         self._overview = overview
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(10)
-        layout.addLayout(header)
-        layout.addWidget(self.pages, 1)
+        page_layout(self, header).addWidget(self.pages, 1)
         self.setFocusProxy(self.list_view)
 
     def _build_header(self) -> QHBoxLayout:
-        title = QLabel("Agreement")
-        title.setObjectName("panelTitle")
         self.subtitle = QLabel("")
-        self.subtitle.setObjectName("panelSubtitle")
         self.model_combo = QComboBox()
         self.model_combo.setAccessibleName("Answers of model")
         self.model_combo.setMinimumWidth(140)
@@ -94,18 +88,8 @@ class AgreementLayout:
         self.report_button.clicked.connect(self._save_report)
         self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
         self.refresh_button.clicked.connect(self._reload)
-        header = QHBoxLayout()
-        header.setSpacing(10)
-        header.addWidget(title)
-        header.addWidget(self.subtitle)
-        header.addStretch(1)
-        header.addWidget(QLabel("Model"))
-        header.addWidget(self.model_combo)
-        header.addWidget(QLabel("Set"))
-        header.addWidget(self.set_combo)
-        header.addWidget(self.report_button)
-        header.addWidget(self.refresh_button)
-        return header
+        return panel_header("Agreement", self.subtitle, "Model", self.model_combo, "Set", self.set_combo,
+                            self.report_button, self.refresh_button, spacing=10)
 
     def _build_heat_card(self) -> QFrame:
         self.statistic_combo = QComboBox()

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import QFileDialog, QListWidgetItem, QWidget
 from healthqa.domain import ImagePart, ImageURL, Message, ModelConfig, Question, TextPart
 from healthqa.store import ensure_set, list_model_configs, list_sets, upsert_question
 
-from .. import look
 from ..async_worker import async_worker_for, warm_up_http_stack
 from ..dialogs.save_question import SaveQuestionDialog
+from ..widgets.banner import show_banner
 from ..widgets.markdown_view import render_conversation
 from . import Panel
 from .ask_column import AnswerColumn, stream_answer
@@ -168,7 +168,7 @@ class AskPanel(AskLayout, Panel):
 
     def attach_image(self, path: str) -> None:
         self.ctx.ops.run(read_image, path, io=True, on_done=self._on_image_read, owner=self,
-                         on_error=lambda message, exc: self._show_banner(message, "error"))
+                         on_error=lambda message, exc: show_banner(self.banner, message, "error"))
 
     def clear_image(self) -> None:
         self.image_url = None
@@ -256,8 +256,8 @@ class AskPanel(AskLayout, Panel):
         self.last_set = set_name
         if self.save_dialog is not None:
             self.save_dialog.accept()
-        self._show_banner(f"Saved as a question of the set “{set_name}”. You find it in the Questions panel.",
-                          "success")
+        show_banner(self.banner, f"Saved as a question of the set “{set_name}”. You find it in the Questions "
+                    "panel.", "success")
         self.sig_status.emit(f"Question saved to {set_name}")
         self.sig_question_saved.emit(question_id)
 
@@ -299,12 +299,6 @@ class AskPanel(AskLayout, Panel):
         wanted = int(document.size().height()) + self.conversation_title.sizeHint().height() + 48
         height = max(90, min(wanted, total // 3))
         self.right_splitter.setSizes([height, total - height])
-
-    def _show_banner(self, text: str, tone: str) -> None:
-        self.banner.setText(text)
-        self.banner.setProperty("tone", tone)
-        look.repolish(self.banner)
-        self.banner.setVisible(True)
 
     def _update_buttons(self) -> None:
         busy = self.is_busy()

@@ -20,6 +20,7 @@ from healthqa.secrets import get_api_key
 
 from .. import look
 from ..async_worker import AsyncTask, TaskControl
+from ..widgets.banner import make_banner
 from ..widgets.markdown_view import SafeTextBrowser, render_answer
 from ..widgets.progress_panel import format_cost
 
@@ -72,13 +73,7 @@ class AnswerColumn(QFrame):
         self.footer = QLabel()
         self.footer.setObjectName("muted")
         self.footer.setWordWrap(True)
-        self.error_label = QLabel()
-        self.error_label.setObjectName("banner")
-        self.error_label.setProperty("tone", "error")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # provider messages are data
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setVisible(False)
+        self.error_label = make_banner("error")
         self.continue_button = QPushButton(look.icon("next"), "Continue with this answer")
         self.continue_button.setToolTip("Keep this answer as the assistant's turn and ask a follow-up")
         self.continue_button.setVisible(False)

@@ -14,30 +14,25 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QPlainT
                                QVBoxLayout, QWidget)
 
 from .. import look
+from ..widgets.banner import make_banner
 from ..widgets.markdown_view import SafeTextBrowser
+from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
 
 
 class AskLayout:
     """Mixin for AskPanel: builds its widgets."""
 
     def _build(self) -> None:
-        title = QLabel("Ask")
-        title.setObjectName("panelTitle")
-        subtitle = QLabel("Try a question on several models side by side. Nothing is stored unless you save it "
-                          "as a question.")
-        subtitle.setObjectName("panelSubtitle")
-        subtitle.setWordWrap(True)
-
+        header = panel_intro("Ask", "Try a question on several models side by side. Nothing is stored unless you "
+                                    "save it as a question.")
         self.model_list = QListWidget()
         self.model_list.setAccessibleName("Models to ask")
         self.model_list.itemChanged.connect(self._on_model_ticked)
         self.no_models = QPushButton(look.icon("models"), "Add a model…")
         self.no_models.clicked.connect(lambda: self.ctx.sig_panel_requested.emit("models"))
         self.no_models.setVisible(False)
-        models_title = QLabel("MODELS")
-        models_title.setObjectName("sectionTitle")
         left = QVBoxLayout()
-        left.addWidget(models_title)
+        left.addWidget(section_title("MODELS"))
         left.addWidget(self.model_list, 1)
         left.addWidget(self.no_models)
         left_box = QWidget()
@@ -45,20 +40,15 @@ class AskLayout:
         left_box.setFixedWidth(230)
         left.setContentsMargins(0, 0, 0, 0)
 
-        self.conversation_title = QLabel("CONVERSATION")
-        self.conversation_title.setObjectName("sectionTitle")
+        self.conversation_title = section_title("CONVERSATION")
         self.new_button = QPushButton(look.icon("add"), "New conversation")
         self.new_button.clicked.connect(self.new_conversation)
         self.conversation_view = SafeTextBrowser()
         self.conversation_view.setAccessibleName("Conversation so far")
-        conversation_head = QHBoxLayout()
-        conversation_head.addWidget(self.conversation_title)
-        conversation_head.addStretch(1)
-        conversation_head.addWidget(self.new_button)
         self.conversation_box = QWidget()
         conversation_layout = QVBoxLayout(self.conversation_box)
         conversation_layout.setContentsMargins(0, 0, 0, 0)
-        conversation_layout.addLayout(conversation_head)
+        conversation_layout.addLayout(heading_row(self.conversation_title, right=[self.new_button]))
         conversation_layout.addWidget(self.conversation_view)
 
         self.columns_splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -116,11 +106,7 @@ class AskLayout:
         composer_layout.addWidget(self.question_edit)
         composer_layout.addLayout(tools)
 
-        self.banner = QLabel()
-        self.banner.setObjectName("banner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextFormat(Qt.TextFormat.PlainText)
-        self.banner.setVisible(False)
+        self.banner = make_banner(selectable=False)
 
         self.right_splitter = QSplitter(Qt.Orientation.Vertical)
         self.right_splitter.addWidget(self.conversation_box)
@@ -136,9 +122,4 @@ class AskLayout:
         body.setSpacing(14)
         body.addWidget(left_box)
         body.addLayout(right, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(10)
-        layout.addWidget(title)
-        layout.addWidget(subtitle)
-        layout.addLayout(body, 1)
+        page_layout(self, header).addLayout(body, 1)

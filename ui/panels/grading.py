@@ -28,6 +28,7 @@ from healthqa.store import save_review
 
 from .. import look
 from ..dialogs.flag_dialog import FlagDialog, flag_marker_text
+from ..widgets.banner import show_banner
 from ..widgets.checklist import VERDICTS, verdict_info
 from ..widgets.markdown_view import render_answer, render_conversation
 from . import Panel
@@ -264,10 +265,7 @@ class GradingPanel(GradingLayout, Panel):
             widget.setVisible(working)
 
     def _say(self, text: str, tone: str = "info") -> None:
-        self.banner.setText(text)
-        self.banner.setProperty("tone", tone)
-        look.repolish(self.banner)
-        self.banner.setVisible(True)
+        show_banner(self.banner, text, tone)
 
     # -- private: actions ----------------------------------------------------------------------
     def _on_action(self, action: str) -> None:

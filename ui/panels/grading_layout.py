@@ -12,9 +12,11 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from .. import look
+from ..widgets.banner import make_banner
 from ..widgets.checklist import ChecklistView
 from ..widgets.key_legend import KeyLegend
 from ..widgets.markdown_view import SafeTextBrowser
+from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
 
 
 class GradingActions:
@@ -55,10 +57,7 @@ class GradingLayout:
     """Mixin for GradingPanel: builds its widgets."""
 
     def _build(self) -> None:
-        title = QLabel("Grading")
-        title.setObjectName("panelTitle")
         self.position = QLabel("")
-        self.position.setObjectName("panelSubtitle")
         self.progress_bar = QProgressBar()
         self.progress_bar.setFixedWidth(180)
         self.progress_bar.setTextVisible(False)
@@ -74,21 +73,10 @@ class GradingLayout:
             button.clicked.connect(lambda checked=False, a=action: self._on_action(a))
         self.prev_button.setToolTip("Previous answer (←)")
         self.next_button.setToolTip("Next answer (→)")
-        header = QHBoxLayout()
-        header.setSpacing(12)
-        header.addWidget(title)
-        header.addWidget(self.position)
-        header.addStretch(1)
-        header.addWidget(self.progress_text)
-        header.addWidget(self.progress_bar)
-        header.addWidget(self.prev_button)
-        header.addWidget(self.next_button)
+        header = panel_header("Grading", self.position, self.progress_text, self.progress_bar, self.prev_button,
+                              self.next_button, spacing=12)
 
-        self.banner = QLabel()
-        self.banner.setObjectName("banner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextFormat(Qt.TextFormat.PlainText)
-        self.banner.setVisible(False)
+        self.banner = make_banner(selectable=False)  # a click on it leaves the focus on the checklist
 
         self.conversation_view = SafeTextBrowser()
         self.conversation_view.setAccessibleName("Conversation")
@@ -102,19 +90,12 @@ class GradingLayout:
         conversation_box = QWidget()
         conversation_layout = QVBoxLayout(conversation_box)
         conversation_layout.setContentsMargins(0, 0, 0, 0)
-        conversation_title = QLabel("CONVERSATION")
-        conversation_title.setObjectName("sectionTitle")
-        conversation_layout.addWidget(conversation_title)
+        conversation_layout.addWidget(section_title("CONVERSATION"))
         conversation_layout.addWidget(self.conversation_view)
         answer_box = QWidget()
         answer_layout = QVBoxLayout(answer_box)
         answer_layout.setContentsMargins(0, 6, 0, 0)
-        answer_title = QHBoxLayout()
-        answer_title.addWidget(self.answer_heading)
-        answer_title.addStretch(1)
-        answer_title.addWidget(self.blind_icon)
-        answer_title.addWidget(self.blind_badge)
-        answer_layout.addLayout(answer_title)
+        answer_layout.addLayout(heading_row(self.answer_heading, right=[self.blind_icon, self.blind_badge]))
         answer_layout.addWidget(self.answer_view)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(conversation_box)
@@ -123,8 +104,7 @@ class GradingLayout:
         left.setStretchFactor(1, 3)
         left.setChildrenCollapsible(False)
 
-        self.rubric_title = QLabel("Rubric")
-        self.rubric_title.setObjectName("sectionTitle")
+        self.rubric_title = section_title("Rubric")
         self.checklist = ChecklistView(KEYMAP)
         self.checklist.setAccessibleName("Rubric checklist")
         self.checklist.sig_action.connect(self._on_action)
@@ -186,10 +166,7 @@ class GradingLayout:
 
         self.legend = KeyLegend(LEGEND)
         self.legend.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        body = QVBoxLayout()
-        body.setContentsMargins(20, 16, 20, 12)
-        body.setSpacing(10)
-        body.addLayout(header)
+        body = page_layout(None, header, bottom=12)  # the key legend sits right below
         body.addWidget(self.pages, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

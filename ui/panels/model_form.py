@@ -20,6 +20,9 @@ from healthqa.domain import PROVIDERS, ModelConfig, ReasoningMode
 from healthqa.providers import ADAPTERS
 from healthqa.secrets import DEFAULT_ENV
 
+from ..widgets.banner import make_banner
+from ..widgets.panel_header import section_title
+
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google Gemini",
                   "openai-compatible": "OpenAI-compatible server (Ollama, vLLM, llama.cpp…)"}
 SHORT_PROVIDER_NAMES = {**PROVIDER_NAMES, "openai-compatible": "OpenAI-compatible"}
@@ -184,12 +187,7 @@ class ModelForm:
         form.addRow("Prices", prices)
         form.addRow("API key", key_box)
 
-        self.result = QLabel()
-        self.result.setObjectName("banner")
-        self.result.setWordWrap(True)
-        self.result.setTextFormat(Qt.TextFormat.PlainText)  # provider messages are data
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.result.setVisible(False)
+        self.result = make_banner()
         self.test_button = QPushButton("Test connection")
         self.test_button.setToolTip("Send one tiny request with the settings above (nothing is saved)")
         self.test_button.clicked.connect(self.test_connection)
@@ -204,8 +202,7 @@ class ModelForm:
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
 
-        self.form_title = QLabel()
-        self.form_title.setObjectName("sectionTitle")
+        self.form_title = section_title()
         card = QFrame()
         card.setObjectName("card")
         card_layout = QVBoxLayout(card)

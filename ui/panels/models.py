@@ -25,6 +25,8 @@ from healthqa.domain import ModelConfig
 from healthqa.store import list_model_configs
 
 from .. import look
+from ..widgets.banner import show_banner
+from ..widgets.panel_header import page_layout, panel_intro
 from . import Panel
 from .model_config_ops import keyring_has_key, probe_connection, remove_config, save_config
 from .model_form import SHORT_PROVIDER_NAMES, ModelForm
@@ -78,13 +80,8 @@ class ModelsPanel(ModelForm, Panel):
 
     # -- building ------------------------------------------------------------------------
     def _build(self) -> None:
-        title = QLabel("Models")
-        title.setObjectName("panelTitle")
-        subtitle = QLabel("Where and how to call each model. API keys stay in your OS keyring or an environment "
-                          "variable, never in the workspace file.")
-        subtitle.setObjectName("panelSubtitle")
-        subtitle.setWordWrap(True)
-
+        header = panel_intro("Models", "Where and how to call each model. API keys stay in your OS keyring or an "
+                                       "environment variable, never in the workspace file.")
         self.list = QListWidget()
         self.list.setAccessibleName("Model configs")
         self.list.setFixedWidth(280)
@@ -107,12 +104,7 @@ class ModelsPanel(ModelForm, Panel):
         body.setSpacing(14)
         body.addLayout(left)
         body.addWidget(scroll, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(12)
-        layout.addWidget(title)
-        layout.addWidget(subtitle)
-        layout.addLayout(body, 1)
+        page_layout(self, header, spacing=12).addLayout(body, 1)
 
     # -- public API ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -308,10 +300,7 @@ class ModelsPanel(ModelForm, Panel):
         self.sig_deleted.emit(name)
 
     def _show_result(self, ok: bool, message: str) -> None:
-        self.result.setText(f"✓ {message}" if ok else f"✗ {message}")
-        self.result.setProperty("tone", "success" if ok else "error")
-        look.repolish(self.result)
-        self.result.setVisible(True)
+        show_banner(self.result, f"✓ {message}" if ok else f"✗ {message}", "success" if ok else "error")
 
 
 PANEL = ModelsPanel

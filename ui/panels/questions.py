@@ -15,6 +15,7 @@ from .. import look
 from ..models.questions import QuestionTableModel, theme_label
 from ..widgets.flow_layout import FlowLayout
 from ..widgets.markdown_view import SafeTextBrowser, render_conversation
+from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
 from . import Panel
 from ..widgets.import_box import ImportBox, run_import
 from .rubric_editor import RubricEditor
@@ -55,18 +56,11 @@ class QuestionsPanel(Panel):
         self._build()
 
     def _build(self) -> None:
-        title = QLabel("Questions")
-        title.setObjectName("panelTitle")
         self.count_label = QLabel("")
-        self.count_label.setObjectName("panelSubtitle")
         self.import_button = QPushButton(look.icon("import_white"), "Import HealthBench…")
         self.import_button.setProperty("primary", True)
         self.import_button.clicked.connect(self.choose_and_import)
-        header = QHBoxLayout()
-        header.addWidget(title)
-        header.addWidget(self.count_label)
-        header.addStretch(1)
-        header.addWidget(self.import_button)
+        header = panel_header("Questions", self.count_label, self.import_button)
         self.import_box = ImportBox()
         self.import_box.sig_retry.connect(self._on_import_retry)
 
@@ -119,14 +113,10 @@ class QuestionsPanel(Panel):
         self.tags_layout = FlowLayout(self.tags_box)
         self.conversation = SafeTextBrowser()
         self.conversation.setAccessibleName("Conversation")
-        self.rubric_title = QLabel("RUBRIC")
-        self.rubric_title.setObjectName("sectionTitle")
+        self.rubric_title = section_title("RUBRIC")
         self.editor = RubricEditor()
         self.editor.sig_save.connect(self._on_rubric_save)
-        rubric_header = QHBoxLayout()
-        rubric_header.addWidget(self.rubric_title)
-        rubric_header.addStretch(1)
-        rubric_header.addWidget(self.editor.edit_button)
+        rubric_header = heading_row(self.rubric_title, right=[self.editor.edit_button])
         rubric_box = QWidget()
         rubric_layout = QVBoxLayout(rubric_box)
         rubric_layout.setContentsMargins(0, 6, 0, 0)
@@ -135,13 +125,7 @@ class QuestionsPanel(Panel):
         conversation_box = QWidget()
         conversation_layout = QVBoxLayout(conversation_box)
         conversation_layout.setContentsMargins(0, 0, 0, 0)
-        conversation_title = QLabel("CONVERSATION")
-        conversation_title.setObjectName("sectionTitle")
-        title_row = QHBoxLayout()
-        title_row.addWidget(conversation_title)
-        title_row.addStretch(1)
-        title_row.addWidget(self.prompt_label)
-        conversation_layout.addLayout(title_row)
+        conversation_layout.addLayout(heading_row(section_title("CONVERSATION"), right=[self.prompt_label]))
         conversation_layout.addWidget(self.tags_box)
         conversation_layout.addWidget(self.conversation, 1)
         right = QSplitter(Qt.Orientation.Vertical)
@@ -161,10 +145,7 @@ class QuestionsPanel(Panel):
         splitter.setChildrenCollapsible(False)
         self._splitter = splitter
         self.setFocusProxy(self.table)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(10)
-        layout.addLayout(header)
+        layout = page_layout(self, header)
         layout.addWidget(self.import_box)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.empty, 1)

@@ -9,7 +9,7 @@ clinician, a model grader, or the clinicians' majority.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHeaderView, QLabel,
                                QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from healthqa import review, store
@@ -19,6 +19,7 @@ from .. import look
 from ..models.questions import theme_label
 from ..models.results import ResultsTableModel
 from ..widgets.charts import BarChart, Point, ScatterChart, Series
+from ..widgets.panel_header import page_layout, panel_header
 from . import Panel
 
 ALL_SETS = ""
@@ -56,10 +57,7 @@ class ResultsPanel(Panel):
         self._build()
 
     def _build(self) -> None:
-        title = QLabel("Results")
-        title.setObjectName("panelTitle")
         self.subtitle = QLabel("")
-        self.subtitle.setObjectName("panelSubtitle")
         self.rater_combo = QComboBox()
         self.rater_combo.setAccessibleName("Scores from")
         self.rater_combo.setMinimumWidth(230)
@@ -70,16 +68,8 @@ class ResultsPanel(Panel):
         self.set_combo.activated.connect(lambda _: self._compute())
         self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
         self.refresh_button.clicked.connect(self._compute)
-        header = QHBoxLayout()
-        header.setSpacing(10)
-        header.addWidget(title)
-        header.addWidget(self.subtitle)
-        header.addStretch(1)
-        header.addWidget(QLabel("Scores from"))
-        header.addWidget(self.rater_combo)
-        header.addWidget(QLabel("Set"))
-        header.addWidget(self.set_combo)
-        header.addWidget(self.refresh_button)
+        header = panel_header("Results", self.subtitle, "Scores from", self.rater_combo, "Set", self.set_combo,
+                              self.refresh_button, spacing=10)
 
         note = "bars: mean score, clipped to 0–1; whiskers: ± 1 bootstrap standard error"
         self.overall_chart = BarChart("Overall score by model", note, style_by_category=True)
@@ -122,10 +112,7 @@ class ResultsPanel(Panel):
         body_layout.addWidget(self.table)
         self._body = body
         self.setFocusProxy(self.rater_combo)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(10)
-        layout.addLayout(header)
+        layout = page_layout(self, header)
         layout.addWidget(self.notice, 1)
         layout.addWidget(body, 1)
 

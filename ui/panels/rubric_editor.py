@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 from pydantic import ValidationError
 
 from healthqa.domain import Criterion
 
 from .. import look
+from ..widgets.banner import make_banner
 
 TEXT, POINTS, TAGS = range(3)
 FIELD_COLUMNS = {"criterion": TEXT, "points": POINTS, "tags": TAGS}
@@ -76,17 +77,8 @@ class RubricEditor(QWidget):
         self.save_button.clicked.connect(self._on_save)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_editing)
-        self.error_label = QLabel()
-        self.error_label.setObjectName("banner")
-        self.error_label.setProperty("tone", "error")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setVisible(False)
-        self.notice = QLabel()
-        self.notice.setObjectName("banner")
-        self.notice.setProperty("tone", "warning")
-        self.notice.setWordWrap(True)
-        self.notice.setVisible(False)
+        self.error_label = make_banner("error", selectable=False)
+        self.notice = make_banner("warning", selectable=False)
         self._edit_tools = QWidget()
         tools = QHBoxLayout(self._edit_tools)
         tools.setContentsMargins(0, 0, 0, 0)

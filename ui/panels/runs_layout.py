@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame
                                QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from .. import look
+from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
 from ..widgets.progress_panel import ProgressPanel
 
 STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
@@ -90,11 +91,8 @@ class RunsLayout:
     """Mixin for RunsPanel: builds its widgets (the runs list's Status column asks the panel: _status_word)."""
 
     def _build(self) -> None:
-        title = QLabel("Runs")
-        title.setObjectName("panelTitle")
-        subtitle = QLabel("Send a question set to a model, or let a model grader grade a run's answers.")
-        subtitle.setObjectName("panelSubtitle")
-
+        header = panel_intro("Runs", "Send a question set to a model, or let a model grader grade a run's answers.",
+                             spacing=2)
         self.set_combo = QComboBox()
         self.set_combo.setAccessibleName("Question set")
         self.model_combo = QComboBox()
@@ -140,7 +138,7 @@ class RunsLayout:
         new_layout = QVBoxLayout(new_run)
         new_layout.setContentsMargins(16, 12, 16, 12)
         new_layout.setSpacing(8)
-        new_layout.addWidget(self._section("NEW RUN"))
+        new_layout.addWidget(section_title("NEW RUN"))
         new_layout.addLayout(form)
         new_layout.addWidget(self.form_hint)
         start_row = QHBoxLayout()
@@ -182,18 +180,13 @@ class RunsLayout:
         ], self)
         self.items_view = self._table(self.items_model, stretch=4)
         self.items_view.setAccessibleName("Failed items")
-        self.items_title = self._section("FAILED ITEMS")
+        self.items_title = section_title("FAILED ITEMS")
         runs_box = QWidget()
         runs_layout = QVBoxLayout(runs_box)
         runs_layout.setContentsMargins(0, 0, 0, 0)
-        runs_head = QHBoxLayout()
-        runs_head.addWidget(self._section("PAST RUNS"))
-        runs_head.addStretch(1)
         grader_label = QLabel("Model grader")
         grader_label.setObjectName("muted")
-        runs_head.addWidget(grader_label)
-        runs_head.addWidget(self.grader_combo)
-        runs_head.addWidget(self.grade_button)
+        runs_head = heading_row(section_title("PAST RUNS"), right=[grader_label, self.grader_combo, self.grade_button])
         runs_head.addSpacing(12)
         runs_head.addWidget(self.resume_button)
         runs_layout.addLayout(runs_head)
@@ -210,22 +203,9 @@ class RunsLayout:
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
 
-        header = QVBoxLayout()
-        header.setSpacing(2)
-        header.addWidget(title)
-        header.addWidget(subtitle)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(12)
-        layout.addLayout(header)
+        layout = page_layout(self, header, spacing=12)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
-
-    @staticmethod
-    def _section(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName("sectionTitle")
-        return label
 
     @staticmethod
     def _table(model: RowsModel, *, stretch: int) -> QTableView:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
+
+from .panel_header import heading_row, section_title
 
 
 def card(title: str, *extra: QWidget) -> tuple[QFrame, QVBoxLayout]:
@@ -15,12 +17,5 @@ def card(title: str, *extra: QWidget) -> tuple[QFrame, QVBoxLayout]:
     layout = QVBoxLayout(frame)
     layout.setContentsMargins(14, 10, 14, 12)
     layout.setSpacing(6)
-    header = QHBoxLayout()
-    heading = QLabel(title)
-    heading.setObjectName("sectionTitle")
-    header.addWidget(heading)
-    header.addStretch(1)
-    for widget in extra:
-        header.addWidget(widget)
-    layout.addLayout(header)
+    layout.addLayout(heading_row(section_title(title), right=extra))
     return frame, layout

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgres
 from healthqa.runs import CANCELLED, DONE, FAILED, INCOMPLETE, RunProgress, RunSummary
 
 from .. import look
+from .banner import make_banner, show_banner
+from .panel_header import section_title
 
 OUTCOME_WORDS = {
     DONE: ("success", "Finished: every item has a result."),
@@ -75,19 +77,14 @@ class ProgressPanel(QFrame):
         grid.setRowMinimumHeight(2, 8)  # a gap between the two rows of figures
         for i, (key, caption) in enumerate(STATS):
             row, column = divmod(i, 4)
-            label = QLabel(caption.upper())
-            label.setObjectName("sectionTitle")
+            label = section_title(caption.upper())
             value = QLabel("—")
             value.setObjectName("statValue")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             grid.addWidget(label, row * 3, column)
             grid.addWidget(value, row * 3 + 1, column)
             self.values[key] = value
-        self.message = QLabel()
-        self.message.setObjectName("banner")
-        self.message.setWordWrap(True)
-        self.message.setTextFormat(Qt.TextFormat.PlainText)  # provider messages are data
-        self.message.setVisible(False)
+        self.message = make_banner(selectable=False)
         self.cancel_button = QPushButton("Cancel run")
         self.cancel_button.clicked.connect(self.sig_cancel_requested.emit)
         self.resume_button = QPushButton(look.icon("refresh"), "Resume")
@@ -97,12 +94,10 @@ class ProgressPanel(QFrame):
         buttons.addStretch(1)
         buttons.addWidget(self.resume_button)
         buttons.addWidget(self.cancel_button)
-        heading = QLabel("PROGRESS")
-        heading.setObjectName("sectionTitle")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(8)
-        layout.addWidget(heading)
+        layout.addWidget(section_title("PROGRESS"))
         layout.addWidget(self.title)
         layout.addLayout(bar_row)
         layout.addLayout(grid)
@@ -170,10 +165,7 @@ class ProgressPanel(QFrame):
         self.resume_button.setVisible(summary.status != DONE)
 
     def show_message(self, text: str, tone: str = "error") -> None:
-        self.message.setText(text)
-        self.message.setProperty("tone", tone)
-        look.repolish(self.message)
-        self.message.setVisible(True)
+        show_banner(self.message, text, tone)
 
     def show_failure(self, text: str, *, resumable: bool) -> None:
         """The run could not be started or ended with an error outside the engine."""
