@@ -3,19 +3,19 @@
 Like a compiled Designer form, `RunsLayout._build` creates the widgets as
 attributes of the panel: the new-run form and the live progress on top, the
 past runs and the selected run's failed items below, both read-only tables
-of the core's row dicts (RowsModel).
+of the core's row dicts (models/runs.py: RowsModel).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from .. import look
+from ..models.runs import RowsModel
 from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
 from ..widgets.progress_panel import ProgressPanel
 
@@ -28,53 +28,6 @@ RESIZE_PRECISION_ROWS = 40
 def short_id(run_id: str) -> str:
     """Enough of a run id to tell runs apart (ids are time-ordered, so their start is shared)."""
     return run_id[-8:]
-
-
-# -- table models ------------------------------------------------------------------------
-
-Column = tuple[str, Callable[[dict], object]]
-
-
-class RowsModel(QAbstractTableModel):
-    """Read-only rows (dicts) shown through column functions; small lists, so a reload resets."""
-
-    def __init__(self, columns: list[Column], parent=None):
-        super().__init__(parent)
-        self.columns = columns
-        self.rows: list[dict] = []
-
-    def set_rows(self, rows: list[dict]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def update_row(self, i: int, row: dict) -> None:
-        self.rows[i] = row
-        self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.columns) - 1))
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section][0]
-        return None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        row = self.rows[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            value = self.columns[index.column()][1](row)
-            if role == Qt.ItemDataRole.ToolTipRole and "id" in row and index.column() == len(self.columns) - 1:
-                return f"{value}  (id {row['id']})"
-            return None if value is None else str(value)
-        if role == Qt.ItemDataRole.UserRole:
-            return row
-        return None
 
 
 def _started(row: dict) -> str:
