@@ -344,13 +344,26 @@ def list_runs(ws: Workspace) -> list[dict]:
     return runs
 
 
+def _select_run(ws: Workspace, run_id: str, columns: str) -> dict:
+    run = ws.query_one(f"SELECT {columns} FROM runs r {_RUN_JOINS} WHERE r.id = ?", (run_id,))
+    if run is None:
+        raise RunError(f"no run {run_id!r}")
+    return run
+
+
+def run_row(ws: Workspace, run_id: str) -> dict:
+    """One run as list_runs lists it, without the counts: id, kind, set, model, rater, status, samples, times.
+
+    What naming a run needs, without reading its work items (get_run reads
+    every unfinished one: thousands, for a run that has just started).
+    """
+    return _select_run(ws, run_id, _RUN_COLUMNS)
+
+
 def get_run(ws: Workspace, run_id: str) -> dict:
     """One run with its settings, summary, counts and every unfinished item
     (key, prompt_id, sample, status, attempts, error)."""
-    run = ws.query_one(f"SELECT {_RUN_COLUMNS}, r.settings, r.summary FROM runs r {_RUN_JOINS} WHERE r.id = ?",
-                       (run_id,))
-    if run is None:
-        raise RunError(f"no run {run_id!r}")
+    run = _select_run(ws, run_id, f"{_RUN_COLUMNS}, r.settings, r.summary")
     run["settings"] = json.loads(run["settings"] or "{}")
     run["summary"] = json.loads(run["summary"]) if run["summary"] else None
     run["counts"] = item_counts(ws, run_id)

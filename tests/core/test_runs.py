@@ -13,7 +13,7 @@ import pytest
 from healthqa.domain import Question
 from healthqa.providers import NO_RETRY, make_provider
 from healthqa.runs import (CANCELLED, DONE, FAILED, INCOMPLETE, PENDING, RunError, RunProgress, create_run,
-                           execute_run, failed_items, get_run, list_runs, resolve_run_id, resume_run)
+                           execute_run, failed_items, get_run, list_runs, resolve_run_id, resume_run, run_row)
 from healthqa.store import Workspace, ensure_set, save_model_config, upsert_question
 from tests.conftest import healthbench_row
 from tests.core.provider_servers import (  # noqa: F401  (fixtures)
@@ -389,3 +389,21 @@ def test_failed_items_lists_only_the_failures_with_their_errors_oldest_first_up_
 
     assert execute(workspace, run_id, api_key=openai_server.api_key).status == DONE
     assert failed_items(workspace, run_id) == []  # a retried item that succeeds is no longer a failure
+
+
+def test_run_row_is_the_listed_run_without_counts_and_reads_no_work_items(workspace, openai_server):
+    add_questions(workspace, 3)
+    add_config(workspace, openai_server)
+    run_id = create_run(workspace, model_name="m", set_name="S", samples=2)
+    statements: list[str] = []
+    workspace.conn.set_trace_callback(statements.append)
+    try:
+        row = run_row(workspace, run_id)
+    finally:
+        workspace.conn.set_trace_callback(None)
+    assert statements and not any("work_items" in sql for sql in statements)
+    listed = next(r for r in list_runs(workspace) if r["id"] == run_id)
+    assert row == {key: value for key, value in listed.items() if key != "counts"}
+    assert (row["kind"], row["set"], row["model"], row["samples"], row["status"]) == ("answer", "S", "m", 2, PENDING)
+    with pytest.raises(RunError, match="no run 'nope'"):
+        run_row(workspace, "nope")

@@ -17,8 +17,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from healthqa.grader import create_grade_run
-from healthqa.runs import (DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, failed_items, get_run,
-                           list_runs)
+from healthqa.runs import (DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, failed_items, list_runs,
+                           run_row)
 from healthqa.store import list_model_configs, list_sets
 
 from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
@@ -102,7 +102,7 @@ class RunsPanel(RunsLayout, Panel):
     def resume_run(self, run_id: str) -> None:
         """Execute the run's unfinished items (pending, or failed earlier)."""
         self._set_busy(True)
-        self.ctx.ops.run(get_run, self.ctx.ws, run_id, on_done=self._execute, on_error=self._on_create_failed,
+        self.ctx.ops.run(run_row, self.ctx.ws, run_id, on_done=self._execute, on_error=self._on_create_failed,
                          owner=self)
 
     def cancel_run(self) -> None:
@@ -212,7 +212,7 @@ class RunsPanel(RunsLayout, Panel):
         self._select_after_refresh = run_id
         # Listed before it starts: workspace calls run in order, and the change notice may come a moment later.
         self.refresh()
-        self.ctx.ops.run(get_run, self.ctx.ws, run_id, on_done=self._execute, on_error=self._on_create_failed,
+        self.ctx.ops.run(run_row, self.ctx.ws, run_id, on_done=self._execute, on_error=self._on_create_failed,
                          owner=self)
 
     def _execute(self, run: dict) -> None:
