@@ -1,8 +1,9 @@
 """`--screenshot`: render the main window once everything has loaded, save a PNG, quit.
 
-"Loaded" means the ops helper is idle and no panel has a refresh waiting,
-seen on two checks in a row (a finished call may start the next one from
-its callback). No dialog is ever opened; a timeout still saves what is
+"Loaded" means the ops helper is idle, the change hub holds no notice it
+has yet to send (it sends at most every 150 ms, and a notice makes panels
+reload) and no panel has a refresh waiting, seen on two checks in a row (a
+finished call may start the next one from its callback). No dialog is ever opened; a timeout still saves what is
 there and exits non-zero.
 """
 
@@ -38,7 +39,8 @@ class Screenshot(QObject):
 
     def _settled(self) -> bool:
         ctx = self.window.ctx
-        return ctx.ops.is_idle() and all(p.is_settled() for p in self.window.created_panels())
+        return (ctx.ops.is_idle() and not ctx.changes.has_pending()
+                and all(p.is_settled() for p in self.window.created_panels()))
 
     def _check(self) -> None:
         self._quiet_checks = self._quiet_checks + 1 if self._settled() else 0

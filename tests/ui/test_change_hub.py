@@ -94,3 +94,24 @@ def test_after_detach_nothing_gathered_is_emitted(qtbot, ws):
     store.ensure_set(ws, "third")
     QCoreApplication.sendPostedEvents(hub)
     assert len(received) == 1 and not hub.has_pending()
+
+
+def test_a_panel_is_not_settled_while_a_notice_is_still_gathered(qtbot, make_ctx):
+    """--screenshot waits for settled panels: a notice not yet sent would make a panel reload after the grab."""
+    from ui.panels import Panel
+
+    class Watcher(Panel):
+        watches = frozenset({"question_sets"})
+
+        def refresh(self) -> None:
+            pass
+
+    ctx = make_ctx(rater=None)
+    panel = Watcher(ctx)
+    QCoreApplication.sendPostedEvents(ctx.changes)
+    assert panel.is_settled()
+    store.ensure_set(ctx.ws, "new set")  # gathered; the hub sends it from the event loop
+    assert ctx.changes.has_pending() and not panel.is_settled()
+    qtbot.waitUntil(panel.is_settled, timeout=2000)
+    assert not ctx.changes.has_pending()
+

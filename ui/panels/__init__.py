@@ -104,8 +104,11 @@ class Panel(QWidget):
             self._refresh_timer.start()
 
     def is_settled(self) -> bool:
-        """No refresh waiting to start (the screenshot mode waits for this and an idle ops helper)."""
-        return not self._refresh_timer.isActive()
+        """No refresh waiting to start, nor a change notice still being gathered (it may bring one).
+
+        The screenshot mode waits for this and an idle ops helper.
+        """
+        return not self._refresh_timer.isActive() and not self.ctx.changes.has_pending()
 
     # -- Qt overrides ------------------------------------------------------------------
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
