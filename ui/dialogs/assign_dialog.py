@@ -9,16 +9,16 @@ holds only those answers. The dialog shows each clinician's load after.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from healthqa.assignments import AssignReport, assign, assignment_summary
 
 from ..widgets.banner import make_banner, show_banner
 from .. import look
 from .choices import Choices, load_choices
-from .form_helpers import fill_combo
+from .form_helpers import action_buttons, fill_combo
 
 SUMMARY_COLUMNS = ("Clinician", "Assigned", "Submitted", "Started")
 
@@ -81,12 +81,7 @@ class AssignDialog(QDialog):
         self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.summary.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.summary.setVisible(False)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.assign_button = self.buttons.addButton("Assign", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.assign_button.setProperty("primary", True)
-        self.assign_button.setEnabled(False)
-        self.buttons.accepted.connect(self.assign)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.assign_button = action_buttons(self, "Assign", self.assign)
         chosen_title = QLabel("&Clinicians")
         chosen_title.setBuddy(self.clinician_list)
         layout = QVBoxLayout(self)

@@ -20,7 +20,7 @@ from healthqa.formats.bundle import KINDS, SUFFIX, BundleExportReport, BundleImp
 from ..widgets.banner import make_banner, show_banner
 from ..widgets.panel_header import section_title
 from .choices import Choices, load_choices
-from .form_helpers import FileField, fill_combo
+from .form_helpers import FileField, action_buttons, fill_combo
 from .prompts import Prompts
 
 BUNDLE_FILTER = f"HealthQA review bundles (*{SUFFIX});;All files (*)"
@@ -79,12 +79,7 @@ class BundleExportDialog(QDialog):
         form.addRow("", self.blinded_box)
         form.addRow("&File", self.file)
         self.message = make_banner()
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.export_button = self.buttons.addButton("Export bundle", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.export_button.setProperty("primary", True)
-        self.export_button.setEnabled(False)
-        self.buttons.accepted.connect(self.export)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.export_button = action_buttons(self, "Export bundle", self.export)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(intro)

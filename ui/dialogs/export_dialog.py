@@ -21,7 +21,7 @@ from healthqa.results import MAJORITY
 
 from ..widgets.banner import make_banner, show_banner
 from .choices import Choices, load_choices
-from .form_helpers import FileField, fill_combo
+from .form_helpers import FileField, action_buttons, fill_combo
 from .prompts import Prompts
 
 SET, MODEL, RATER, RUN = "set", "model", "rater", "run"
@@ -128,12 +128,8 @@ class ExportDialog(QDialog):
         self.form.addRow("&File", self.file)
         self._rows = {SET: self.set_combo, MODEL: self.model_combo, RATER: self.rater_combo, RUN: self.run_combo}
         self.message = make_banner()
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.export_button.setProperty("primary", True)
-        self.export_button.setEnabled(False)
-        self.buttons.accepted.connect(self.export)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.export_button = action_buttons(self, "Export", self.export,
+                                                          QDialogButtonBox.StandardButton.Cancel)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addLayout(self.form)

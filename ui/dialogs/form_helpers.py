@@ -1,10 +1,25 @@
-"""Small pieces the File-menu dialogs share: filter combos, a file field (their banner: widgets/banner.py)."""
+"""Small pieces the File-menu dialogs share: the button row, filter combos, a file field (their banner is in
+widgets/banner.py)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLineEdit, QPushButton, QWidget
+
+
+def action_buttons(dialog: QDialog, label: str, action: Callable[[], None],
+                   dismiss: QDialogButtonBox.StandardButton = QDialogButtonBox.StandardButton.Close,
+                   ) -> tuple[QDialogButtonBox, QPushButton]:
+    """The dialog's button row: `label`, the primary button, runs `action` (disabled until the dialog enables
+    it); `dismiss` (Close or Cancel) rejects the dialog. Returns the row and the primary button."""
+    buttons = QDialogButtonBox(dismiss)
+    primary = buttons.addButton(label, QDialogButtonBox.ButtonRole.AcceptRole)
+    primary.setProperty("primary", True)
+    primary.setEnabled(False)
+    buttons.accepted.connect(action)
+    buttons.rejected.connect(dialog.reject)
+    return buttons, primary
 
 
 def fill_combo(combo: QComboBox, items: list[tuple[str, object]], any_label: str | None) -> None:

@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 from typing import ClassVar, NamedTuple
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from ..context import AppContext
@@ -81,6 +81,7 @@ class Panel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("panelRoot")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)  # the stylesheet paints #panelRoot
         self._stale = True
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
 from healthqa import store
@@ -87,7 +87,6 @@ class AgreementPanel(AgreementLayout, Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.loaded: dict | None = None
         self.items: list[dict] = []  # the disagreements listed (after the pair filter)
         self.pair_filter: tuple[str, str] | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget)
+                               QPushButton, QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from .. import look
 from ..agreement_format import BREAKDOWNS, GROUP_STATISTICS, PAIR_STATISTICS
@@ -23,19 +23,9 @@ from ..widgets.card import card
 from ..widgets.grader_standing import GraderStanding
 from ..widgets.heatmap import RaterHeatmap
 from ..widgets.panel_header import page_layout, panel_header
+from ..widgets.row_table import row_table
+from ..widgets.splitter import two_panes
 from .adjudication_view import AdjudicationView
-
-
-def two_panes(orientation: Qt.Orientation, first: QWidget, second: QWidget, sizes: list[int]) -> QSplitter:
-    """A splitter whose second pane takes the room the window gains; neither pane collapses."""
-    splitter = QSplitter(orientation)
-    splitter.addWidget(first)
-    splitter.addWidget(second)
-    splitter.setStretchFactor(0, 0)
-    splitter.setStretchFactor(1, 1)
-    splitter.setSizes(sizes)
-    splitter.setChildrenCollapsible(False)
-    return splitter
 
 
 class AgreementLayout:
@@ -53,8 +43,8 @@ class AgreementLayout:
         right_layout.setSpacing(10)
         right_layout.addWidget(overall_card)
         right_layout.addWidget(standing_card, 1)
-        figures = two_panes(Qt.Orientation.Horizontal, heat_card, right, [440, 620])
-        overview = two_panes(Qt.Orientation.Vertical, figures, self._build_lower_card(), [380, 320])
+        figures = two_panes(Qt.Orientation.Horizontal, heat_card, right, sizes=[440, 620])
+        overview = two_panes(Qt.Orientation.Vertical, figures, self._build_lower_card(), sizes=[380, 320])
 
         self.adjudication = AdjudicationView()
         self.adjudication.sig_back.connect(self.show_overview)
@@ -197,17 +187,9 @@ class AgreementLayout:
 
     @staticmethod
     def _table(model, name: str) -> QTableView:
-        """A read-only list: whole rows selected, one at a time, no grid."""
-        table = QTableView()
-        table.setModel(model)
+        table = row_table(model)
         table.setAccessibleName(name)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
-        table.setWordWrap(False)
-        table.verticalHeader().setVisible(False)
         table.verticalHeader().setDefaultSectionSize(28)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         return table

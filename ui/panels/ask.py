@@ -83,7 +83,6 @@ class AskPanel(AskLayout, Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.configs: list[ModelConfig] = []
         self.sets: list[str] = []
         self.turns: list[Message] = []  # the conversation before the current question

@@ -17,6 +17,7 @@ from .. import look
 from ..widgets.banner import make_banner
 from ..widgets.markdown_view import SafeTextBrowser
 from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
+from ..widgets.splitter import two_panes
 
 
 class AskLayout:
@@ -108,12 +109,8 @@ class AskLayout:
 
         self.banner = make_banner(selectable=False)
 
-        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.right_splitter.addWidget(self.conversation_box)
-        self.right_splitter.addWidget(self.answers_box)
-        self.right_splitter.setStretchFactor(0, 1)
-        self.right_splitter.setStretchFactor(1, 4)
-        self.right_splitter.setChildrenCollapsible(False)
+        self.right_splitter = two_panes(Qt.Orientation.Vertical, self.conversation_box, self.answers_box,
+                                        stretch=(1, 4))
         right = QVBoxLayout()
         right.addWidget(self.banner)
         right.addWidget(self.right_splitter, 1)

@@ -82,7 +82,6 @@ class GradingPanel(GradingLayout, Panel):
     # -- init -------------------------------------------------------------------------
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.rater_id: str | None = None  # whose queue is open; every write is signed with it
         self.rater_name: str | None = None  # the same clinician, by name (flags are signed by name)
         self.flags: Flags = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from .. import look
 from ..widgets.banner import make_banner
@@ -17,6 +17,7 @@ from ..widgets.checklist import ChecklistView
 from ..widgets.key_legend import KeyLegend
 from ..widgets.markdown_view import SafeTextBrowser
 from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
+from ..widgets.splitter import two_panes
 
 
 class GradingActions:
@@ -97,12 +98,7 @@ class GradingLayout:
         answer_layout.setContentsMargins(0, 6, 0, 0)
         answer_layout.addLayout(heading_row(self.answer_heading, right=[self.blind_icon, self.blind_badge]))
         answer_layout.addWidget(self.answer_view)
-        left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(conversation_box)
-        left.addWidget(answer_box)
-        left.setStretchFactor(0, 2)
-        left.setStretchFactor(1, 3)
-        left.setChildrenCollapsible(False)
+        left = two_panes(Qt.Orientation.Vertical, conversation_box, answer_box, stretch=(2, 3))
 
         self.rubric_title = section_title("Rubric")
         self.checklist = ChecklistView(KEYMAP)
@@ -133,12 +129,7 @@ class GradingLayout:
         right_layout.addWidget(self.checklist, 1)
         right_layout.addWidget(self.answer_comment)
         right_layout.addLayout(answer_row)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 11)
-        splitter.setStretchFactor(1, 10)
-        splitter.setChildrenCollapsible(False)
+        splitter = two_panes(Qt.Orientation.Horizontal, left, right, stretch=(11, 10))
         self._splitter = splitter
 
         self.empty = QLabel()

@@ -68,7 +68,6 @@ class ModelsPanel(ModelForm, Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.configs: list[ModelConfig] = []
         self.editing: ModelConfig | None = None  # the stored config being edited; None for a new one
         self.key_stored: bool | None = None  # keyring holds a key for the edited config (None: unknown)

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from healthqa import review, store
 
@@ -16,6 +16,8 @@ from ..models.questions import QuestionTableModel, theme_label
 from ..widgets.flow_layout import FlowLayout
 from ..widgets.markdown_view import SafeTextBrowser, render_conversation
 from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
+from ..widgets.row_table import row_table
+from ..widgets.splitter import two_panes
 from . import Panel
 from ..widgets.import_box import ImportBox, run_import
 from .rubric_editor import RubricEditor
@@ -49,7 +51,6 @@ class QuestionsPanel(Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         # Where the Import button gets a file from; tests replace it to avoid the modal dialog.
         self.file_chooser: Callable[[], str | None] = self._ask_for_file
         self.question_id: str | None = None
@@ -80,15 +81,8 @@ class QuestionsPanel(Panel):
         self.set_combo.activated.connect(lambda _: self._reload_list())
         self.tag_combo.activated.connect(lambda _: self._reload_list())
         self.model = QuestionTableModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.model)
+        self.table = row_table(self.model)
         self.table.setAccessibleName("Questions")
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(30)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
@@ -128,21 +122,11 @@ class QuestionsPanel(Panel):
         conversation_layout.addLayout(heading_row(section_title("CONVERSATION"), right=[self.prompt_label]))
         conversation_layout.addWidget(self.tags_box)
         conversation_layout.addWidget(self.conversation, 1)
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(conversation_box)
-        right.addWidget(rubric_box)
-        right.setStretchFactor(0, 1)
-        right.setStretchFactor(1, 1)
-        right.setChildrenCollapsible(False)
+        right = two_panes(Qt.Orientation.Vertical, conversation_box, rubric_box, stretch=(1, 1))
         self.empty = QLabel("No questions yet.\nImport a HealthBench JSONL file to begin.")
         self.empty.setObjectName("emptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 6)
-        splitter.setChildrenCollapsible(False)
+        splitter = two_panes(Qt.Orientation.Horizontal, left, right, stretch=(4, 6))
         self._splitter = splitter
         self.setFocusProxy(self.table)
         layout = page_layout(self, header)

@@ -52,7 +52,6 @@ class ResultsPanel(Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.rows: list[dict] = []
         self._build()
 

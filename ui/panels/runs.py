@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from healthqa.grader import create_grade_run
@@ -66,7 +66,6 @@ class RunsPanel(RunsLayout, Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.task: AsyncTask | None = None
         self.active_run_id: str | None = None
         self._select_after_refresh: str | None = None

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as _dt
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox,
+                               QTableView, QVBoxLayout, QWidget)
 
 from .. import look
 from ..models.runs import RowsModel
 from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
 from ..widgets.progress_panel import ProgressPanel
+from ..widgets.row_table import row_table
+from ..widgets.splitter import two_panes
 
 STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
                 "failed": "Failed", "cancelled": "Cancelled"}
@@ -149,12 +151,7 @@ class RunsLayout:
         items_layout.setContentsMargins(0, 6, 0, 0)
         items_layout.addWidget(self.items_title)
         items_layout.addWidget(self.items_view)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(runs_box)
-        splitter.addWidget(items_box)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setChildrenCollapsible(False)
+        splitter = two_panes(Qt.Orientation.Vertical, runs_box, items_box, stretch=(3, 2))
 
         layout = page_layout(self, header, spacing=12)
         layout.addLayout(top)
@@ -162,14 +159,7 @@ class RunsLayout:
 
     @staticmethod
     def _table(model: RowsModel, *, stretch: int) -> QTableView:
-        view = QTableView()
-        view.setModel(model)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setAlternatingRowColors(True)
-        view.setShowGrid(False)
-        view.setWordWrap(False)
-        view.verticalHeader().setVisible(False)
+        view = row_table(model)
         view.horizontalHeader().setStretchLastSection(True)
         view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # Fit columns to the first rows only: measuring every cell of thousands of rows takes the GUI
