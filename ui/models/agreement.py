@@ -7,39 +7,26 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
 from ..agreement_format import GROUP_STATISTICS, VERDICT_COLOURS, VERDICT_LABELS, fmt, fmt_ci
 from ..look import THEME
+from .row_list import RowListModel
 
 
-class GroupStatisticsModel(QAbstractTableModel):
-    """All items, then one row per axis or theme: items and four statistics with their 95% intervals."""
+class GroupStatisticsModel(RowListModel):
+    """All items, then one row per axis or theme: items and four statistics with their 95% intervals.
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.rows: list[tuple[str, dict]] = []
+    Rows: (label, block) pairs.
+    """
 
-    def set_rows(self, rows: list[tuple[str, dict]]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 2 + len(GROUP_STATISTICS)
+    headers = ("Group", "Items", *GROUP_STATISTICS.values())
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return ["Group", "Items", *GROUP_STATISTICS.values()][section]
-        if role == Qt.ItemDataRole.TextAlignmentRole and section:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole and section:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+        return super().headerData(section, orientation, role)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         label, block = self.rows[index.row()]
@@ -65,33 +52,13 @@ class GroupStatisticsModel(QAbstractTableModel):
         return None
 
 
-class DisagreementModel(QAbstractTableModel):
+class DisagreementModel(RowListModel):
     """One row per disagreement: where it is, how the raters split, and the final verdict if any."""
 
-    COLUMNS = ["Prompt", "Model", "Criterion", "Points", "Met", "Not met", "Final verdict"]
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.items: list[dict] = []
-
-    def set_items(self, items: list[dict]) -> None:
-        self.beginResetModel()
-        self.items = items
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    headers = ("Prompt", "Model", "Criterion", "Points", "Met", "Not met", "Final verdict")
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        item = self.items[index.row()]
+        item = self.rows[index.row()]
         column = index.column()
         final = item["adjudicated"]
         if role == Qt.ItemDataRole.DisplayRole:

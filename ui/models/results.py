@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
+
+from .row_list import RowListModel
 
 COLUMNS = ("Model", "Answers", "Score", "± SE", "Criteria without verdict", "Answers not scored",
            "Mean output tokens")
@@ -15,18 +17,11 @@ def _number(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
 
-class ResultsTableModel(QAbstractTableModel):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._rows: list[dict] = []
-
-    def set_rows(self, rows: list[dict]) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
+class ResultsTableModel(RowListModel):
+    headers = COLUMNS
 
     def cell_text(self, row: int, column: int) -> str:
-        r = self._rows[row]
+        r = self.rows[row]
         metrics = r.get("metrics", {})
         values = (
             r["model"],
@@ -40,17 +35,6 @@ class ResultsTableModel(QAbstractTableModel):
         return values[column]
 
     # -- Qt overrides -------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None

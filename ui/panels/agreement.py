@@ -185,7 +185,7 @@ class AgreementPanel(AgreementLayout, Panel):
         if self.pair_filter:
             items = [i for i in items if pair_disagrees(i, *self.pair_filter)]
         self.items = items
-        self.disagreements.set_items(items)
+        self.disagreements.set_rows(items)
         self.heatmap.selected = self.pair_filter
         self.heatmap.update()
         done = sum(1 for i in items if i["adjudicated"])
