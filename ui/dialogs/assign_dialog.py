@@ -16,9 +16,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayou
 from healthqa.assignments import AssignReport, assign, assignment_summary
 
 from ..widgets.banner import make_banner, show_banner
+from ..widgets.combo import fill_combo
 from .. import look
 from .choices import Choices, load_choices
-from .form_helpers import action_buttons, fill_combo
+from .form_helpers import action_buttons
 
 SUMMARY_COLUMNS = ("Clinician", "Assigned", "Submitted", "Started")
 

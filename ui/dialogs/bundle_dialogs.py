@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
 from healthqa.formats.bundle import KINDS, SUFFIX, BundleExportReport, BundleImportReport, export_bundle
 
 from ..widgets.banner import make_banner, show_banner
+from ..widgets.combo import fill_combo
 from ..widgets.panel_header import section_title
 from .choices import Choices, load_choices
-from .form_helpers import FileField, action_buttons, fill_combo
+from .form_helpers import FileField, action_buttons
 from .prompts import Prompts
 
 BUNDLE_FILTER = f"HealthQA review bundles (*{SUFFIX});;All files (*)"

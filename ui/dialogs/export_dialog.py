@@ -20,8 +20,9 @@ from healthqa.formats.healthbench import export_healthbench
 from healthqa.results import MAJORITY
 
 from ..widgets.banner import make_banner, show_banner
+from ..widgets.combo import fill_combo
 from .choices import Choices, load_choices
-from .form_helpers import FileField, action_buttons, fill_combo
+from .form_helpers import FileField, action_buttons
 from .prompts import Prompts
 
 SET, MODEL, RATER, RUN = "set", "model", "rater", "run"

@@ -1,11 +1,11 @@
-"""Small pieces the File-menu dialogs share: the button row, filter combos, a file field (their banner is in
-widgets/banner.py)."""
+"""Small pieces the File-menu dialogs share: the button row and a file field (their banner and their
+combos' refill are in widgets/: banner.py, combo.py)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
 
 def action_buttons(dialog: QDialog, label: str, action: Callable[[], None],
@@ -20,20 +20,6 @@ def action_buttons(dialog: QDialog, label: str, action: Callable[[], None],
     buttons.accepted.connect(action)
     buttons.rejected.connect(dialog.reject)
     return buttons, primary
-
-
-def fill_combo(combo: QComboBox, items: list[tuple[str, object]], any_label: str | None) -> None:
-    """Replace the items, keeping the chosen value when it is still there; `any_label` = no filter (None)."""
-    chosen = combo.currentData()
-    combo.blockSignals(True)
-    combo.clear()
-    if any_label is not None:
-        combo.addItem(any_label, None)
-    for text, value in items:
-        combo.addItem(text, value)
-    index = combo.findData(chosen) if chosen is not None else -1
-    combo.setCurrentIndex(index if index >= 0 else 0)
-    combo.blockSignals(False)
 
 
 class FileField(QWidget):

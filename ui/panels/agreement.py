@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QModelIndex, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from healthqa import store
 from healthqa.adjudication import adjudicate, adjudication_item, agreement_overview, disagreements
@@ -33,6 +33,7 @@ from healthqa.adjudication import adjudicate, adjudication_item, agreement_overv
 from .. import look
 from ..agreement_format import BREAKDOWNS, GROUP_STATISTICS, VERDICT_LABELS, fmt, fmt_ci
 from ..look import THEME
+from ..widgets.combo import fill_combo
 from . import Panel
 from .agreement_layout import AgreementLayout
 
@@ -122,8 +123,8 @@ class AgreementPanel(AgreementLayout, Panel):
 
     def _on_loaded(self, loaded: dict) -> None:
         self.loaded = loaded
-        self._fill_combo(self.model_combo, "All models", loaded["models"])
-        self._fill_combo(self.set_combo, "All sets", loaded["sets"])
+        fill_combo(self.model_combo, [("All models", ALL)] + [(name, name) for name in loaded["models"]])
+        fill_combo(self.set_combo, [("All sets", ALL)] + [(name, name) for name in loaded["sets"]])
         overview = loaded["overview"]
         if overview is None:
             self.heatmap.set_data([], [])
@@ -196,16 +197,6 @@ class AgreementPanel(AgreementLayout, Panel):
         self.open_button.setEnabled(bool(items) and self.lower.currentWidget() is self.list_view)
         if items and self.list_view.currentIndex().row() < 0:
             self.list_view.selectRow(0)
-
-    @staticmethod
-    def _fill_combo(combo: QComboBox, everything: str, names: list[str]) -> None:
-        current = combo.currentData()
-        combo.clear()
-        combo.addItem(everything, ALL)
-        for name in names:
-            combo.addItem(name, name)
-        index = combo.findData(current)
-        combo.setCurrentIndex(index if index >= 0 else 0)
 
     # -- private: interaction ----------------------------------------------------------------------------------
     def _on_view_toggled(self, page: int, checked: bool) -> None:

@@ -13,6 +13,7 @@ from healthqa import review, store
 
 from .. import look
 from ..models.questions import QuestionTableModel, theme_label
+from ..widgets.combo import fill_combo
 from ..widgets.flow_layout import FlowLayout
 from ..widgets.markdown_view import SafeTextBrowser, render_conversation
 from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
@@ -164,20 +165,11 @@ class QuestionsPanel(Panel):
     # -- private: loading -----------------------------------------------------------------------
     def _on_filters(self, result) -> None:
         sets, tags = result
-        self._refill(self.set_combo, [("All sets", ALL)] + [(f"{s['name']} ({s['questions']})", s["id"]) for s in sets])
+        fill_combo(self.set_combo, [("All sets", ALL)] + [(f"{s['name']} ({s['questions']})", s["id"]) for s in sets])
         themes = [(f"Theme: {theme_label(t.split(':', 1)[1])}", t) for t in tags if t.startswith("theme:")]
         axes = [(f"Axis: {theme_label(t.split(':', 1)[1])}", t) for t in tags if t.startswith("axis:")]
-        self._refill(self.tag_combo, [("All themes and axes", ALL)] + themes + axes)
+        fill_combo(self.tag_combo, [("All themes and axes", ALL)] + themes + axes)
         self._reload_list()
-
-    @staticmethod
-    def _refill(combo: QComboBox, items: list[tuple[str, str]]) -> None:
-        current = combo.currentData()
-        combo.clear()
-        for text, data in items:
-            combo.addItem(text, data)
-        index = combo.findData(current)
-        combo.setCurrentIndex(index if index >= 0 else 0)
 
     def _reload_list(self) -> None:
         self._search_timer.stop()

@@ -19,6 +19,7 @@ from .. import look
 from ..models.questions import theme_label
 from ..models.results import ResultsTableModel
 from ..widgets.charts import BarChart, Point, ScatterChart, Series
+from ..widgets.combo import fill_combo
 from ..widgets.panel_header import page_layout, panel_header
 from . import Panel
 
@@ -129,25 +130,12 @@ class ResultsPanel(Panel):
     # -- private ---------------------------------------------------------------------------
     def _on_choices(self, result) -> None:
         raters, sets = result
-        current = self.rater_combo.currentData()
         clinicians = [r for r in raters if r["kind"] == "clinician"]
         graders = [r for r in raters if r["kind"] == "model"]
-        self.rater_combo.clear()
-        if clinicians:
-            self.rater_combo.addItem(f"Clinicians (majority of {len(clinicians)})", MAJORITY)
-        for r in clinicians:
-            self.rater_combo.addItem(f"{r['name']} — clinician", r["name"])
-        for r in graders:
-            self.rater_combo.addItem(f"{r['name']} — model grader", r["name"])
-        index = self.rater_combo.findData(current)
-        self.rater_combo.setCurrentIndex(index if index >= 0 else 0)
-        set_current = self.set_combo.currentData()
-        self.set_combo.clear()
-        self.set_combo.addItem("All sets", ALL_SETS)
-        for s in sets:
-            self.set_combo.addItem(s["name"], s["name"])
-        index = self.set_combo.findData(set_current)
-        self.set_combo.setCurrentIndex(index if index >= 0 else 0)
+        majority = [(f"Clinicians (majority of {len(clinicians)})", MAJORITY)] if clinicians else []
+        fill_combo(self.rater_combo, majority + [(f"{r['name']} — clinician", r["name"]) for r in clinicians]
+                   + [(f"{r['name']} — model grader", r["name"]) for r in graders])
+        fill_combo(self.set_combo, [("All sets", ALL_SETS)] + [(s["name"], s["name"]) for s in sets])
         if not raters:
             self._show_notice("No verdicts yet.\nGrade answers in the Grading panel, run a model grader, "
                               "or import a file with verdicts; scores appear here.")

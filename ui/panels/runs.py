@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from healthqa.grader import create_grade_run
 from healthqa.runs import (DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, failed_items, list_runs,
@@ -22,6 +22,7 @@ from healthqa.runs import (DONE, RUNNING, RunProgress, RunSummary, create_run, e
 from healthqa.store import list_model_configs, list_sets
 
 from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
+from ..widgets.combo import fill_combo
 from . import Panel
 from .runs_layout import STATUS_WORDS, RunsLayout, short_id
 
@@ -120,11 +121,11 @@ class RunsPanel(RunsLayout, Panel):
 
     # -- private: loading ------------------------------------------------------------------
     def _show_overview(self, data: dict) -> None:
-        self._fill_combo(self.set_combo, [(f"{s['name']}  ({s['questions']} questions)", s["name"])
+        fill_combo(self.set_combo, [(f"{s['name']}  ({s['questions']} questions)", s["name"])
                                           for s in data["sets"]])
-        self._fill_combo(self.model_combo, [(name, name) for name in data["models"]])
+        fill_combo(self.model_combo, [(name, name) for name in data["models"]])
         graders_first = sorted(data["models"], key=lambda name: "grader" not in name.lower())  # a likely default
-        self._fill_combo(self.grader_combo, [(name, name) for name in graders_first])
+        fill_combo(self.grader_combo, [(name, name) for name in graders_first])
         selected = self._select_after_refresh or self._selected_run_id()
         self._select_after_refresh = None
         self.runs_model.set_rows(data["runs"])
@@ -142,17 +143,6 @@ class RunsPanel(RunsLayout, Panel):
         self.form_hint.setVisible(bool(self.form_hint.text()))
         self.add_model_button.setVisible(not data["models"])
         self._update_buttons()
-
-    @staticmethod
-    def _fill_combo(combo: QComboBox, items: list[tuple[str, str]]) -> None:
-        current = combo.currentData()
-        combo.blockSignals(True)
-        combo.clear()
-        for text, value in items:
-            combo.addItem(text, value)
-        index = combo.findData(current)
-        combo.setCurrentIndex(index if index >= 0 else (0 if items else -1))
-        combo.blockSignals(False)
 
     def _selected_run(self) -> dict | None:
         index = self.runs_view.currentIndex()
