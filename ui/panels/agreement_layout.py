@@ -20,6 +20,7 @@ from .. import look
 from ..agreement_format import BREAKDOWNS, GROUP_STATISTICS, PAIR_STATISTICS
 from ..models.agreement import DisagreementModel, GroupStatisticsModel
 from ..widgets.card import card
+from ..widgets.combo import filter_combo
 from ..widgets.grader_standing import GraderStanding
 from ..widgets.heatmap import RaterHeatmap
 from ..widgets.panel_header import page_layout, panel_header
@@ -65,14 +66,8 @@ class AgreementLayout:
 
     def _build_header(self) -> QHBoxLayout:
         self.subtitle = QLabel("")
-        self.model_combo = QComboBox()
-        self.model_combo.setAccessibleName("Answers of model")
-        self.model_combo.setMinimumWidth(140)
-        self.model_combo.activated.connect(lambda _: self._reload())
-        self.set_combo = QComboBox()
-        self.set_combo.setAccessibleName("Question set")
-        self.set_combo.setMinimumWidth(130)
-        self.set_combo.activated.connect(lambda _: self._reload())
+        self.model_combo = filter_combo("Answers of model", 140, self._reload)
+        self.set_combo = filter_combo("Question set", 130, self._reload)
         self.report_button = QPushButton("Save report…")
         self.report_button.setToolTip("The researcher's report, as a self-contained HTML or a PDF file")
         self.report_button.clicked.connect(self._save_report)

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from healthqa import review, store
 
 from .. import look
 from ..models.questions import QuestionTableModel, theme_label
-from ..widgets.combo import fill_combo
+from ..widgets.combo import fill_combo, filter_combo
 from ..widgets.flow_layout import FlowLayout
 from ..widgets.markdown_view import SafeTextBrowser, render_conversation
 from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
@@ -66,12 +66,8 @@ class QuestionsPanel(Panel):
         self.import_box = ImportBox()
         self.import_box.sig_retry.connect(self._on_import_retry)
 
-        self.set_combo = QComboBox()
-        self.set_combo.setAccessibleName("Question set")
-        self.set_combo.setMinimumWidth(150)
-        self.tag_combo = QComboBox()
-        self.tag_combo.setAccessibleName("Theme or axis")
-        self.tag_combo.setMinimumWidth(150)
+        self.set_combo = filter_combo("Question set", 150, self._reload_list)
+        self.tag_combo = filter_combo("Theme or axis", 150, self._reload_list)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search question and rubric text")
         self.search.addAction(look.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
@@ -79,8 +75,6 @@ class QuestionsPanel(Panel):
         self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self._reload_list)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
-        self.set_combo.activated.connect(lambda _: self._reload_list())
-        self.tag_combo.activated.connect(lambda _: self._reload_list())
         self.model = QuestionTableModel(self)
         self.table = row_table(self.model)
         self.table.setAccessibleName("Questions")

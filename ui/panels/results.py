@@ -9,8 +9,8 @@ clinician, a model grader, or the clinicians' majority.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHeaderView, QLabel,
-                               QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QPushButton, QTableView,
+                               QVBoxLayout, QWidget)
 
 from healthqa import review, store
 from healthqa.results import MAJORITY, score_workspace
@@ -19,7 +19,7 @@ from .. import look
 from ..models.questions import theme_label
 from ..models.results import ResultsTableModel
 from ..widgets.charts import BarChart, Point, ScatterChart, Series
-from ..widgets.combo import fill_combo
+from ..widgets.combo import fill_combo, filter_combo
 from ..widgets.panel_header import page_layout, panel_header
 from . import Panel
 
@@ -58,14 +58,8 @@ class ResultsPanel(Panel):
 
     def _build(self) -> None:
         self.subtitle = QLabel("")
-        self.rater_combo = QComboBox()
-        self.rater_combo.setAccessibleName("Scores from")
-        self.rater_combo.setMinimumWidth(230)
-        self.rater_combo.activated.connect(lambda _: self._compute())
-        self.set_combo = QComboBox()
-        self.set_combo.setAccessibleName("Question set")
-        self.set_combo.setMinimumWidth(150)
-        self.set_combo.activated.connect(lambda _: self._compute())
+        self.rater_combo = filter_combo("Scores from", 230, self._compute)
+        self.set_combo = filter_combo("Question set", 150, self._compute)
         self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
         self.refresh_button.clicked.connect(self._compute)
         header = panel_header("Results", self.subtitle, "Scores from", self.rater_combo, "Set", self.set_combo,

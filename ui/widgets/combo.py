@@ -1,8 +1,20 @@
-"""Refilling a choice list (a filter, a set, a model) without losing what the person chose."""
+"""Choice lists: a panel's filter, and refilling one without losing what the person chose."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtWidgets import QComboBox
+
+
+def filter_combo(name: str, min_width: int, on_chosen: Callable[[], None]) -> QComboBox:
+    """A choice that filters what a panel shows (`name` for screen readers); `on_chosen()` when the person
+    picks an item (not when the panel refills the list)."""
+    combo = QComboBox()
+    combo.setAccessibleName(name)
+    combo.setMinimumWidth(min_width)
+    combo.activated.connect(lambda _: on_chosen())
+    return combo
 
 
 def fill_combo(combo: QComboBox, items: list[tuple[str, object]], any_label: str | None = None) -> None:
