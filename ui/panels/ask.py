@@ -28,9 +28,9 @@ from ..async_worker import async_worker_for, warm_up_http_stack
 from ..dialogs.save_question import SaveQuestionDialog
 from ..widgets.banner import show_banner
 from ..widgets.markdown_view import render_conversation
-from . import Panel
 from .ask_column import AnswerColumn, stream_answer
 from .ask_layout import AskLayout
+from .worker_panel import WorkerPanel
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
@@ -69,7 +69,7 @@ def user_message(text: str, image_url: str | None) -> Message:
     return Message(role="user", content=[TextPart(text=text), ImagePart(image_url=ImageURL(url=image_url))])
 
 
-class AskPanel(AskLayout, Panel):
+class AskPanel(AskLayout, WorkerPanel):
     name = "ask"
     title = "Ask"
     watches = frozenset({"model_configs", "question_sets"})
@@ -192,15 +192,6 @@ class AskPanel(AskLayout, Panel):
         self.save_dialog.sig_save.connect(self._on_save_requested)
         self.save_dialog.finished.connect(self._on_save_dialog_closed)
         self.save_dialog.open()
-
-    def before_close(self) -> None:
-        """The window closes: stop the streams and join the worker thread."""
-        async_worker_for(self.ctx).shutdown()
-
-    # -- Qt overrides -------------------------------------------------------------------------
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override (the panel shown on its own)
-        self.before_close()
-        super().closeEvent(event)
 
     # -- private ---------------------------------------------------------------------------------
     def _show_choices(self, choices: tuple[list[ModelConfig], list[str]]) -> None:

@@ -23,8 +23,8 @@ from healthqa.store import list_model_configs, list_sets
 
 from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
 from ..widgets.combo import fill_combo
-from . import Panel
 from .runs_layout import STATUS_WORDS, RunsLayout, short_id
+from .worker_panel import WorkerPanel
 
 ROW_UPDATE_S = 2.0  # how often the active run's row in the list shows new counts
 FAILED_ITEMS_SHOWN = 200  # a run failing on a wrong setting can have thousands; the first ones tell why
@@ -53,7 +53,7 @@ def run_title(row: dict) -> str:
 
 # -- the panel ---------------------------------------------------------------------------
 
-class RunsPanel(RunsLayout, Panel):
+class RunsPanel(RunsLayout, WorkerPanel):
     name = "runs"
     title = "Runs"
     watches = frozenset({"runs", "model_configs", "question_sets", "set_members"})
@@ -110,19 +110,9 @@ class RunsPanel(RunsLayout, Panel):
             self.progress.cancelling()
             self.task.cancel()
 
-    def before_close(self) -> None:
-        """The window closes: stop the run cleanly (it can be resumed) and join the worker thread."""
-        async_worker_for(self.ctx).shutdown()
-
-    # -- Qt overrides -------------------------------------------------------------------------
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override (the panel shown on its own)
-        self.before_close()
-        super().closeEvent(event)
-
     # -- private: loading ------------------------------------------------------------------
     def _show_overview(self, data: dict) -> None:
-        fill_combo(self.set_combo, [(f"{s['name']}  ({s['questions']} questions)", s["name"])
-                                          for s in data["sets"]])
+        fill_combo(self.set_combo, [(f"{s['name']}  ({s['questions']} questions)", s["name"]) for s in data["sets"]])
         fill_combo(self.model_combo, [(name, name) for name in data["models"]])
         graders_first = sorted(data["models"], key=lambda name: "grader" not in name.lower())  # a likely default
         fill_combo(self.grader_combo, [(name, name) for name in graders_first])
