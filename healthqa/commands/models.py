@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 
@@ -10,7 +9,7 @@ from pydantic import ValidationError
 
 from ..domain import PROVIDERS, ModelConfig, ReasoningMode
 from ..errors import CommandError
-from ..providers import ProviderError, make_provider
+from ..providers import ProviderError, check_connection
 from ..secrets import KeyStoreError, MissingKeyError, get_api_key, key_source, store_api_key
 from ..store import get_model_config, list_model_configs, save_model_config
 from .common import add_command, add_workspace_option, open_from, print_json, print_table
@@ -97,15 +96,8 @@ def cmd_test(args) -> int:
     except MissingKeyError as exc:
         raise CommandError(str(exc)) from None
 
-    async def probe() -> str:
-        provider = make_provider(config, key, max_connections=1, timeout=30.0)
-        try:
-            return await provider.test()
-        finally:
-            await provider.aclose()
-
     try:
-        print(f"{config.name}: {asyncio.run(probe())}")
+        print(f"{config.name}: {check_connection(config, key)}")
     except ProviderError as exc:  # already says what to fix, never the key
         raise CommandError(f"{config.name}: {exc.message}") from None
     return 0

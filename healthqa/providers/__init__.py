@@ -14,6 +14,8 @@ includes reasoning tokens for every provider.
 
 from __future__ import annotations
 
+import asyncio
+
 from healthqa.domain import ModelConfig
 
 from .anthropic import AnthropicProvider
@@ -58,8 +60,24 @@ def make_provider(
                rate_limiter=rate_limiter)
 
 
+def check_connection(config: ModelConfig, api_key: str | None, *, timeout: float = 30.0) -> str:
+    """One tiny request (`Provider.test`), run to completion: a short success
+    line, or ProviderError saying what to fix. For `healthqa models test` and
+    the app's "Test connection"; never call it on a thread that runs a loop."""
+
+    async def probe() -> str:
+        provider = make_provider(config, api_key, max_connections=1, timeout=timeout)
+        try:
+            return await provider.test()
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(probe())
+
+
 __all__ = [
     "ADAPTERS", "CONTENT_FILTER", "LENGTH", "NO_RETRY", "REFUSAL", "STOP",
     "AnthropicProvider", "GeminiProvider", "OpenAICompatibleProvider", "OpenAIProvider",
-    "Provider", "ProviderError", "RateLimiter", "RetryPolicy", "estimate_cost", "make_provider",
+    "Provider", "ProviderError", "RateLimiter", "RetryPolicy", "check_connection", "estimate_cost",
+    "make_provider",
 ]

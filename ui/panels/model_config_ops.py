@@ -7,13 +7,12 @@ one. A failed test's message never holds the key, even a typed one.
 
 from __future__ import annotations
 
-import asyncio
 
 import keyring
 import keyring.errors
 
 from healthqa.domain import ModelConfig
-from healthqa.providers import ProviderError, make_provider
+from healthqa.providers import ProviderError, check_connection
 from healthqa.providers.errors import redact
 from healthqa.secrets import SERVICE, delete_api_key, get_api_key, store_api_key
 from healthqa.store import delete_model_config, save_model_config
@@ -57,14 +56,7 @@ def probe_connection(config: ModelConfig, typed_key: str | None) -> str:
     """One tiny request with the form's config; a short success line, else ProviderError (key redacted)."""
     key = typed_key or get_api_key(config)
 
-    async def probe() -> str:
-        provider = make_provider(config, key, max_connections=1, timeout=TEST_TIMEOUT_S)
-        try:
-            return await provider.test()
-        finally:
-            await provider.aclose()
-
     try:
-        return asyncio.run(probe())
+        return check_connection(config, key, timeout=TEST_TIMEOUT_S)
     except ProviderError as exc:  # adapters redact already; this guards the typed key as well
         raise ProviderError(redact(exc.message, key), status=exc.status) from None
