@@ -17,6 +17,7 @@ from .providers.base import Provider
 from .run_database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
 from .run_jobs import WorkItem, make_job
 from .run_queries import _error_counts, item_counts
+from .run_owner import busy_elsewhere, this_process
 from .run_status import CANCELLED, DONE, FAILED, INCOMPLETE, RUNNING, RunError, RunProgress, RunSummary
 from .secrets import MissingKeyError, get_api_key
 from .store import Workspace, now
@@ -65,6 +66,7 @@ class _Engine:
     async def _run(self) -> RunSummary:
         self.t0 = time.perf_counter()
         run = await self.db.call(self._load_run)
+        await self.db.call(self._claim)
         self.kind = run["kind"]
         self.previous = json.loads(run["summary"]) if run["summary"] else None
         self.job = await self.db.call(make_job, self.ws, run)
@@ -268,11 +270,25 @@ class _Engine:
                                    final.input_tokens, final.output_tokens, final.cost, final.elapsed, 0.0))
         return summary
 
+    def _claim(self) -> None:
+        """Stamp the run as this process's, unless a live process is working on it
+        (one transaction, so two processes starting at once cannot both pass)."""
+        with self.ws.transaction({"runs"}) as conn:
+            status, settings = conn.execute("SELECT status, settings FROM runs WHERE id = ?",
+                                            (self.run_id,)).fetchone()
+            owner = busy_elsewhere(settings)
+            if owner is not None:
+                raise RunError(f"run {self.run_id[:8]} is being worked on by process {owner['pid']} on this "
+                               "machine; let it finish or cancel it there, then resume")
+            conn.execute("UPDATE runs SET settings = json_set(settings, '$.owner', json(?)) WHERE id = ?",
+                         (json.dumps(this_process()), self.run_id))
+
     def _set_status(self, status: str) -> None:
         with self.ws.transaction({"runs"}) as conn:
             conn.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, self.run_id))
 
     def _store_summary(self, summary: RunSummary) -> None:
         with self.ws.transaction({"runs"}) as conn:
-            conn.execute("UPDATE runs SET status = ?, summary = ?, finished_at = ? WHERE id = ?",
+            conn.execute("UPDATE runs SET status = ?, summary = ?, finished_at = ?, "
+                         "settings = json_remove(settings, '$.owner') WHERE id = ?",
                          (summary.status, json.dumps(summary.as_dict()), now(), self.run_id))

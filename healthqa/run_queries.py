@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .run_owner import reported_status
 from .run_status import RunError
 from .store import Workspace
 
@@ -30,7 +31,7 @@ def item_counts(ws: Workspace, run_id: str) -> dict[str, int]:
 
 
 _RUN_COLUMNS = """r.id, r.kind, r.status, r.samples, r.created_at, r.finished_at, r.source_run_id,
-                  s.name AS "set", m.name AS model, ra.name AS rater"""
+                  s.name AS "set", m.name AS model, ra.name AS rater, r.settings AS owner_settings"""
 _RUN_JOINS = """LEFT JOIN question_sets s ON s.id = r.set_id LEFT JOIN model_configs m ON m.id = r.model_config_id
                 LEFT JOIN raters ra ON ra.id = r.rater_id"""
 
@@ -44,15 +45,22 @@ def list_runs(ws: Workspace) -> list[dict]:
         c[row["status"]] = row["n"]
         c["total"] += row["n"]
     for run in runs:
+        _report_status(run)
         run["counts"] = counts.get(run["id"], {"total": 0, "done": 0, "failed": 0, "pending": 0})
     return runs
+
+
+def _report_status(run: dict) -> dict:
+    """A run as reported: 'interrupted' where its process is gone (run_owner.py)."""
+    run["status"] = reported_status(run["status"], run.pop("owner_settings"))
+    return run
 
 
 def _select_run(ws: Workspace, run_id: str, columns: str) -> dict:
     run = ws.query_one(f"SELECT {columns} FROM runs r {_RUN_JOINS} WHERE r.id = ?", (run_id,))
     if run is None:
         raise RunError(f"no run {run_id!r}")
-    return run
+    return _report_status(run)
 
 
 def run_row(ws: Workspace, run_id: str) -> dict:

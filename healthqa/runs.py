@@ -36,13 +36,14 @@ from .run_engine import PROGRESS_INTERVAL, CancelSignal, _Engine
 from .run_jobs import (AnswerJob, Job, Outcome, WorkItem, conversation_messages, make_job, model_config_by_id,
                        previous_session_usage, unfinished_items, work_item)
 from .run_queries import failed_items, get_run, item_counts, list_runs, resolve_run_id, run_row
-from .run_status import (CANCELLED, DONE, FAILED, FINISHED, INCOMPLETE, PENDING, RUNNING, RunError, RunProgress,
-                         RunSummary)
+from .run_status import (CANCELLED, DONE, FAILED, FINISHED, INCOMPLETE, INTERRUPTED, PENDING, RUNNING, RunError,
+                         RunProgress, RunSummary)
 from .store import Workspace, get_model_config, now, set_id_by_name
 
 # Every name this module has always offered, wherever it is defined now.
 __all__ = [
-    "PENDING", "RUNNING", "DONE", "INCOMPLETE", "FAILED", "CANCELLED", "FINISHED", "BATCH_SIZE", "PROGRESS_INTERVAL",
+    "PENDING", "RUNNING", "DONE", "INCOMPLETE", "FAILED", "CANCELLED", "FINISHED", "INTERRUPTED",
+    "BATCH_SIZE", "PROGRESS_INTERVAL",
     "RunError", "RunProgress", "RunSummary",
     "WorkItem", "Outcome", "Job", "unfinished_items", "work_item", "conversation_messages", "AnswerJob",
     "previous_session_usage", "make_job", "model_config_by_id",

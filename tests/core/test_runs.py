@@ -407,3 +407,53 @@ def test_run_row_is_the_listed_run_without_counts_and_reads_no_work_items(worksp
     assert (row["kind"], row["set"], row["model"], row["samples"], row["status"]) == ("answer", "S", "m", 2, PENDING)
     with pytest.raises(RunError, match="no run 'nope'"):
         run_row(workspace, "nope")
+
+
+# ---- which process works on a run ---------------------------------------------
+
+def _stamp(ws: Workspace, run_id: str, pid: int) -> None:
+    """As a process that started the run and was then killed or is still at it leaves it."""
+    import socket
+
+    with ws.transaction() as conn:
+        conn.execute("UPDATE runs SET status = 'running', settings = json_set(settings, '$.owner', json(?)) "
+                     "WHERE id = ?", (json.dumps({"pid": pid, "host": socket.gethostname()}), run_id))
+
+
+def test_a_run_whose_process_is_gone_reads_interrupted_and_resumes(workspace, openai_server):
+    import subprocess
+    import sys
+
+    add_questions(workspace, 3)
+    add_config(workspace, openai_server)
+    run_id = create_run(workspace, model_name="m", set_name="S")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _stamp(workspace, run_id, gone.pid)
+    assert workspace.scalar("SELECT status FROM runs WHERE id = ?", (run_id,)) == "running"  # as stored
+    assert [r["status"] for r in list_runs(workspace)] == ["interrupted"]  # as reported
+    assert get_run(workspace, run_id)["status"] == run_row(workspace, run_id)["status"] == "interrupted"
+    assert execute(workspace, run_id, api_key=openai_server.api_key).status == DONE
+    assert run_row(workspace, run_id)["status"] == DONE
+    assert "owner" not in json.loads(workspace.scalar("SELECT settings FROM runs WHERE id = ?", (run_id,)))
+
+
+def test_a_run_a_live_process_works_on_is_not_run_twice(workspace, openai_server):
+    import subprocess
+    import sys
+
+    add_questions(workspace, 3)
+    add_config(workspace, openai_server)
+    run_id = create_run(workspace, model_name="m", set_name="S")
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _stamp(workspace, run_id, busy.pid)
+        assert run_row(workspace, run_id)["status"] == "running"
+        with pytest.raises(RunError, match=f"being worked on by process {busy.pid}"):
+            execute(workspace, run_id, api_key=openai_server.api_key)
+        assert openai_server.requests == [] and done_keys(workspace, run_id) == set()
+    finally:
+        busy.kill()
+        busy.wait()
+    assert run_row(workspace, run_id)["status"] == "interrupted"
+    assert execute(workspace, run_id, api_key=openai_server.api_key).status == DONE

@@ -164,7 +164,7 @@ class RunsPanel(RunsLayout, WorkerPanel):
 
     def _status_word(self, row: dict) -> str:
         if row["status"] == RUNNING and row["id"] != self.active_run_id:
-            return "Interrupted"  # a process stopped while running it; Resume finishes it
+            return "Running elsewhere"  # another process (`healthqa run`?) works on it; a killed one is "interrupted"
         return STATUS_WORDS.get(row["status"], row["status"])
 
     # -- private: running -------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ..widgets.row_table import row_table
 from ..widgets.splitter import two_panes
 
 STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
-                "failed": "Failed", "cancelled": "Cancelled"}
+                "failed": "Failed", "cancelled": "Cancelled", "interrupted": "Interrupted"}
 DEFAULT_CONCURRENCY = 16
 RESIZE_PRECISION_ROWS = 40
 
