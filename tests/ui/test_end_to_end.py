@@ -10,7 +10,6 @@ checked in the SQLite file through a connection of the test's own.
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -112,7 +111,6 @@ def test_a_clinician_goes_from_an_empty_workspace_to_graded_answers_and_scores(
     # -- 2. Models: a config typed into the form, key from an environment variable; Test connection ----
     models = switch_panel(qtbot, win, "models")
     qtbot.waitUntil(lambda: models.is_settled() and ctx.ops.is_idle(), timeout=WAIT_MS)
-    focus_back_to(qtbot, win)  # the panel's stray hint windows took it: see test_building_panels_flashes_no_window
     fill_form(qtbot, models, openai_server, name=MODEL_NAME)
     qtbot.keyClicks(models.env_edit, loopback_key)
     assert save(qtbot, models) == MODEL_NAME
@@ -208,10 +206,6 @@ class ShownWindows(QObject):
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="ui/panels/model_form.py FieldRow calls setVisible(True) on its hint QLabels "
-                   "before a layout adopts them, so each is shown for a moment as a window of its own (a flash on a "
-                   "desktop; offscreen, the main window loses the focus). When fixed, drop this mark and the "
-                   "focus_back_to after the Models panel in the test above.")
 def test_building_panels_flashes_no_window(make_ctx, settings, qtbot):
     ctx = make_ctx()
     win = MainWindow(ctx, settings, interactive=False)

@@ -37,11 +37,12 @@ class FieldRow(QWidget):
     def __init__(self, field: QWidget, hint: str = "", *, width: int | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.field = field
-        self.hint = QLabel(hint)
+        # Parented at once: a parentless label made visible would flash up as a window of its own.
+        self.hint = QLabel(hint, self)
         self.hint.setObjectName("muted")
         self.hint.setWordWrap(True)
         self.hint.setVisible(bool(hint))
-        self.error = QLabel()
+        self.error = QLabel(self)
         self.error.setWordWrap(True)
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setObjectName("fieldError")
