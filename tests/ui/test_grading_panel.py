@@ -206,6 +206,22 @@ def test_previous_and_next_answers_from_the_keyboard(grading, qtbot):
     wait_idle(qtbot, ctx)
 
 
+def test_a_queue_reload_while_the_next_answer_loads_keeps_the_new_position(grading, qtbot):
+    """A change notice can reload the queue between Enter/→ and the next answer's arrival:
+    the position must follow the answer on its way, not fall back to the one just left."""
+    from ui.panels.grading import _load_queue
+
+    ctx, panel = grading(with_grader=False)
+    reloaded = _load_queue(ctx.ws, panel.rater_id)
+    second = panel.queue[1]
+    with qtbot.waitSignal(panel.sig_answer_shown):
+        press(qtbot, panel, Qt.Key.Key_Right)
+        panel._on_queue(reloaded)  # the reload lands before the answer does
+    assert panel.current_answer_id() == second
+    assert panel.index == 1 and panel.position.text() == "Answer 2 of 2"
+    wait_idle(qtbot, ctx)
+
+
 def test_the_queue_order_is_the_clinicians_own(grading, qtbot):
     ctx, panel = grading(with_grader=False)
     assert panel.queue == review.grading_queue(ctx.ws, ctx.rater.id)

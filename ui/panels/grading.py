@@ -89,6 +89,7 @@ class GradingPanel(GradingLayout, Panel):
         self.queue: list[str] = []
         self.index = 0
         self.view: AnswerView | None = None
+        self._opening: str | None = None  # the answer being loaded, on its way to the screen
         self.reveal: Reveal | None = None
         self.clock = ActiveClock(ctx.clock)
         self._submitted: set[str] = set()
@@ -135,13 +136,16 @@ class GradingPanel(GradingLayout, Panel):
             return
         self._leave_answer()
         self.index = index
+        self._opening = self.queue[index]
         self.ctx.ops.run(_load_answer, self.ctx.ws, self.queue[index], self.rater_id, self.rater_name,
                          key="grading.answer", on_done=self._on_answer_loaded)
 
     # -- private: loading ------------------------------------------------------------------------
     def _on_queue(self, result) -> None:
         queue, progress, submitted = result
-        current = self.current_answer_id()
+        # The answer on its way to the screen, else the one on it: a queue reloaded while Enter
+        # moves on must not put the position back on the answer just submitted.
+        current = self._opening or self.current_answer_id()
         self.queue, self._submitted = queue, submitted
         self._show_progress(progress)
         if not queue:
@@ -151,7 +155,8 @@ class GradingPanel(GradingLayout, Panel):
             return
         if current in queue:
             self.index = queue.index(current)
-            self._update_texts()
+            if self._opening is None:
+                self._update_texts()  # (an answer on its way updates them when it arrives)
             return  # the open answer stays as it is; only the queue around it changed
         self.open_index(review.first_open_index(queue, submitted))
 
@@ -159,12 +164,14 @@ class GradingPanel(GradingLayout, Panel):
         """Another clinician signs in: credit the open answer to the one before, then load the new queue."""
         self._leave_answer()
         self.view, self.reveal, self.queue, self.rater_id, self.rater_name = None, None, [], None, None
+        self._opening = None
         self.mark_stale()
 
     def _on_answer_loaded(self, result: tuple[AnswerView, Reveal | None, str, Flags]) -> None:
         if result[2] != self.rater_id:
             return  # loaded for a clinician who has since handed over
         self.view, self.reveal, _, self.flags = result
+        self._opening = None
         view = self.view
         label = review.blind_label(self.index)
         self.conversation_view.show_document(render_conversation(view.conversation))
