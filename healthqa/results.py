@@ -46,14 +46,21 @@ def _rubrics(ws: Workspace, question_ids: set[str]) -> tuple[dict, dict]:
     return criteria, tags
 
 
+def flagged_criterion_ids(ws: Workspace) -> set[str]:
+    """Criteria that any clinician flagged as wrong or ambiguous."""
+    return {r["criterion_id"] for r in ws.query("SELECT DISTINCT criterion_id FROM criterion_flags")}
+
+
 def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | None = None,
                     set_name: str | None = None, run_id: str | None = None,
-                    n_boot: int = 1000) -> list[dict]:
+                    n_boot: int = 1000, without_flagged: bool = False) -> list[dict]:
     """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers, metrics}.
 
     `rater` may be a rater's name or MAJORITY ("majority" works too) for the
     clinicians' majority verdict; without it every rater is scored, plus the
     majority wherever at least two clinicians graded the same model.
+    `without_flagged` leaves out of every score the criteria a clinician
+    flagged (published rubrics contain errors), as if the rubric lacked them.
     """
     rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id)
     # verdicts[(model, rater)][answer_id] = {criterion_id: met}
@@ -81,6 +88,7 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
             }
             kinds[MAJORITY] = "clinician"
     criteria, example_tags = _rubrics(ws, {q for q, _ in answer_info.values()})
+    left_out = flagged_criterion_ids(ws) if without_flagged else set()
     results = []
     for (answer_model, rater_name), by_answer in sorted(verdicts.items()):
         if rater not in (None, rater_name) and not (rater == "majority" and rater_name == MAJORITY):
@@ -90,7 +98,8 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
             question_id, out_tokens = answer_info[answer_id]
             examples.append(GradedExample(
                 example_tags=example_tags.get(question_id, ()),
-                criteria=[GradedCriterion(points, given.get(cid), ctags) for cid, points, ctags in criteria[question_id]],
+                criteria=[GradedCriterion(points, given.get(cid), ctags) for cid, points, ctags in criteria[question_id]
+                          if cid not in left_out],
                 output_tokens=out_tokens,
             ))
         result = score_examples(examples, n_boot=n_boot)

@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--rater", metavar="R", help="a rater's name, or 'majority' for the clinicians' majority")
     p.add_argument("--set", dest="set_name", metavar="NAME")
     p.add_argument("--run", dest="run_id", metavar="RUN_ID")
+    p.add_argument("--without-flagged", action="store_true",
+                   help="leave out the rubric criteria that a clinician flagged as wrong or ambiguous")
     p.add_argument("--json", action="store_true")
 
 
@@ -78,7 +80,7 @@ def cmd_score(args) -> int:
             known = ", ".join(r["name"] for r in list_raters(ws)) or "none"
             raise CommandError(f"no rater named {args.rater!r} (raters: {known}, or 'majority')")
         results = score_workspace(ws, model=args.model, rater=args.rater, set_name=args.set_name,
-                                  run_id=args.run_id)
+                                  run_id=args.run_id, without_flagged=args.without_flagged)
     if args.json:
         print_json(results)
         return 0

@@ -116,7 +116,7 @@ def report_blocks(ws: Workspace, *, set_name: str | None = None, model: str | No
     blocks += _summary_section(ws, set_name, model)
     blocks += _score_sections(scores)
     blocks += _agreement_sections(overview)
-    blocks += _flag_section(ws, set_name, model)
+    blocks += _flag_section(ws, set_name, model, rater, scores)
     blocks += _method_notes(overview["report"] if overview else None)
     return blocks
 
@@ -330,7 +330,7 @@ def _grader_section(report: dict) -> list:
     return blocks
 
 
-def _flag_section(ws: Workspace, set_name, model) -> list:
+def _flag_section(ws: Workspace, set_name, model, rater, scores: list[dict]) -> list:
     scope, params = answer_scope(model, set_name)
     flags = ws.query(
         f"""SELECT q.prompt_id, c.position, c.text, c.points, f.reason, f.comment, r.name AS rater, f.created_at
@@ -344,11 +344,22 @@ def _flag_section(ws: Workspace, set_name, model) -> list:
     if not flags:
         return blocks + [Paragraph("No rubric criterion has been flagged.")]
     blocks.append(Paragraph(f"{len(flags)} flag(s) by clinicians on rubric items they judged wrong (sign, "
-                            "content, relevance). Flagged criteria are still scored as written."))
+                            "content, relevance). The scores above count flagged criteria as written; the "
+                            "table after the list shows each score with them left out."))
     rows = [[f["prompt_id"], f"{f['position'] + 1}", f"[{f['points']:+d}] {f['text']}",
              f["reason"].replace("_", " "), f["comment"] or "", f["rater"], f["created_at"][:10]] for f in flags]
     blocks.append(Table(["Prompt", "#", "Criterion", "Reason", "Comment", "By", "Date"], rows,
                         ["l", "r", "l", "l", "l", "l", "l"], [1.1, 0.3, 2.6, 0.9, 1.6, 0.9, 0.9]))
+    without = {(s["model"], s["rater"]): s for s in
+               score_workspace(ws, model=model, rater=rater, set_name=set_name, without_flagged=True)}
+    rows = []
+    for s in scores:
+        other = without.get((s["model"], s["rater"]))
+        rows.append([s["model"], s["rater"], _num(s["score"]), _num(other["score"] if other else None),
+                     f"{other['unscored'] if other else '—'}"])
+    blocks.append(Table(["Model", "Rater", "Score as written", "Without flagged criteria", "Unscored without"],
+                        rows, ["l", "l", "r", "r", "r"], [1.4, 1.6, 1.0, 1.2, 1.0],
+                        "Scores with the flagged criteria left out of numerator and denominator."))
     return blocks
 
 

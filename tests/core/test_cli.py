@@ -90,3 +90,14 @@ def test_skip_invalid_lists_each_skipped_line(tmp_path):
     path = write_jsonl(tmp_path / "m.jsonl", [healthbench_row("a"), "{bad", healthbench_row("b")])
     out = healthqa("import", str(path), "--skip-invalid", workspace=tmp_path / "w.healthqa").stdout
     assert "skipped 1 invalid rows" in out and "m.jsonl:2: invalid JSON" in out
+
+
+def test_score_without_flagged_criteria(tmp_path, graded_file):
+    ws = tmp_path / "w.healthqa"
+    healthqa("import", str(graded_file), "--rater", "Dr A", workspace=ws)
+    healthqa("flag", "p1", "3", "--rater", "Dr A", "--reason", "wrong_sign", workspace=ws)
+    as_written = {s["model"]: s["score"] for s in json.loads(healthqa("score", "--json", workspace=ws).stdout)}
+    without = {s["model"]: s["score"] for s in
+               json.loads(healthqa("score", "--json", "--without-flagged", workspace=ws).stdout)}
+    assert as_written == {"m1": pytest.approx(1.0), "m2": 0.0}  # m2 met the -7 criterion: (6 - 7) / 14
+    assert without == {"m1": pytest.approx(1.0), "m2": pytest.approx(6 / 14)}

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from healthqa import store
-from healthqa.domain import Question, RaterKind
+from healthqa.domain import Answer, Question, RaterKind
 from healthqa.flags import (FLAG_REASONS, FlagError, criterion_id_at, export_flags, flag_criterion, list_flags,
                             unflag_criterion)
 from healthqa.store import Workspace
@@ -92,3 +92,34 @@ def test_cli_flag_and_flags(tmp_path):
     assert "give --reason" in run("flag", "p1", "2", "--rater", "Dr A", code=2).stderr
     [flag] = json.loads(run("flags", "--json").stdout)
     assert (flag["criterion_position"], flag["reason"], flag["rater"]) == (3, "wrong_sign", "Dr A")
+
+
+def _graded_illustrative(ws: Workspace) -> list[str]:
+    """The spec's illustrative row (+6, +8, -7) answered once; Dr A: met, not met, met."""
+    qid, _ = store.upsert_question(ws, Question.model_validate(healthbench_row("p1")), store.ensure_set(ws, "S"))
+    aid, _ = store.add_answer(ws, qid, Answer(text="Rest it.", model="m"))
+    rater = store.ensure_rater(ws, "Dr A")
+    ids = [c["id"] for c in store.criteria_rows(ws, qid)]
+    for cid, verdict in zip(ids, ("met", "not_met", "met")):
+        store.set_grade(ws, aid, cid, rater, verdict)
+    return ids
+
+
+def test_scores_without_flagged_criteria(workspace, tmp_path):
+    from healthqa.formats.report import write_report
+    from healthqa.results import score_workspace
+
+    ids = _graded_illustrative(workspace)
+    as_written = score_workspace(workspace, rater="Dr A")[0]
+    assert as_written["score"] == 0.0  # (6 - 7) / 14, clipped
+    flag_criterion(workspace, ids[2], "Dr A", "wrong_sign", "a broken ankle is not certain either way")
+    assert score_workspace(workspace, rater="Dr A")[0]["score"] == 0.0  # flags change nothing by default
+    without = score_workspace(workspace, rater="Dr A", without_flagged=True)[0]
+    assert without["score"] == pytest.approx(6 / 14)
+    assert without["metrics"]["axis:accuracy"] == 0.0  # only the +8 criterion (not met) is left on that axis
+    report = write_report(workspace, tmp_path / "r.html").read_text()
+    assert "Without flagged criteria" in report and "0.429" in report
+    for cid in ids[:2]:  # every positive criterion flagged: nothing left to score
+        flag_criterion(workspace, cid, "Dr A", "ambiguous")
+    left = score_workspace(workspace, rater="Dr A", without_flagged=True)[0]
+    assert left["score"] is None and left["unscored"] == 1
