@@ -1,6 +1,7 @@
 """The Results panel shows the numbers score_workspace computes, for the chosen rater."""
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 
 from healthqa import store
@@ -70,6 +71,24 @@ def test_scores_of_the_clinicians_majority_and_of_one_clinician(known, qtbot):
     with qtbot.waitSignal(panel.sig_results_shown):
         panel.choose_rater("Dr A")
     assert [r[:3] for r in table_text(panel)] == [["m1", "1", "0.500"]]  # (6 + 8 - 7) / 14
+    wait_idle(qtbot, known)
+
+
+def test_leaving_out_flagged_criteria(known, qtbot):
+    from healthqa.flags import flag_criterion
+
+    panel = shown_panel(known, qtbot)
+    with qtbot.waitSignal(panel.sig_results_shown):
+        panel.choose_rater("Dr A")
+    assert [r[:3] for r in table_text(panel)] == [["m1", "1", "0.500"]]  # (6 + 8 - 7) / 14
+    p1 = store.question_id_by_prompt_id(known.ws, "p1")
+    negative = store.criteria_rows(known.ws, p1)[2]["id"]
+    with qtbot.waitSignal(panel.sig_results_shown):  # a flag is a change the panel hears
+        flag_criterion(known.ws, negative, "Dr A", "wrong_sign")
+    assert [r[:3] for r in table_text(panel)] == [["m1", "1", "0.500"]]  # scored as written by default
+    with qtbot.waitSignal(panel.sig_results_shown):
+        qtbot.mouseClick(panel.without_flagged, Qt.MouseButton.LeftButton)
+    assert [r[:3] for r in table_text(panel)] == [["m1", "1", "1.000"]]  # (6 + 8) / 14
     wait_idle(qtbot, known)
 
 

@@ -9,7 +9,7 @@ clinician, a model grader, or the clinicians' majority.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QPushButton, QTableView,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QHeaderView, QLabel, QPushButton, QTableView,
                                QVBoxLayout, QWidget)
 
 from healthqa import review, store
@@ -30,8 +30,8 @@ def _load_choices(ws) -> tuple[list[dict], list[dict]]:
     return review.raters_with_grades(ws), store.list_sets(ws)
 
 
-def _compute(ws, rater: str, set_name: str | None) -> list[dict]:
-    rows = score_workspace(ws, rater=rater, set_name=set_name)
+def _compute(ws, rater: str, set_name: str | None, without_flagged: bool = False) -> list[dict]:
+    rows = score_workspace(ws, rater=rater, set_name=set_name, without_flagged=without_flagged)
     return sorted(rows, key=lambda r: r["model"])
 
 
@@ -46,7 +46,7 @@ def tag_breakdown(rows: list[dict], prefix: str) -> tuple[list[str], list[Series
 class ResultsPanel(Panel):
     name = "results"
     title = "Results"
-    watches = frozenset({"grades", "answers", "criteria", "raters", "questions", "set_members"})
+    watches = frozenset({"grades", "answers", "criteria", "raters", "questions", "set_members", "criterion_flags"})
 
     sig_results_shown = Signal(object)
     """list[dict] — the score rows now shown (one per model)."""
@@ -60,10 +60,14 @@ class ResultsPanel(Panel):
         self.subtitle = QLabel("")
         self.rater_combo = filter_combo("Scores from", 230, self._compute)
         self.set_combo = filter_combo("Question set", 150, self._compute)
+        self.without_flagged = QCheckBox("Leave out flagged criteria")
+        self.without_flagged.setToolTip("Score as if the rubric lacked the criteria a clinician flagged as wrong "
+                                        "or ambiguous")
+        self.without_flagged.toggled.connect(self._compute)
         self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
         self.refresh_button.clicked.connect(self._compute)
         header = panel_header("Results", self.subtitle, "Scores from", self.rater_combo, "Set", self.set_combo,
-                              self.refresh_button, spacing=10)
+                              self.without_flagged, self.refresh_button, spacing=10)
 
         note = "bars: mean score, clipped to 0–1; whiskers: ± 1 bootstrap standard error"
         self.overall_chart = BarChart("Overall score by model", note, style_by_category=True)
@@ -142,7 +146,7 @@ class ResultsPanel(Panel):
             return
         self.subtitle.setText("Computing…")
         self.ctx.ops.run(_compute, self.ctx.ws, rater, self.set_combo.currentData() or None,
-                         key="results.scores", on_done=self._on_scores)
+                         self.without_flagged.isChecked(), key="results.scores", on_done=self._on_scores)
 
     def _on_scores(self, rows: list[dict]) -> None:
         self.rows = rows
