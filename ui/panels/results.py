@@ -60,14 +60,14 @@ class ResultsPanel(Panel):
         self.subtitle = QLabel("")
         self.rater_combo = filter_combo("Scores from", 230, self._compute)
         self.set_combo = filter_combo("Question set", 150, self._compute)
-        self.without_flagged = QCheckBox("Leave out flagged criteria")
+        self.without_flagged = QCheckBox("Leave out rubric criteria that a clinician flagged as wrong or ambiguous")
         self.without_flagged.setToolTip("Score as if the rubric lacked the criteria a clinician flagged as wrong "
                                         "or ambiguous")
         self.without_flagged.toggled.connect(self._compute)
         self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
         self.refresh_button.clicked.connect(self._compute)
         header = panel_header("Results", self.subtitle, "Scores from", self.rater_combo, "Set", self.set_combo,
-                              self.without_flagged, self.refresh_button, spacing=10)
+                              self.refresh_button, spacing=10)
 
         note = "bars: mean score, clipped to 0–1; whiskers: ± 1 bootstrap standard error"
         self.overall_chart = BarChart("Overall score by model", note, style_by_category=True)
@@ -107,6 +107,7 @@ class ResultsPanel(Panel):
         body_layout.setContentsMargins(0, 0, 0, 0)
         body_layout.setSpacing(12)
         body_layout.addWidget(charts, 1)
+        body_layout.addWidget(self.without_flagged)  # above the table whose figures it changes
         body_layout.addWidget(self.table)
         self._body = body
         self.setFocusProxy(self.rater_combo)
