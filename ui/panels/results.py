@@ -107,7 +107,7 @@ class ResultsPanel(Panel):
         body_layout.setContentsMargins(0, 0, 0, 0)
         body_layout.setSpacing(12)
         body_layout.addWidget(charts, 1)
-        body_layout.addWidget(self.without_flagged)  # above the table whose figures it changes
+        body_layout.addWidget(self.without_flagged, 0, Qt.AlignmentFlag.AlignLeft)  # above the table it changes
         body_layout.addWidget(self.table)
         self._body = body
         self.setFocusProxy(self.rater_combo)
