@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from typing import Any
 
@@ -16,6 +18,8 @@ DEFAULT_MAX_TOKENS = 4096  # max_tokens is required; 4096 fits every Claude mode
 # Thinking budgets per reasoning mode (the API's minimum is 1024).
 THINKING_BUDGET = {ReasoningMode.LOW: 1024, ReasoningMode.MEDIUM: 4096, ReasoningMode.HIGH: 16384}
 MIN_BUDGET = 1024
+# Claude <family>-<major>[-<minor>]: a minor is one or two digits (a dated id's 8 digits are not one).
+_CLAUDE_VERSION = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?")
 # Error types that mean "try again later" when they arrive inside a stream.
 TRANSIENT_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
 
@@ -64,6 +68,15 @@ def _error_fields(body: Any) -> ErrorInfo:
     if isinstance(details, dict) and details.get("error_code"):
         words.append(str(details["error_code"]))  # e.g. enforced_spend_limit_reached
     return ErrorInfo(str(error.get("message") or ""), " ".join(w for w in words if w) or None)
+
+
+def uses_adaptive_thinking(model_id: str) -> bool:
+    """Claude 4.7 and later reject thinking with budget_tokens (providers.md §3.2):
+    they think adaptively, steered by an effort level instead."""
+    match = _CLAUDE_VERSION.search(model_id)
+    if match is None:
+        return False
+    return (int(match.group(1)), int(match.group(2) or 0)) >= (4, 7)
 
 
 def thinking_plan(config: ModelConfig) -> tuple[int, int | None]:
@@ -150,7 +163,11 @@ class AnthropicProvider(Provider):
         if system:
             body["system"] = system
         if self.thinking_budget is not None and max_tokens is None:
-            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+            if uses_adaptive_thinking(c.model):
+                body["thinking"] = {"type": "adaptive"}
+                body["output_config"] = {"effort": c.reasoning.value}
+            else:
+                body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
         elif c.temperature is not None:  # temperature must stay default while thinking
             body["temperature"] = c.temperature
         if stream:

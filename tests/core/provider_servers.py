@@ -620,6 +620,12 @@ def _anthropic_text(content: Any) -> str:
     return "\n".join(b.get("text", "") for b in content or () if b.get("type") == "text")
 
 
+def _claude_version(model: str) -> tuple[int, int]:
+    """(major, minor) of a 'claude-<family>-<major>[-<minor>]' id; (0, 0) for other names."""
+    match = re.search(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?", model)
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else (0, 0)
+
+
 class AnthropicServer(LoopbackServer):
     """POST /v1/messages, GET /v1/models, Anthropic errors and named SSE events."""
 
@@ -700,6 +706,12 @@ class AnthropicServer(LoopbackServer):
                 return bad(f"messages: Unexpected role \"{m.get('role')}\". The Messages API accepts a top-level "
                            "`system` parameter, not \"system\" as an input message role.")
         thinking = body.get("thinking") or {}
+        if thinking.get("type") == "enabled" and _claude_version(body["model"]) >= (4, 7):
+            return bad("thinking.type.enabled is not supported for this model. Use thinking.type.adaptive "
+                       "and output_config.effort to control thinking behavior.")
+        if thinking.get("type") == "adaptive" and (body.get("output_config") or {}).get("effort") not in (
+                None, "low", "medium", "high", "xhigh", "max"):
+            return bad("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
         if thinking.get("type") == "enabled":
             budget = thinking.get("budget_tokens", 0)
             if budget < 1024:
@@ -717,7 +729,7 @@ class AnthropicServer(LoopbackServer):
             text = self.responder(_anthropic_text(users[-1]["content"]) if users else "", request)
         if count_tokens(text) > body["max_tokens"]:
             text, stop_reason = " ".join(text.split(" ")[:body["max_tokens"]]), "max_tokens"
-        thinking = (body.get("thinking") or {}).get("type") == "enabled"
+        thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
         system = body.get("system") or ""
         inputs = count_tokens(system if isinstance(system, str) else _anthropic_text(system))
         inputs += sum(count_tokens(_anthropic_text(m["content"])) for m in body["messages"])

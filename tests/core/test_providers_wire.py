@@ -225,6 +225,32 @@ def test_anthropic_thinking_budget_per_mode(anthropic_server, mode, budget):
     assert answer.usage.reasoning_tokens == REASONING_TOKENS
 
 
+@pytest.mark.parametrize("model", ["claude-opus-4-7", "claude-sonnet-5", "claude-haiku-4-8-20261001"])
+def test_anthropic_newest_models_think_adaptively_with_an_effort(anthropic_server, model):
+    answer = ask(anthropic_server, model=model, reasoning="medium", temperature=0.2)
+    body = anthropic_server.last.json
+    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "medium"}
+    assert "temperature" not in body
+    assert answer.text == answer_for(QUESTION) and answer.usage.reasoning_tokens == REASONING_TOKENS
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-sonnet-4-20250514", "claude-3-7-sonnet-20250219"])
+def test_anthropic_older_models_keep_a_thinking_budget(anthropic_server, model):
+    ask(anthropic_server, model=model, reasoning="low")
+    assert anthropic_server.last.json["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
+def test_the_loopback_server_refuses_a_budget_on_the_newest_models(anthropic_server):
+    """The mock is faithful: what the adapter avoids is what the real API refuses."""
+    import httpx
+
+    reply = httpx.post(f"{anthropic_server.base_url}/v1/messages",
+                       headers={"x-api-key": anthropic_server.api_key, "anthropic-version": "2023-06-01"},
+                       json={"model": "claude-opus-4-7", "max_tokens": 4096, "messages": [
+                           {"role": "user", "content": "hi"}], "thinking": {"type": "enabled", "budget_tokens": 2048}})
+    assert reply.status_code == 400 and "adaptive" in reply.json()["error"]["message"]
+
+
 def test_anthropic_small_cap_shrinks_the_budget(anthropic_server):
     ask(anthropic_server, reasoning="high", max_output_tokens=3000)
     body = anthropic_server.last.json
