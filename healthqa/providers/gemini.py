@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from typing import Any
 
@@ -16,6 +18,18 @@ API_VERSION = "v1beta"
 # thinkingBudget per reasoning mode; "off" sends no thinkingConfig (the model's default),
 # since models without thinking reject the field and some thinking models reject 0.
 THINKING_BUDGET = {ReasoningMode.LOW: 1024, ReasoningMode.MEDIUM: 8192, ReasoningMode.HIGH: 24576}
+# Gemini 3 and later take a thinking level instead (providers.md §4.2; never both: 400).
+_LEVEL_MODELS = re.compile(r"gemini-(\d+)")
+
+
+def thinking_config(model_id: str, mode: ReasoningMode) -> dict | None:
+    """The thinkingConfig for a reasoning mode: a level on Gemini 3+, a budget before."""
+    if mode not in THINKING_BUDGET:
+        return None
+    match = _LEVEL_MODELS.search(model_id)
+    if match and int(match.group(1)) >= 3:
+        return {"thinkingLevel": mode.value.upper()}
+    return {"thinkingBudget": THINKING_BUDGET[mode]}
 # Candidates stopped by a safety or policy filter: answered, not failed.
 FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"})
 
@@ -149,8 +163,9 @@ class GeminiProvider(Provider):
         cap = max_tokens or c.max_output_tokens
         if cap:
             generation["maxOutputTokens"] = cap
-        if c.reasoning in THINKING_BUDGET:
-            generation["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGET[c.reasoning]}
+        thinking = thinking_config(c.model, c.reasoning)
+        if thinking is not None:
+            generation["thinkingConfig"] = thinking
         if generation:
             body["generationConfig"] = generation
         return body

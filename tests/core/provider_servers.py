@@ -888,6 +888,9 @@ class GeminiServer(LoopbackServer):
         thinking = _gemini_get(config, "thinkingConfig", "thinking_config") or {}
         if "thinkingBudget" in thinking and "thinkingLevel" in thinking:
             return bad("thinking_budget and thinking_level cannot be set at the same time.")
+        if thinking.get("thinkingLevel") not in (None, "MINIMAL", "LOW", "MEDIUM", "HIGH"):
+            return bad(f"Invalid value at 'generation_config.thinking_config.thinking_level' "
+                       f"({thinking['thinkingLevel']!r})")
         return None
 
     def _normal(self, request: Recorded, *, finish: str = "STOP", text: str | None = None) -> Reply:

@@ -297,6 +297,17 @@ def test_gemini_request_shape(gemini_server):
         "temperature": 0.5, "maxOutputTokens": 2000, "thinkingConfig": {"thinkingBudget": 8192}}
 
 
+@pytest.mark.parametrize("model,mode,expected", [
+    ("gemini-3-pro-preview", "high", {"thinkingLevel": "HIGH"}),
+    ("gemini-3-flash", "low", {"thinkingLevel": "LOW"}),
+    ("gemini-2.5-flash", "medium", {"thinkingBudget": 8192})])
+def test_gemini_3_takes_a_thinking_level_older_models_a_budget(gemini_server, model, mode, expected):
+    answer = ask(gemini_server, model=model, reasoning=mode)
+    body = gemini_server.last.json
+    assert body["generationConfig"]["thinkingConfig"] == expected
+    assert answer.text == answer_for(QUESTION)
+
+
 def test_gemini_reasoning_off_sends_no_thinking_config(gemini_server):
     answer = ask(gemini_server)
     assert "generationConfig" not in gemini_server.last.json
