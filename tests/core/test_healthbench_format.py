@@ -171,3 +171,23 @@ def test_parser_survives_any_text(text):
         parse_row(text, path="h.jsonl", line=1)
     except FormatError:
         pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(mutated_rows() | json_values, min_size=1, max_size=3), skip=st.booleans())
+def test_whole_import_raises_only_its_own_error_and_is_all_or_nothing(tmp_path_factory, rows, skip):
+    """Files of random rows through the real importer and workspace: either FormatError and
+    nothing stored (unless --skip-invalid), or an import whose counts match the workspace."""
+    folder = tmp_path_factory.mktemp("prop")
+    path = write_jsonl(folder / "random.jsonl", [json.dumps(r) for r in rows])
+    with store.Workspace(folder / "w.healthqa") as ws:
+        try:
+            report = import_healthbench(ws, path, rater="Dr A", skip_invalid=skip)
+        except FormatError as exc:
+            assert str(exc).startswith(str(path))
+            if not skip:
+                assert ws.scalar("SELECT count(*) FROM questions") == 0
+                assert ws.scalar("SELECT count(*) FROM answers") == 0
+            return
+        assert ws.scalar("SELECT count(*) FROM questions") == report.questions_created
+        assert ws.scalar("SELECT count(*) FROM answers") == report.answers_created
