@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from .scoring import GradedCriterion, GradedExample, majority_verdict, score_examples
+from .scoring import GradedCriterion, GradedExample, majority_verdict, score_examples, worst_at_k
 from .store import ADJUDICATED_RATER, Workspace, answer_filter
 
 MAJORITY = "clinicians (majority)"
@@ -53,7 +53,8 @@ def flagged_criterion_ids(ws: Workspace) -> set[str]:
 
 def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | None = None,
                     set_name: str | None = None, run_id: str | None = None,
-                    n_boot: int = 1000, without_flagged: bool = False) -> list[dict]:
+                    n_boot: int = 1000, without_flagged: bool = False,
+                    worst_at: tuple[int, ...] = ()) -> list[dict]:
     """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers, metrics}.
 
     `rater` may be a rater's name or MAJORITY ("majority" works too) for the
@@ -61,6 +62,8 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
     majority wherever at least two clinicians graded the same model.
     `without_flagged` leaves out of every score the criteria a clinician
     flagged (published rubrics contain errors), as if the rubric lacked them.
+    `worst_at` adds {"worst_at_k": {k: {"value", "prompts"}}} for runs with
+    several samples per question (HealthBench's worst-at-k reliability).
     """
     rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id)
     # verdicts[(model, rater)][answer_id] = {criterion_id: met}
@@ -93,9 +96,10 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
     for (answer_model, rater_name), by_answer in sorted(verdicts.items()):
         if rater not in (None, rater_name) and not (rater == "majority" and rater_name == MAJORITY):
             continue
-        examples = []
+        examples, prompts = [], []
         for answer_id, given in by_answer.items():
             question_id, out_tokens = answer_info[answer_id]
+            prompts.append(question_id)
             examples.append(GradedExample(
                 example_tags=example_tags.get(question_id, ()),
                 criteria=[GradedCriterion(points, given.get(cid), ctags) for cid, points, ctags in criteria[question_id]
@@ -112,4 +116,11 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
             "mean_output_tokens": sum(tokens) / len(tokens) if tokens else None,
             **result.as_json(),
         })
+        if worst_at:
+            by_prompt: dict[str, list[float]] = defaultdict(list)
+            for question_id, example in zip(prompts, result.per_example):
+                if example.score is not None:
+                    by_prompt[question_id].append(example.score)
+            results[-1]["worst_at_k"] = {
+                str(k): dict(zip(("value", "prompts"), worst_at_k(list(by_prompt.values()), k))) for k in worst_at}
     return results

@@ -13,6 +13,7 @@ no positive points gets no score and is counted as `unscored`.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -141,6 +142,30 @@ def score_examples(examples: list[GradedExample], *, n_boot: int = N_BOOTSTRAP, 
         ungraded=sum(s.ungraded for s in scored),
         per_example=scored,
     )
+
+
+def worst_at_k(scores_by_prompt: list[list[float]], k: int) -> tuple[float | None, int]:
+    """HealthBench's worst-at-k (paper §6.4): per prompt, the mean over all
+    k-subsets of its samples of the lowest score; the mean over prompts,
+    clipped to [0, 1]. Prompts with fewer than k scored samples are left out.
+    Returns (value or None, prompts counted).
+
+    The mean over subsets needs no enumeration: with the N scores sorted
+    ascending, the i-th (from 0) is a subset's minimum in C(N-1-i, k-1) of
+    the C(N, k) subsets.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    per_prompt = []
+    for scores in scores_by_prompt:
+        n = len(scores)
+        if n < k:
+            continue
+        ordered = sorted(scores)
+        per_prompt.append(sum(s * math.comb(n - 1 - i, k - 1) for i, s in enumerate(ordered)) / math.comb(n, k))
+    if not per_prompt:
+        return None, 0
+    return clipped_mean(np.asarray(per_prompt)), len(per_prompt)
 
 
 def majority_verdict(votes: list[bool]) -> bool | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..errors import CommandError
 from ..formats.healthbench import import_healthbench
 from ..results import MAJORITY, score_workspace
@@ -34,6 +36,8 @@ def register(sub) -> None:
     p.add_argument("--run", dest="run_id", metavar="RUN_ID")
     p.add_argument("--without-flagged", action="store_true",
                    help="leave out the rubric criteria that a clinician flagged as wrong or ambiguous")
+    p.add_argument("--worst-at-k", metavar="K,K,...", type=_ks,
+                   help="also HealthBench's worst-at-k over each question's samples, e.g. 1,2,4")
     p.add_argument("--json", action="store_true")
 
 
@@ -80,7 +84,8 @@ def cmd_score(args) -> int:
             known = ", ".join(r["name"] for r in list_raters(ws)) or "none"
             raise CommandError(f"no rater named {args.rater!r} (raters: {known}, or 'majority')")
         results = score_workspace(ws, model=args.model, rater=args.rater, set_name=args.set_name,
-                                  run_id=args.run_id, without_flagged=args.without_flagged)
+                                  run_id=args.run_id, without_flagged=args.without_flagged,
+                                  worst_at=args.worst_at_k or ())
     if args.json:
         print_json(results)
         return 0
@@ -91,4 +96,18 @@ def cmd_score(args) -> int:
              "± se": r["metrics"].get("overall_score:bootstrap_std"), "answers": r["answers"],
              "ungraded": r["ungraded"], "unscored": r["unscored"]} for r in results]
     print_table(rows, ["model", "rater", "score", "± se", "answers", "ungraded", "unscored"])
+    for r in results:
+        for k, worst in r.get("worst_at_k", {}).items():
+            value = "-" if worst["value"] is None else f"{worst['value']:.3f}"
+            print(f"{r['model']} / {r['rater']}: worst-at-{k} {value} over {worst['prompts']} questions")
     return 0
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers like 1,2,4, not {text!r}") from None
+    if any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError("each k must be at least 1")
+    return ks

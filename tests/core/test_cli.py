@@ -101,3 +101,23 @@ def test_score_without_flagged_criteria(tmp_path, graded_file):
                json.loads(healthqa("score", "--json", "--without-flagged", workspace=ws).stdout)}
     assert as_written == {"m1": pytest.approx(1.0), "m2": 0.0}  # m2 met the -7 criterion: (6 - 7) / 14
     assert without == {"m1": pytest.approx(1.0), "m2": pytest.approx(6 / 14)}
+
+
+def test_score_worst_at_k_over_samples(tmp_path):
+    # one question, three samples of model m graded by Dr A: scores 1.0, 6/14, 0 (unclipped (6-7)/14)
+    rows = []
+    for i, verdicts in enumerate([(True, True, False), (True, False, False), (True, False, True)]):
+        row = healthbench_row("p1", completion=f"sample {i}", model="m")
+        for item, met in zip(row["rubrics"], verdicts):
+            item["criteria_met"] = met
+        rows.append(row)
+    ws = tmp_path / "w.healthqa"
+    healthqa("import", str(write_jsonl(tmp_path / "s.jsonl", rows)), "--rater", "Dr A", workspace=ws)
+    [result] = json.loads(healthqa("score", "--json", "--worst-at-k", "1,2,3", workspace=ws).stdout)
+    scores = sorted([1.0, 6 / 14, -1 / 14])
+    assert result["worst_at_k"]["1"] == {"value": pytest.approx(sum(scores) / 3), "prompts": 1}
+    assert result["worst_at_k"]["2"]["value"] == pytest.approx((2 * scores[0] + scores[1]) / 3)
+    assert result["worst_at_k"]["3"]["value"] == 0.0  # -1/14, clipped
+    assert "worst-at-2" in healthqa("score", "--worst-at-k", "2", workspace=ws).stdout
+    bad = healthqa("score", "--worst-at-k", "two", workspace=ws, check=False)
+    assert bad.returncode == 2 and "whole numbers" in bad.stderr

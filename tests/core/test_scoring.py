@@ -103,3 +103,26 @@ def test_aggregate_counts_per_tag():
                                              ([], None), ([False], False)])
 def test_majority_verdict(votes, expected):
     assert majority_verdict(votes) is expected
+
+
+def test_worst_at_k_by_hand_and_against_brute_force():
+    import itertools
+    import random
+
+    from healthqa.scoring import worst_at_k
+
+    # subsets of 2 of [0.2, 0.5, 0.9]: minima 0.2, 0.2, 0.5 -> 0.3
+    assert worst_at_k([[0.9, 0.2, 0.5]], 2) == (pytest.approx(0.3), 1)
+    assert worst_at_k([[0.9, 0.2, 0.5]], 1) == (pytest.approx(1.6 / 3), 1)
+    assert worst_at_k([[0.9, 0.2, 0.5]], 3) == (pytest.approx(0.2), 1)
+    assert worst_at_k([[0.9, 0.2, 0.5], [0.4]], 2) == (pytest.approx(0.3), 1)  # too few samples: left out
+    assert worst_at_k([[0.4]], 2) == (None, 0)
+    assert worst_at_k([[-0.5, -0.2]], 1) == (0.0, 1)  # the mean over prompts is clipped once
+    rng = random.Random(4)
+    prompts = [[rng.uniform(-0.5, 1) for _ in range(rng.randint(1, 7))] for _ in range(30)]
+    for k in (1, 2, 3, 5):
+        kept = [p for p in prompts if len(p) >= k]
+        brute = [np.mean([min(c) for c in itertools.combinations(p, k)]) for p in kept]
+        assert worst_at_k(prompts, k) == (pytest.approx(float(np.clip(np.mean(brute), 0, 1))), len(kept))
+    with pytest.raises(ValueError):
+        worst_at_k(prompts, 0)
