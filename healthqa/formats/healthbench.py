@@ -117,6 +117,10 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
         raise FormatError("invalid JSON (nested too deeply)", path=path, line=line) from None
     if not isinstance(data, dict):
         raise FormatError("a row must be a JSON object", path=path, line=line)
+    if "rubrics" not in data and "binary_labels" in data:
+        raise FormatError("this is a HealthBench meta-eval row (one criterion, physicians' binary_labels); "
+                          "import the main, hard or consensus files, whose rows carry rubrics",
+                          path=path, line=line, field="rubrics")
     for key in ("prompt", "prompt_id", "rubrics"):
         if key not in data:
             raise FormatError("missing", path=path, line=line, field=key)

@@ -100,6 +100,15 @@ def test_bad_row_names_file_line_field_and_stores_nothing(workspace, tmp_path, l
     assert store.list_sets(workspace) == []
 
 
+def test_a_meta_eval_row_is_named_as_such(workspace, tmp_path):
+    meta = {"prompt": [{"role": "user", "content": "hi"}], "completion": "hello", "rubric": "Greets back.",
+            "category": "cluster:communication_x", "binary_labels": [True, False],
+            "anonymized_physician_ids": ["a", "b"], "prompt_id": "p", "completion_id": "c"}
+    with pytest.raises(FormatError, match="meta-eval row") as err:
+        import_healthbench(workspace, write_jsonl(tmp_path / "meta.jsonl", [meta]))
+    assert (err.value.line, err.value.field) == (1, "rubrics")
+
+
 def test_duplicate_prompt_id_in_one_file(workspace, tmp_path):
     path = write_jsonl(tmp_path / "dup.jsonl", [healthbench_row("p"), healthbench_row("q"), healthbench_row("p")])
     with pytest.raises(FormatError) as err:
