@@ -6,13 +6,15 @@ import argparse
 
 from ..errors import CommandError
 from ..formats.healthbench import import_healthbench
+from ..formats.meta_eval import import_meta_eval, is_meta_eval_file
 from ..results import MAJORITY, score_workspace
 from ..store import list_raters, list_sets, question_rows, rater_id_by_name, set_id_by_name
 from .common import add_command, open_from, print_json, print_table
 
 
 def register(sub) -> None:
-    p = add_command(sub, "import", cmd_import, "Import a HealthBench JSONL file (one transaction).")
+    p = add_command(sub, "import", cmd_import, "Import a HealthBench JSONL file (one transaction); "
+                    "a meta-eval file (physicians' labels) is recognised and imported as clinician grades.")
     p.add_argument("file")
     p.add_argument("--set", dest="set_name", metavar="NAME", help="question set (default: the file's name)")
     p.add_argument("--model", metavar="NAME", help="who wrote the completions in the file")
@@ -42,9 +44,16 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
+    meta = is_meta_eval_file(args.file)  # physicians' labels: they name their own raters and answers
+    if meta and (args.model or args.rater):
+        raise CommandError("a HealthBench meta-eval file names its own physicians and completions: "
+                           "drop --model and --rater")
     with open_from(args) as ws:
-        report = import_healthbench(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
-                                    rater_kind=args.rater_kind, skip_invalid=args.skip_invalid)
+        if meta:
+            report = import_meta_eval(ws, args.file, set_name=args.set_name, skip_invalid=args.skip_invalid)
+        else:
+            report = import_healthbench(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
+                                        rater_kind=args.rater_kind, skip_invalid=args.skip_invalid)
     print(report.summary())
     return 0
 

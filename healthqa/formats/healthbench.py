@@ -118,8 +118,8 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
     if not isinstance(data, dict):
         raise FormatError("a row must be a JSON object", path=path, line=line)
     if "rubrics" not in data and "binary_labels" in data:
-        raise FormatError("this is a HealthBench meta-eval row (one criterion, physicians' binary_labels); "
-                          "import the main, hard or consensus files, whose rows carry rubrics",
+        raise FormatError("this is a HealthBench meta-eval row (one criterion, physicians' binary_labels): "
+                          "`healthqa import` reads such files as clinician grades (formats/meta_eval.py)",
                           path=path, line=line, field="rubrics")
     for key in ("prompt", "prompt_id", "rubrics"):
         if key not in data:
