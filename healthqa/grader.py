@@ -30,7 +30,7 @@ from .domain import Message, ModelConfig, Usage, Verdict
 from .providers.base import Provider
 from .runs import (Outcome, RunError, WorkItem, conversation_messages, insert_run, previous_session_usage,
                    resolve_run_id, unfinished_items, work_item)
-from .store import Workspace, ensure_rater, get_model_config, set_grade
+from .store import Workspace, answer_filter, ensure_rater, get_model_config, set_grade, set_id_by_name
 
 PROMPT_VERSION = "healthqa-grader-1"
 DEFAULT_MAX_ATTEMPTS = 3
@@ -191,34 +191,48 @@ def ensure_grader_rater(ws: Workspace, config: ModelConfig) -> str:
 
 # -- grading passes ---------------------------------------------------------------
 
-def create_grade_run(ws: Workspace, source_run_id: str, grader_name: str, *,
+def create_grade_run(ws: Workspace, source_run_id: str | None, grader_name: str, *,
+                     set_name: str | None = None, model: str | None = None,
                      max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str:
-    """A grade run over the answers of an answer run: one work item per
-    answer × criterion (key "<answer_id>:<criterion_id>"), all stored before
-    any call. Criteria this grader already has a verdict for are skipped, so
-    grading the same run again only fills the gaps. Returns the run id."""
+    """A grade run: one work item per answer × criterion (key
+    "<answer_id>:<criterion_id>"), all stored before any call. The answers are
+    an answer run's, or, without a run, those of a question set (optionally
+    one model's) — imported answers too. Criteria this grader already has a
+    verdict for are skipped, so grading again only fills the gaps. Returns the
+    run id."""
     if max_attempts < 1:
         raise RunError("max_attempts must be at least 1")
-    source_run_id = resolve_run_id(ws, source_run_id)
-    source = ws.query_one("SELECT kind, set_id FROM runs WHERE id = ?", (source_run_id,))
-    if source["kind"] != "answer":
-        raise RunError(f"run {source_run_id} is a grading pass; grade the answer run it graded")
+    if source_run_id is not None:
+        source_run_id = resolve_run_id(ws, source_run_id)
+        source = ws.query_one("SELECT kind, set_id FROM runs WHERE id = ?", (source_run_id,))
+        if source["kind"] != "answer":
+            raise RunError(f"run {source_run_id} is a grading pass; grade the answer run it graded")
+        set_id, where, params = source["set_id"], ["a.run_id = ?"], [source_run_id]
+        scope = f"run {source_run_id}"
+    elif set_name is not None:
+        set_id = set_id_by_name(ws, set_name)
+        if set_id is None:
+            raise RunError(f"no question set named {set_name!r}")
+        where, params = answer_filter(model=model, set_name=set_name)
+        scope = f"set {set_name!r}" + (f" (model {model!r})" if model else "")
+    else:
+        raise RunError("say which answers to grade: an answer run, or a question set")
     config = get_model_config(ws, grader_name)
     if config is None:
         raise RunError(f"no model config named {grader_name!r}; add one with `healthqa models add`")
-    if not ws.scalar("SELECT count(*) FROM answers WHERE run_id = ?", (source_run_id,)):
-        raise RunError(f"run {source_run_id} has no answers to grade yet")
+    if not ws.scalar(f"SELECT count(*) FROM answers a WHERE {' AND '.join(where)}", params):
+        raise RunError(f"{scope} has no answers to grade yet")
     rater_id = ensure_grader_rater(ws, config)
     rows = ws.query(
-        """SELECT a.id AS answer_id, a.question_id, c.id AS criterion_id
-           FROM answers a JOIN criteria c ON c.question_id = a.question_id
-           WHERE a.run_id = ? AND NOT EXISTS (
-               SELECT 1 FROM grades g WHERE g.answer_id = a.id AND g.criterion_id = c.id AND g.rater_id = ?
-                   AND g.verdict IS NOT NULL)
-           ORDER BY a.rowid, c.position""", (source_run_id, rater_id))
+        f"""SELECT a.id AS answer_id, a.question_id, c.id AS criterion_id
+            FROM answers a JOIN criteria c ON c.question_id = a.question_id
+            WHERE {' AND '.join(where)} AND NOT EXISTS (
+                SELECT 1 FROM grades g WHERE g.answer_id = a.id AND g.criterion_id = c.id AND g.rater_id = ?
+                    AND g.verdict IS NOT NULL)
+            ORDER BY a.rowid, c.position""", (*params, rater_id))
     items = [(f"{r['answer_id']}:{r['criterion_id']}", r["question_id"], 0, r["answer_id"], r["criterion_id"])
              for r in rows]
-    return insert_run(ws, kind="grade", items=items, model_config_id=config.id, set_id=source["set_id"],
+    return insert_run(ws, kind="grade", items=items, model_config_id=config.id, set_id=set_id,
                       source_run_id=source_run_id, rater_id=rater_id,
                       settings={"max_attempts": max_attempts, "prompt_version": PROMPT_VERSION})
 

@@ -34,8 +34,12 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN_ID", help="finish a stopped run (answer or grade run)")
     _add_engine_options(p)
 
-    p = add_command(sub, "grade", cmd_grade, "Grade a run's answers with a model grader (HealthBench prompt).")
-    p.add_argument("--run", dest="run_id", metavar="RUN_ID", required=True)
+    p = add_command(sub, "grade", cmd_grade, "Grade answers with a model grader (HealthBench prompt): "
+                    "a run's, or a question set's (imported answers too).")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the answers of this answer run")
+    which.add_argument("--set", dest="set_name", metavar="NAME", help="the answers to this question set's questions")
+    p.add_argument("--model", metavar="M", help="with --set: only this model's answers")
     p.add_argument("--grader", metavar="MODEL_NAME", required=True, help="the grader's model config")
     p.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
                    help=f"grader calls per criterion before it is left without a verdict (default {DEFAULT_MAX_ATTEMPTS})")
@@ -89,7 +93,11 @@ def cmd_grade(args) -> int:
         if config is None:
             raise CommandError(f"no model config named {args.grader!r}; add one with `healthqa models add`")
         key = _api_key(config)
-        run_id = create_grade_run(ws, resolve_run_id(ws, args.run_id), args.grader, max_attempts=args.max_attempts)
+        if args.model and not args.set_name:
+            raise CommandError("--model goes with --set (a run's answers are all one model's)")
+        source = resolve_run_id(ws, args.run_id) if args.run_id else None
+        run_id = create_grade_run(ws, source, args.grader, set_name=args.set_name, model=args.model,
+                                  max_attempts=args.max_attempts)
         return _execute(ws, run_id, key, args)
 
 
@@ -246,9 +254,10 @@ def cmd_answers(args) -> int:
     with open_from(args) as ws:
         run_id = resolve_run_id(ws, args.run_id)
         run = ws.query_one("SELECT kind, source_run_id FROM runs WHERE id = ?", (run_id,))
-        if run["kind"] == "grade":  # a grading pass: show the answers it graded
-            run_id = run["source_run_id"]
-        answers = run_answers(ws, run_id)
+        if run["kind"] == "grade" and run["source_run_id"] is None:  # a set's answers were graded
+            answers = run_answers(ws, run_id, graded_by_pass=True)
+        else:  # an answer run, or a grading pass over one: that run's answers
+            answers = run_answers(ws, run["source_run_id"] if run["kind"] == "grade" else run_id)
     if args.json:
         print_json(answers)
         return 0
@@ -263,13 +272,16 @@ def cmd_answers(args) -> int:
     return 0
 
 
-def run_answers(ws: Workspace, run_id: str) -> list[dict]:
-    """A run's answers, each with every grade given to it."""
+def run_answers(ws: Workspace, run_id: str, *, graded_by_pass: bool = False) -> list[dict]:
+    """A run's answers, each with every grade given to it; with graded_by_pass,
+    the answers a grading pass over a question set graded."""
+    chosen = ("SELECT answer_id FROM work_items WHERE run_id = ?" if graded_by_pass
+              else "SELECT id FROM answers WHERE run_id = ?")
     grades: dict[str, list[dict]] = {}
     for g in ws.query(
-            """SELECT g.answer_id, c.text AS criterion, c.points, r.name AS rater, g.verdict, g.explanation
+            f"""SELECT g.answer_id, c.text AS criterion, c.points, r.name AS rater, g.verdict, g.explanation
                FROM grades g JOIN criteria c ON c.id = g.criterion_id JOIN raters r ON r.id = g.rater_id
-               WHERE g.answer_id IN (SELECT id FROM answers WHERE run_id = ?)
+               WHERE g.answer_id IN ({chosen})
                ORDER BY c.position, r.name""", (run_id,)):
         grades.setdefault(g.pop("answer_id"), []).append(g)
     return [{
@@ -282,4 +294,6 @@ def run_answers(ws: Workspace, run_id: str) -> list[dict]:
         # In the run's own order (question, then sample), not the order replies arrived.
         """SELECT a.*, q.prompt_id FROM answers a JOIN questions q ON q.id = a.question_id
            LEFT JOIN work_items w ON w.run_id = a.run_id AND w.key = a.question_id || ':' || a.sample
-           WHERE a.run_id = ? ORDER BY w.rowid, a.rowid""", (run_id,))]
+           WHERE a.run_id = ? ORDER BY w.rowid, a.rowid""" if not graded_by_pass else
+        f"""SELECT a.*, q.prompt_id FROM answers a JOIN questions q ON q.id = a.question_id
+            WHERE a.id IN ({chosen}) ORDER BY a.rowid""", (run_id,))]

@@ -82,3 +82,33 @@ def test_cli_recognises_a_meta_eval_file(tmp_path):
     assert report["raters"] == ["physician a", "physician b", "physician c"]
     wrong = healthqa("import", str(tmp_path / "meta.jsonl"), "--rater", "x", workspace=ws, check=False)
     assert wrong.returncode == 2 and "drop --model and --rater" in wrong.stderr
+
+
+def test_a_model_grader_grades_the_imported_set_and_joins_the_agreement(tmp_path):
+    """HealthBench's meta-eval, reproduced: physicians' labels imported, a grader run over the same
+    answers (no answer run: imported answers), then its pairwise macro-F1 against the physicians."""
+    from healthqa.store import Workspace, save_model_config
+    from tests.core.provider_servers import OpenAIServer, config_for
+    from tests.core.test_grader import grading_responder
+
+    ws = tmp_path / "w.healthqa"
+    healthqa("import", str(write_jsonl(tmp_path / "meta.jsonl", ROWS)), "--set", "meta", workspace=ws)
+    with OpenAIServer() as server:
+        server.responder = grading_responder  # every positive-point criterion met
+        with Workspace(ws) as w:
+            save_model_config(w, config_for(server, name="grader", api_key_env="HQA_META_KEY"))
+        env = {"HQA_META_KEY": server.api_key}
+        out = healthqa("grade", "--set", "meta", "--grader", "grader", workspace=ws, env=env).stdout
+        grade_run = out.strip().splitlines()[-1].removeprefix("run ")
+        assert len(server.requests) == 5  # every criterion of the 3 answers: 2 + 2 on p1, 1 on p2
+        again = healthqa("grade", "--set", "meta", "--grader", "grader", workspace=ws, env=env, check=False)
+        assert len(server.requests) == 5 and again.returncode == 0  # nothing left to grade: no call
+    answers = json.loads(healthqa("answers", "--run", grade_run, "--json", workspace=ws).stdout)
+    assert len(answers) == 3 and all(g["verdict"] == "met" for a in answers for g in a["grades"]
+                                     if g["rater"] == "grader")
+    report = json.loads(healthqa("agreement", "--json", workspace=ws).stdout)
+    (grader,) = report["model_graders"]
+    # pairs: grader met on every item; physicians' 7 labels: 4 met, 3 not met
+    assert grader["rater"] == "grader" and grader["n_pairs"] == 7
+    wrong = healthqa("grade", "--run", grade_run, "--set", "meta", "--grader", "grader", workspace=ws, check=False)
+    assert wrong.returncode == 2  # --run and --set exclude each other
