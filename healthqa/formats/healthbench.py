@@ -108,7 +108,8 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             raise FormatError("file is empty", path=path)
 
 
-def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
+def json_object(text: str, *, path: str | Path, line: int) -> dict:
+    """One JSONL line as a JSON object, or a FormatError naming file and line."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -117,6 +118,20 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
         raise FormatError("invalid JSON (nested too deeply)", path=path, line=line) from None
     if not isinstance(data, dict):
         raise FormatError("a row must be a JSON object", path=path, line=line)
+    return data
+
+
+def validation_error(exc: ValidationError, *, path: str | Path, line: int, prefix: str = "") -> FormatError:
+    """A pydantic error as a FormatError on its field (of a union's failed branches, the deepest says most)."""
+    first = max(exc.errors(), key=lambda e: len(e["loc"]))
+    field = _field_path(first["loc"])
+    if prefix:  # the model validated a part of the row: name the field from the row
+        field = prefix if field == "(row)" else prefix + ("" if field.startswith("[") else ".") + field
+    return FormatError(first["msg"].removeprefix("Value error, "), path=path, line=line, field=field)
+
+
+def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
+    data = json_object(text, path=path, line=line)
     if "rubrics" not in data and "binary_labels" in data:
         raise FormatError("this is a HealthBench meta-eval row (one criterion, physicians' binary_labels): "
                           "`healthqa import` reads such files as clinician grades (formats/meta_eval.py)",
@@ -148,10 +163,7 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
     try:
         question = Question.model_validate({**{k: data[k] for k in ROW_KEYS if k in data}, "rubrics": rubrics})
     except ValidationError as exc:
-        # Of a union's failed branches, the deepest error is the one that says what is wrong.
-        first = max(exc.errors(), key=lambda e: len(e["loc"]))
-        raise FormatError(first["msg"].removeprefix("Value error, "), path=path, line=line,
-                          field=_field_path(first["loc"])) from None
+        raise validation_error(exc, path=path, line=line) from None
     completion, model = data.get("completion"), data.get("model")
     for key, value in (("completion", completion), ("model", model)):
         if value is not None and not isinstance(value, str):

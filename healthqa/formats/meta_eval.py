@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..domain import Answer, Criterion, Message, Question, RaterKind
 from ..store import (RubricConflict, Workspace, add_answer, criteria_rows, ensure_rater, ensure_set, set_grade,
                      upsert_question)
-from .healthbench import FormatError, ImportReport, read_lines
+from .healthbench import FormatError, ImportReport, json_object, read_lines, validation_error
 
 META_MODEL = "HealthBench meta-eval completion"
 CONSENSUS_POINTS = 5  # every consensus criterion in the published rows is worth 5 points
@@ -68,14 +68,7 @@ def _listish(value, *, path, line: int, field: str) -> list:
 
 
 def parse_meta_row(text: str, *, path: str | Path, line: int) -> MetaRow:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=line) from None
-    except RecursionError:
-        raise FormatError("invalid JSON (nested too deeply)", path=path, line=line) from None
-    if not isinstance(data, dict):
-        raise FormatError("a row must be a JSON object", path=path, line=line)
+    data = json_object(text, path=path, line=line)
     for key in REQUIRED:
         if key not in data:
             raise FormatError("missing", path=path, line=line, field=key)
@@ -86,11 +79,7 @@ def parse_meta_row(text: str, *, path: str | Path, line: int) -> MetaRow:
     try:
         messages = _MESSAGES.validate_python(prompt)
     except ValidationError as exc:
-        first = max(exc.errors(), key=lambda e: len(e["loc"]))
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]
-                        if isinstance(p, int) or ("[" not in str(p) and p != "str"))
-        raise FormatError(first["msg"].removeprefix("Value error, "), path=path, line=line,
-                          field=f"prompt{where}") from None
+        raise validation_error(exc, path=path, line=line, prefix="prompt") from None
     if not messages or messages[-1].role != "user":
         raise FormatError("the conversation must end with a user turn", path=path, line=line, field="prompt")
     labels = _listish(data["binary_labels"], path=path, line=line, field="binary_labels")
