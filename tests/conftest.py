@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,16 @@ def healthbench_row(prompt_id: str = "00000000-0000-4000-8000-000000000001", **o
     }
     row.update(overrides)
     return row
+
+
+def file_rows(path, sql: str, params=()) -> list[dict]:
+    """Read a workspace file through a connection of its own, as another program would."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

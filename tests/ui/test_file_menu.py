@@ -24,6 +24,7 @@ from healthqa.flags import FLAG_COLUMNS, export_flags, flag_criterion
 from healthqa.formats.bundle import MANIFEST_KEY, export_bundle
 from healthqa.formats.exports import LONG_COLUMNS, export_long, export_results
 from healthqa.formats.healthbench import export_healthbench
+from tests.conftest import file_rows as db
 from tests.ui.conftest import graded_rows, import_rows, wait_idle
 from ui.context import RaterIdentity
 from ui.dialogs.assign_dialog import AssignDialog
@@ -108,15 +109,6 @@ def open_from_menu(qtbot, win, text: str, cls):
 
 def click(qtbot, button):
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-
-
-def db(path, sql, params=()):
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def dump(path) -> list[str]:

@@ -5,27 +5,22 @@ Checked against the workspace file through a connection of its own.
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from healthqa.flags import FLAG_REASONS, list_flags
+from tests.conftest import file_rows
 from tests.ui.conftest import graded_rows, import_rows, wait_idle
 from ui.dialogs.flag_dialog import REASON_TEXT, flag_marker_text
 from ui.panels.grading import GradingPanel
 
 
 def stored_flags(path) -> list[dict]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(
-            """SELECT c.position, r.name AS rater, f.reason, f.comment FROM criterion_flags f
-               JOIN criteria c ON c.id = f.criterion_id JOIN raters r ON r.id = f.rater_id ORDER BY c.position""")]
-    finally:
-        conn.close()
+    return file_rows(path, """SELECT c.position, r.name AS rater, f.reason, f.comment FROM criterion_flags f
+                              JOIN criteria c ON c.id = f.criterion_id JOIN raters r ON r.id = f.rater_id
+                              ORDER BY c.position""")
 
 
 @pytest.fixture

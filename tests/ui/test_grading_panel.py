@@ -1,7 +1,6 @@
 """The grading panel driven from the keyboard, checked against the SQLite file itself."""
 
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractButton, QComboBox, QLabel, QLineEdit, QP
                                QWidget)
 
 from healthqa import review, store
+from tests.conftest import file_rows as db_rows
 from tests.ui.conftest import graded_rows, import_rows, wait_idle
 from ui.context import RaterIdentity
 from ui.panels.grading import GradingPanel
@@ -19,16 +19,6 @@ from ui.panels.grading import GradingPanel
 SECRET_MODEL = "secret-model-xyz"
 OTHER_MODEL = "other-model-abc"
 GRADER = "grader-q7"
-
-
-def db_rows(path, sql, params=()):
-    """Read the workspace file through a connection of its own, as another program would."""
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 @pytest.fixture

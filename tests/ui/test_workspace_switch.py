@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from healthqa.runs import CANCELLED
+from tests.conftest import file_rows
 from tests.core.provider_servers import API_KEY, openai_server  # noqa: F401  (fixture)
 from tests.core.test_runs import add_config, add_questions
 from tests.ui.conftest import wait_idle
@@ -23,14 +24,9 @@ RUN_TIMEOUT_MS = 15000
 
 
 def stored_run(path, run_id: str) -> dict:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        run = dict(conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone())
-        run["answers"] = conn.execute("SELECT count(*) FROM answers WHERE run_id = ?", (run_id,)).fetchone()[0]
-        return run
-    finally:
-        conn.close()
+    [run] = file_rows(path, """SELECT status, (SELECT count(*) FROM answers WHERE run_id = r.id) AS answers
+                               FROM runs r WHERE id = ?""", (run_id,))
+    return run
 
 
 @pytest.fixture
