@@ -28,7 +28,7 @@ class _BatchWriter:
     have queued up (at most BATCH_SIZE). `submit` returns once its result is
     committed, i.e. durable."""
 
-    TABLES = {"work_items", "answers", "grades"}
+    TABLES = {"work_items", "answers", "answer_drafts", "grades"}
 
     def __init__(self, ws: Workspace, db: "_Database") -> None:
         self.ws, self.db = ws, db

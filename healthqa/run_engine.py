@@ -15,7 +15,7 @@ from .domain import Usage
 from .providers import ProviderError, RateLimiter, estimate_cost, make_provider
 from .providers.base import Provider
 from .run_database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
-from .run_jobs import WorkItem, make_job
+from .run_jobs import JobContext, WorkItem, make_job
 from .run_queries import _error_counts, item_counts
 from .run_owner import busy_elsewhere, this_process
 from .run_status import CANCELLED, DONE, FAILED, INCOMPLETE, RUNNING, RunError, RunProgress, RunSummary
@@ -72,25 +72,36 @@ class _Engine:
         self.job = await self.db.call(make_job, self.ws, run)
         self.counts = await self.db.call(item_counts, self.ws, self.run_id)
         prior = await self.db.call(self.job.prior_usage, self.ws, self.previous)
-        self._add_usage(prior)
+        prior_cost = getattr(self.job, "prior_cost", None)  # jobs that call several model configs
+        self._add_usage(prior, await self.db.call(prior_cost, self.ws, self.previous) if prior_cost else None,
+                        priced=prior_cost is not None)
         self.done_now, self.failed_now = self.counts["done"], self.counts["failed"]
         if self.counts["pending"] + self.counts["failed"] == 0:
             return await self._finish()
-        provider = self.given_provider
-        if provider is None:
-            try:
-                key = self.api_key or await asyncio.to_thread(get_api_key, self.job.config)
-                limiter = RateLimiter(self.rpm) if self.rpm else None
-                provider = make_provider(self.job.config, key, max_connections=self.concurrency,
-                                         rate_limiter=limiter)
-            except (MissingKeyError, ProviderError) as exc:
-                self._stop(FAILED, str(exc))
-                return await self._finish()
+        # One provider per model config the job calls (the job's own, and e.g. a
+        # contemplating run's aggregator); a given provider stands for the job's own.
+        configs = getattr(self.job, "configs", [self.job.config])
+        made: dict[str, Provider] = {}
+        limiter = RateLimiter(self.rpm) if self.rpm else None  # shared: the cap is the run's
+        try:
+            for config in configs:
+                if config.id == self.job.config.id and self.given_provider is not None:
+                    continue
+                key = self.api_key if config.id == self.job.config.id else None
+                key = key or await asyncio.to_thread(get_api_key, config)
+                made[config.id] = make_provider(config, key, max_connections=self.concurrency,
+                                                rate_limiter=limiter)
+        except (MissingKeyError, ProviderError) as exc:
+            for provider in made.values():
+                await provider.aclose()
+            self._stop(FAILED, str(exc))
+            return await self._finish()
+        providers = {self.job.config.id: self.given_provider, **made} if self.given_provider else made
         await self.db.call(self._set_status, RUNNING)
         try:
-            await self._work(provider)
+            await self._work(providers)
         finally:
-            if self.given_provider is None:
+            for provider in made.values():
                 await provider.aclose()
         return await self._finish()
 
@@ -100,10 +111,14 @@ class _Engine:
             raise RunError(f"no run {self.run_id!r}")
         return run
 
-    async def _work(self, provider: Provider) -> None:
-        self.provider = provider
+    async def _work(self, providers: dict[str, Provider]) -> None:
+        self.provider = providers[self.job.config.id]
         self.writer = _BatchWriter(self.ws, self.db)
         self.writer.start()
+        if hasattr(self.job, "attach"):
+            # Jobs that make several calls per item share the run's concurrency as
+            # call slots: `concurrency` items are open at once, `concurrency` calls in flight.
+            self.job.attach(JobContext(providers, asyncio.Semaphore(self.concurrency), self.writer.submit))
         tasks = [asyncio.create_task(self._produce())]
         tasks += [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
         watcher = asyncio.create_task(self._watch_cancel())
@@ -185,7 +200,7 @@ class _Engine:
             self.done_now += 1
             self.failed_now -= item.status == "failed"
             self.processed += 1
-            self._add_usage(outcome.usage)
+            self._add_usage(outcome.usage, outcome.cost, priced=outcome.priced)
             self._progress()
 
     async def _failed(self, item: WorkItem, exc: ProviderError) -> None:
@@ -216,12 +231,15 @@ class _Engine:
 
     # ---- bookkeeping --------------------------------------------------------
 
-    def _add_usage(self, usage: Usage) -> None:
+    def _add_usage(self, usage: Usage, cost: float | None = None, *, priced: bool = False) -> None:
+        """Count tokens and cost; `priced`: `cost` is given (None: unknown), else
+        the usage is priced with the job's config."""
         t = self.tokens
         self.tokens = Usage(input_tokens=t.input_tokens + (usage.input_tokens or 0),
                             output_tokens=t.output_tokens + (usage.output_tokens or 0),
                             reasoning_tokens=t.reasoning_tokens + (usage.reasoning_tokens or 0))
-        cost = estimate_cost(self.job.config, usage)
+        if not priced:
+            cost = estimate_cost(self.job.config, usage)
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
 

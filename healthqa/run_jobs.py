@@ -3,11 +3,13 @@ grader) in grader.py. The engine (run_engine.py) drives any job through this pro
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from .domain import Message, ModelConfig, Usage
 from .providers.base import Provider
+from .run_modes import CONTEMPLATING, DEFAULT_DRAFTS, answer_label, config_for_mode
 from .run_status import RunError
 from .store import Workspace, add_answer, get_model_config, load_conversation
 
@@ -39,6 +41,20 @@ class Outcome:
     usage: Usage
     write: Callable[[Workspace], None]
     calls: int = 1
+    # priced: `cost` is what the calls cost (None: unknown), for jobs that call
+    # several model configs; otherwise the engine prices `usage` with the job's config.
+    cost: float | None = None
+    priced: bool = False
+
+
+@dataclass
+class JobContext:
+    """What the engine lends a job whose items make several calls: a provider
+    per model config (by id), the run's call slots, and a durable write."""
+
+    providers: dict[str, Provider]
+    call_slots: asyncio.Semaphore
+    write: Callable[[Callable[[Workspace], None]], Awaitable[None]]
 
 
 class Job(Protocol):
@@ -52,6 +68,11 @@ class Job(Protocol):
 
     def prior_usage(self, ws: Workspace, previous: dict | None) -> Usage:
         """Tokens spent by earlier sessions of this run."""
+
+    # Optional, for jobs that make several calls per item (run_contemplating.py):
+    # `configs` (every model config called; a provider is made for each),
+    # `attach(context: JobContext)` (called before the first item) and
+    # `prior_cost(ws, previous)` (what earlier sessions spent, priced per config).
 
 
 def unfinished_items(ws: Workspace, run_id: str, after_rowid: int, limit: int, columns: str = "",
@@ -81,7 +102,9 @@ class AnswerJob:
 
     def __init__(self, run: dict, config: ModelConfig) -> None:
         self.run_id = run["id"]
-        self.config = config
+        mode = run.get("mode")
+        self.config = config_for_mode(config, mode) if mode else config  # instant: reasoning off
+        self.label = answer_label(config, mode)
 
     def load_items(self, ws: Workspace, after_rowid: int, limit: int) -> list[WorkItem]:
         rows = unfinished_items(ws, self.run_id, after_rowid, limit, ", q.conversation",
@@ -98,8 +121,9 @@ class AnswerJob:
     async def perform(self, provider: Provider, item: WorkItem) -> Outcome:
         answer = await provider.complete(item.payload)
         # Answers are labelled with the config's name (the served model id is
-        # often a dated snapshot; the config says which settings produced it).
-        answer.model = self.config.name
+        # often a dated snapshot; the config says which settings produced it),
+        # and the mode when it is not the config's own (run_modes.answer_label).
+        answer.model = self.label
 
         def write(ws: Workspace) -> None:
             add_answer(ws, item.question_id, answer, run_id=self.run_id, sample=item.sample,
@@ -126,6 +150,11 @@ def make_job(ws: Workspace, run: dict) -> Job:
     if run["kind"] == "grade":
         from .grader import GradeJob  # grader builds on this module
         return GradeJob(ws, run, config)
+    if run.get("mode") == CONTEMPLATING:
+        from .run_contemplating import ContemplatingJob  # builds on this module
+        aggregator = model_config_by_id(ws, run["aggregator_config_id"]) if run.get("aggregator_config_id") \
+            else config
+        return ContemplatingJob(run, config, aggregator, run["drafts"] or DEFAULT_DRAFTS)
     return AnswerJob(run, config)
 
 

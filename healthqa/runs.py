@@ -35,6 +35,7 @@ from .run_database import BATCH_SIZE
 from .run_engine import PROGRESS_INTERVAL, CancelSignal, _Engine
 from .run_jobs import (AnswerJob, Job, Outcome, WorkItem, conversation_messages, make_job, model_config_by_id,
                        previous_session_usage, unfinished_items, work_item)
+from .run_modes import CONTEMPLATING, DEFAULT_DRAFTS, INSTANT, MODES, THINKING, check_mode, default_mode
 from .run_queries import failed_items, get_run, item_counts, list_runs, resolve_run_id, run_row
 from .run_status import (CANCELLED, DONE, FAILED, FINISHED, INCOMPLETE, INTERRUPTED, PENDING, RUNNING, RunError,
                          RunProgress, RunSummary)
@@ -50,6 +51,7 @@ __all__ = [
     "insert_run", "create_run",
     "resolve_run_id", "item_counts", "list_runs", "run_row", "get_run", "failed_items",
     "CancelSignal", "execute_run", "resume_run",
+    "INSTANT", "THINKING", "CONTEMPLATING", "MODES", "DEFAULT_DRAFTS", "default_mode",
 ]
 
 
@@ -57,7 +59,8 @@ __all__ = [
 
 def insert_run(ws: Workspace, *, kind: str, items: Sequence[tuple], model_config_id: str, samples: int = 1,
                set_id: str | None = None, source_run_id: str | None = None, rater_id: str | None = None,
-               settings: dict | None = None) -> str:
+               settings: dict | None = None, mode: str | None = None, drafts: int | None = None,
+               aggregator_config_id: str | None = None) -> str:
     """The runs row and all its work items in one transaction.
 
     items: (key, question_id, sample, answer_id, criterion_id) tuples.
@@ -66,9 +69,10 @@ def insert_run(ws: Workspace, *, kind: str, items: Sequence[tuple], model_config
     with ws.transaction({"runs", "work_items"}) as conn:
         conn.execute(
             """INSERT INTO runs (id, kind, set_id, model_config_id, source_run_id, rater_id, samples, status,
-                   settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   settings, created_at, mode, drafts, aggregator_config_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (run_id, kind, set_id, model_config_id, source_run_id, rater_id, samples, PENDING,
-             json.dumps(settings or {}), stamp),
+             json.dumps(settings or {}), stamp, mode, drafts, aggregator_config_id),
         )
         conn.executemany(
             """INSERT INTO work_items (id, run_id, key, question_id, sample, answer_id, criterion_id, updated_at)
@@ -79,10 +83,16 @@ def insert_run(ws: Workspace, *, kind: str, items: Sequence[tuple], model_config
 
 
 def create_run(ws: Workspace, *, model_name: str, set_name: str | None = None,
-               question_ids: Sequence[str] | None = None, samples: int = 1, limit: int | None = None) -> str:
+               question_ids: Sequence[str] | None = None, samples: int = 1, limit: int | None = None,
+               mode: str | None = None, drafts: int | None = None, aggregator: str | None = None) -> str:
     """A new answer run over a question set (in set order) or the given
     question ids; every work item (key "<question_id>:<sample>") is stored
-    before any call. Returns the run id."""
+    before any call. Returns the run id.
+
+    mode: instant, thinking or contemplating (run_modes.py); None: the
+    config's own (thinking if it has a reasoning effort, else instant).
+    drafts (default 4) and aggregator (a model config name; default the
+    same config) go with contemplating."""
     if (set_name is None) == (question_ids is None):
         raise RunError("give a question set or a list of question ids (one of them)")
     if samples < 1:
@@ -92,6 +102,14 @@ def create_run(ws: Workspace, *, model_name: str, set_name: str | None = None,
     config = get_model_config(ws, model_name)
     if config is None:
         raise RunError(f"no model config named {model_name!r}; add one with `healthqa models add`")
+    aggregator_config = None
+    if aggregator is not None:
+        aggregator_config = get_model_config(ws, aggregator)
+        if aggregator_config is None:
+            raise RunError(f"no model config named {aggregator!r} for the aggregator; "
+                           "add one with `healthqa models add`")
+    mode = mode or default_mode(config)
+    drafts = check_mode(config, mode, drafts, aggregator_config)
     set_id = None
     if set_name is not None:
         set_id = set_id_by_name(ws, set_name)
@@ -111,7 +129,8 @@ def create_run(ws: Workspace, *, model_name: str, set_name: str | None = None,
     ids = ids[:limit] if limit else ids
     items = [(f"{qid}:{sample}", qid, sample, None, None) for qid in ids for sample in range(samples)]
     return insert_run(ws, kind="answer", items=items, model_config_id=config.id, samples=samples, set_id=set_id,
-                      settings={"limit": limit, "questions": len(ids)})
+                      settings={"limit": limit, "questions": len(ids)}, mode=mode, drafts=drafts,
+                      aggregator_config_id=aggregator_config.id if aggregator_config else None)
 
 
 async def execute_run(ws: Workspace, run_id: str, *, concurrency: int = 32, rpm: float | None = None,

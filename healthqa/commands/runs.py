@@ -16,10 +16,10 @@ from typing import TextIO
 
 from ..errors import CommandError
 from ..grader import DEFAULT_MAX_ATTEMPTS, create_grade_run
-from ..runs import (CANCELLED, DONE, FAILED, RunProgress, RunSummary, create_run, execute_run, get_run, list_runs,
-                    model_config_by_id, resolve_run_id)
+from ..runs import (CANCELLED, DEFAULT_DRAFTS, DONE, FAILED, MODES, RunProgress, RunSummary, create_run, execute_run,
+                    get_run, list_runs, model_config_by_id, resolve_run_id)
 from ..secrets import MissingKeyError, get_api_key
-from ..store import Workspace, get_model_config
+from ..store import Workspace, answer_drafts, get_model_config
 from .common import add_command, add_workspace_option, open_from, print_json, print_table
 
 EXIT_CODES = {DONE: 0, FAILED: 2, CANCELLED: 130}  # anything else (incomplete): 1
@@ -32,6 +32,11 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=1, metavar="N", help="answers per question (default 1)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions of the set")
     p.add_argument("--resume", metavar="RUN_ID", help="finish a stopped run (answer or grade run)")
+    p.add_argument("--mode", choices=MODES, help="instant (no reasoning), thinking (the config's reasoning "
+                   "setting) or contemplating (drafts, then one synthesis); default: the config's own")
+    p.add_argument("--drafts", type=int, metavar="K", help=f"contemplating: drafts per answer (default {DEFAULT_DRAFTS})")
+    p.add_argument("--aggregator", metavar="MODEL_NAME",
+                   help="contemplating: the model config that writes the synthesis (default: the same model)")
     _add_engine_options(p)
 
     p = add_command(sub, "grade", cmd_grade, "Grade answers with a model grader (HealthBench prompt): "
@@ -70,8 +75,9 @@ def cmd_run(args) -> int:
     _check_engine_options(args)
     with open_from(args) as ws:
         if args.resume:
-            if args.set_name or args.model:
-                raise CommandError("--resume takes no --set or --model: the run already has them")
+            if args.set_name or args.model or args.mode or args.drafts is not None or args.aggregator:
+                raise CommandError("--resume takes no --set, --model, --mode, --drafts or --aggregator: "
+                                   "the run already has them")
             run_id = resolve_run_id(ws, args.resume)
             config = model_config_by_id(ws, ws.scalar("SELECT model_config_id FROM runs WHERE id = ?", (run_id,)))
             return _execute(ws, run_id, _api_key(config), args)
@@ -81,8 +87,10 @@ def cmd_run(args) -> int:
         if config is None:
             raise CommandError(f"no model config named {args.model!r}; add one with `healthqa models add`")
         key = _api_key(config)  # before the run exists: a missing key leaves nothing behind
+        if args.aggregator and get_model_config(ws, args.aggregator) is not None:
+            _api_key(get_model_config(ws, args.aggregator))
         run_id = create_run(ws, model_name=args.model, set_name=args.set_name, samples=args.samples,
-                            limit=args.limit)
+                            limit=args.limit, mode=args.mode, drafts=args.drafts, aggregator=args.aggregator)
         return _execute(ws, run_id, key, args)
 
 
@@ -233,8 +241,8 @@ def cmd_runs_show(args) -> int:
     if args.json:
         print_json(run)
         return 0
-    for name in ("id", "kind", "status", "set", "model", "rater", "source_run_id", "samples", "created_at",
-                 "finished_at"):
+    for name in ("id", "kind", "status", "set", "model", "mode", "drafts", "aggregator", "rater", "source_run_id",
+                 "samples", "created_at", "finished_at"):
         if run.get(name) is not None:
             print(f"{name}: {run[name]}")
     c = run["counts"]
@@ -266,6 +274,9 @@ def cmd_answers(args) -> int:
         print(f"== {a['prompt_id']} sample {a['sample']} · {a['model']} · {a['finish_reason']} · "
               f"{usage['input_tokens']} in / {usage['output_tokens']} out · {a['latency_ms'] or 0:.0f} ms")
         print(a["text"])
+        for d in a["drafts"] or ():
+            print(f"  -- draft {d['index'] + 1}: " + (d["error"] and f"failed: {d['error']}" or
+                                                     d["text"].replace("\n", " ")[:100]))
         for g in a["grades"]:
             print(f"  [{g['points']:+d}] {g['verdict'] or 'no verdict'} ({g['rater']}): {g['criterion'][:70]}")
         print()
@@ -284,12 +295,15 @@ def run_answers(ws: Workspace, run_id: str, *, graded_by_pass: bool = False) -> 
                WHERE g.answer_id IN ({chosen})
                ORDER BY c.position, r.name""", (run_id,)):
         grades.setdefault(g.pop("answer_id"), []).append(g)
+    drafts = answer_drafts(ws, chosen, (run_id,))
     return [{
         "id": a["id"], "prompt_id": a["prompt_id"], "sample": a["sample"], "model": a["model"], "text": a["text"],
         "finish_reason": a["finish_reason"],
         "usage": {"input_tokens": a["input_tokens"], "output_tokens": a["output_tokens"],
                   "reasoning_tokens": a["reasoning_tokens"]},
         "latency_ms": a["latency_ms"], "error": a["error"], "grades": grades.get(a["id"], []),
+        # contemplating answers: the drafts the synthesis read (and those that failed); null otherwise
+        "drafts_used": a["drafts_used"], "drafts": drafts.get(a["id"]) if a["drafts_used"] is not None else None,
     } for a in ws.query(
         # In the run's own order (question, then sample), not the order replies arrived.
         """SELECT a.*, q.prompt_id FROM answers a JOIN questions q ON q.id = a.question_id

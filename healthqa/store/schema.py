@@ -185,6 +185,35 @@ CREATE TABLE bundles (
 );
 """
 
+# Reasoning modes (issue 11): a run's mode, and the drafts of contemplating answers.
+# A draft belongs to its work item while the answer is being composed (so a killed
+# run resumes without redoing it) and to its answer once the synthesis is stored.
+SCHEMA_V2 = """
+ALTER TABLE runs ADD COLUMN mode TEXT;                 -- instant, thinking, contemplating (NULL: before modes)
+ALTER TABLE runs ADD COLUMN drafts INTEGER;            -- contemplating: drafts per answer (K)
+ALTER TABLE runs ADD COLUMN aggregator_config_id TEXT REFERENCES model_configs(id) ON DELETE SET NULL;
+ALTER TABLE answers ADD COLUMN drafts_used INTEGER;    -- contemplating: drafts the synthesis read
+CREATE TABLE answer_drafts (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    work_item_id TEXT REFERENCES work_items(id) ON DELETE SET NULL,
+    answer_id TEXT REFERENCES answers(id) ON DELETE CASCADE,   -- set when the synthesis is stored
+    question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+    sample INTEGER NOT NULL DEFAULT 0,
+    idx INTEGER NOT NULL,                -- 0 .. K-1
+    text TEXT,                           -- NULL when the draft failed
+    finish_reason TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    latency_ms REAL,
+    error TEXT,                          -- why the draft failed after its retries
+    created_at TEXT NOT NULL,
+    UNIQUE (run_id, question_id, sample, idx)
+);
+CREATE INDEX answer_drafts_answer ON answer_drafts(answer_id);
+"""
+
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
 SCHEMA_VERSION = len(MIGRATIONS)
