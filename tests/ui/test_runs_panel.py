@@ -94,7 +94,7 @@ def test_a_run_started_from_the_panel_reaches_100_percent_and_stores_every_answe
         assert row["text"] == answer_for(question)
     qtbot.waitUntil(lambda: not panel.resume_button.isEnabled() and bool(panel.runs_model.rows)
                     and panel.runs_model.rows[0]["status"] == DONE)
-    assert panel.runs_model.data(panel.runs_model.index(0, 4)) == "Done"
+    assert panel.runs_model.data(panel.runs_model.index(0, 5)) == "Done"
     assert not panel.is_running() and panel.start_button.isEnabled()
 
 
@@ -207,7 +207,7 @@ def test_failed_items_are_listed_with_their_errors_and_resume_retries_only_them(
     assert [model.data(model.index(row, 2)) for row in range(2)] == ["Failed", "Failed"]
     assert all("too long for this model" in model.data(model.index(row, 4)) for row in range(2))
     assert "FAILED ITEMS" in panel.items_title.text() and ": 2" in panel.items_title.text()
-    assert panel.runs_model.data(panel.runs_model.index(0, 4)) == "Incomplete"
+    assert panel.runs_model.data(panel.runs_model.index(0, 5)) == "Incomplete"
 
     requests_before = len(openai_server.requests)
     with qtbot.waitSignal(panel.sig_run_finished, timeout=RUN_TIMEOUT_MS) as resumed:
@@ -215,3 +215,31 @@ def test_failed_items_are_listed_with_their_errors_and_resume_retries_only_them(
     assert (resumed.args[0].status, resumed.args[0].done) == (DONE, 5)
     assert len(openai_server.requests) - requests_before == 2  # only the two failed items were sent again
     qtbot.waitUntil(lambda: panel.items_model.rowCount() == 0)
+
+
+def test_a_contemplating_run_started_from_the_panel_uses_the_drafts_and_aggregator_chosen(qtbot, ctx, openai_server,
+                                                                                          loopback_key):
+    add_questions(ctx.ws, 3)
+    add_config(ctx.ws, openai_server, name="loopback", api_key_env=loopback_key, reasoning="low")
+    add_config(ctx.ws, openai_server, name="judge", api_key_env=loopback_key)
+    panel = runs_panel(qtbot, ctx)
+    assert not panel.drafts_spin.isVisibleTo(panel) and not panel.aggregator_combo.isVisibleTo(panel)
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("loopback"))
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("contemplating"))
+    assert panel.drafts_spin.isVisibleTo(panel) and panel.drafts_spin.value() == 4
+    type_into_spin(qtbot, panel.drafts_spin, 2)
+    panel.aggregator_combo.setCurrentIndex(panel.aggregator_combo.findData("judge"))
+
+    with qtbot.waitSignal(panel.sig_run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    summary = finished.args[0]
+    assert (summary.status, summary.done, summary.calls) == (DONE, 3, 9)  # 3 x (2 drafts + synthesis)
+    run = ctx.ws.query_one("SELECT r.mode, r.drafts, m.name AS aggregator FROM runs r "
+                           "JOIN model_configs m ON m.id = r.aggregator_config_id")
+    assert run == {"mode": "contemplating", "drafts": 2, "aggregator": "judge"}
+    assert ctx.ws.scalar("SELECT count(*) FROM answer_drafts WHERE answer_id IS NOT NULL") == 6
+    qtbot.waitUntil(lambda: bool(panel.runs_model.rows) and panel.runs_model.rows[0]["status"] == DONE)
+    assert panel.runs_model.data(panel.runs_model.index(0, 4)) == "Contemplating · 2 drafts via judge"
+
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("instant"))
+    assert not panel.drafts_spin.isVisibleTo(panel)

@@ -17,13 +17,13 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
 from PySide6.QtWidgets import QWidget
 
 from healthqa.grader import create_grade_run
-from healthqa.runs import (DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, failed_items, list_runs,
-                           run_row)
+from healthqa.runs import (CONTEMPLATING, DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run,
+                           failed_items, list_runs, run_row)
 from healthqa.store import list_model_configs, list_sets
 
 from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
 from ..widgets.combo import fill_combo
-from .runs_layout import STATUS_WORDS, RunsLayout, short_id
+from .runs_layout import SAME_MODEL, STATUS_WORDS, RunsLayout, mode_word, short_id
 from .worker_panel import WorkerPanel
 
 ROW_UPDATE_S = 2.0  # how often the active run's row in the list shows new counts
@@ -47,7 +47,8 @@ def run_title(row: dict) -> str:
         return (f"Grading the answers of run …{short_id(row['source_run_id'] or '')} with "
                 f"{row['model'] or '(deleted model)'}")
     samples = row.get("samples") or 1
-    return (f"Answering “{row['set'] or '(deleted set)'}” with {row['model'] or '(deleted model)'}"
+    mode = f" · {mode_word(row)}" if row.get("mode") else ""
+    return (f"Answering “{row['set'] or '(deleted set)'}” with {row['model'] or '(deleted model)'}{mode}"
             f" · {samples} sample{'s' if samples != 1 else ''} per question")
 
 
@@ -74,6 +75,7 @@ class RunsPanel(RunsLayout, WorkerPanel):
         self._row_updated = 0.0
         self._warmed = False  # the HTTP stack is imported in the background on the first refresh
         self._build()
+        self._on_mode_changed()
         self._update_buttons()
 
     # -- public API ----------------------------------------------------------------------
@@ -86,11 +88,14 @@ class RunsPanel(RunsLayout, WorkerPanel):
     def is_running(self) -> bool:
         return self.task is not None
 
-    def start_run(self, set_name: str, model_name: str, samples: int) -> None:
-        """Create an answer run (work items first), then execute it."""
+    def start_run(self, set_name: str, model_name: str, samples: int, *, mode: str | None = None,
+                  drafts: int | None = None, aggregator: str | None = None) -> None:
+        """Create an answer run (work items first), then execute it. mode: instant, thinking or
+        contemplating (None: the config's own); drafts and aggregator go with contemplating."""
         self.progress.begin(f"Preparing a run of “{set_name}” with {model_name}…")
         self._set_busy(True)
         self.ctx.ops.run(create_run, self.ctx.ws, model_name=model_name, set_name=set_name, samples=samples,
+                         mode=mode, drafts=drafts, aggregator=aggregator,
                          on_done=self._on_run_created, on_error=self._on_create_failed, owner=self)
 
     def start_grading(self, source_run_id: str, grader_name: str) -> None:
@@ -114,6 +119,7 @@ class RunsPanel(RunsLayout, WorkerPanel):
     def _show_overview(self, data: dict) -> None:
         fill_combo(self.set_combo, [(f"{s['name']}  ({s['questions']} questions)", s["name"]) for s in data["sets"]])
         fill_combo(self.model_combo, [(name, name) for name in data["models"]])
+        fill_combo(self.aggregator_combo, [("Same model", SAME_MODEL)] + [(name, name) for name in data["models"]])
         graders_first = sorted(data["models"], key=lambda name: "grader" not in name.lower())  # a likely default
         fill_combo(self.grader_combo, [(name, name) for name in graders_first])
         selected = self._select_after_refresh or self._selected_run_id()
@@ -171,7 +177,16 @@ class RunsPanel(RunsLayout, WorkerPanel):
     def _on_start_clicked(self) -> None:
         set_name, model_name = self.set_combo.currentData(), self.model_combo.currentData()
         if set_name and model_name:
-            self.start_run(set_name, model_name, self.samples_spin.value())
+            mode = self.mode_combo.currentData()
+            contemplating = mode == CONTEMPLATING
+            self.start_run(set_name, model_name, self.samples_spin.value(), mode=mode,
+                           drafts=self.drafts_spin.value() if contemplating else None,
+                           aggregator=(self.aggregator_combo.currentData() or None) if contemplating else None)
+
+    def _on_mode_changed(self) -> None:
+        contemplating = self.mode_combo.currentData() == CONTEMPLATING
+        for widget in (self.drafts_spin, self.aggregator_combo):
+            self.mode_form.setRowVisible(widget, contemplating)
 
     def _on_grade_clicked(self) -> None:
         run, grader = self._selected_run(), self.grader_combo.currentData()

@@ -14,6 +14,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox,
                                QTableView, QVBoxLayout, QWidget)
 
+from healthqa.runs import CONTEMPLATING, DEFAULT_DRAFTS, INSTANT, MAX_DRAFTS, THINKING
+
 from .. import look
 from ..models.runs import RowsModel
 from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
@@ -24,12 +26,31 @@ from ..widgets.splitter import two_panes
 STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
                 "failed": "Failed", "cancelled": "Cancelled", "interrupted": "Interrupted"}
 DEFAULT_CONCURRENCY = 16
+MODE_CHOICES = (  # (shown, run mode, tooltip); None: the model config's own reasoning setting
+    ("As the model is set up", None, "Thinking if the model config has a reasoning effort, else instant"),
+    ("Instant", INSTANT, "No reasoning: the quickest and cheapest answers"),
+    ("Thinking", THINKING, "The model config's reasoning effort"),
+    ("Contemplating", CONTEMPLATING, "Several drafts in thinking mode, written in parallel, then one answer "
+                                     "composed from them (costs about drafts + 1 calls per answer)"),
+)
+SAME_MODEL = ""  # aggregator choice: the run's own model writes the synthesis
 RESIZE_PRECISION_ROWS = 40
 
 
 def short_id(run_id: str) -> str:
     """Enough of a run id to tell runs apart (ids are time-ordered, so their start is shared)."""
     return run_id[-8:]
+
+
+def mode_word(row: dict) -> str:
+    """A run's mode as the runs list shows it ("—" for grading and for runs from before modes)."""
+    mode = row.get("mode")
+    if not mode:
+        return "—"
+    if mode == CONTEMPLATING:
+        via = f" via {row['aggregator']}" if row.get("aggregator") else ""
+        return f"Contemplating · {row.get('drafts') or DEFAULT_DRAFTS} drafts{via}"
+    return mode.capitalize()
 
 
 def _started(row: dict) -> str:
@@ -59,6 +80,20 @@ class RunsLayout:
         self.concurrency_spin.setRange(1, 256)
         self.concurrency_spin.setValue(DEFAULT_CONCURRENCY)
         self.concurrency_spin.setToolTip("Requests sent at the same time; lower it if the provider rate-limits")
+        self.mode_combo = QComboBox()
+        self.mode_combo.setAccessibleName("Reasoning mode")
+        for text, mode, tip in MODE_CHOICES:
+            self.mode_combo.addItem(text, mode)
+            self.mode_combo.setItemData(self.mode_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
+        self.drafts_spin = QSpinBox()
+        self.drafts_spin.setAccessibleName("Drafts per answer")
+        self.drafts_spin.setRange(1, MAX_DRAFTS)
+        self.drafts_spin.setValue(DEFAULT_DRAFTS)
+        self.drafts_spin.setToolTip("Contemplating: drafts written in parallel before the one answer is composed")
+        self.aggregator_combo = QComboBox()
+        self.aggregator_combo.setAccessibleName("Aggregator model")
+        self.aggregator_combo.setToolTip("Contemplating: the model that reads the drafts and writes the answer")
         self.rpm_spin = QSpinBox()
         self.rpm_spin.setRange(0, 100_000)
         self.rpm_spin.setSpecialValueText("no limit")
@@ -85,6 +120,10 @@ class RunsLayout:
         form.setHorizontalSpacing(12)
         form.addRow("Question set", self.set_combo)
         form.addRow("Model", self.model_combo)
+        form.addRow("Mode", self.mode_combo)
+        form.addRow("Drafts", self.drafts_spin)
+        form.addRow("Aggregator", self.aggregator_combo)
+        self.mode_form = form  # the drafts and aggregator rows show for contemplating only
         form.addRow("Samples", self.samples_spin)
         form.addRow("At once", self.concurrency_spin)
         form.addRow("Rate limit", self.rpm_spin)
@@ -116,6 +155,7 @@ class RunsLayout:
             ("What", lambda r: "Grading" if r["kind"] == "grade" else "Answers"),
             ("Question set", lambda r: r["set"] or "—"),
             ("Model", lambda r: r["model"] or "(deleted)"),
+            ("Mode", mode_word),
             ("Status", self._status_word),
             ("Done", lambda r: f"{r['counts']['done']:,} of {r['counts']['total']:,}"),
             ("Failed", lambda r: f"{r['counts']['failed']:,}"),
