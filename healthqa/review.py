@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import HealthQAError
-from .store import Workspace, save_review, set_grade
+from .store import Workspace, answer_drafts, save_review, set_grade
 from .store.questions import load_conversation
 
 IDLE_LIMIT = 60.0  # seconds without any action after which the pause is not counted as grading time
@@ -216,6 +216,9 @@ class Reveal:
     model: str
     graders: dict[str, list[GraderVerdict]]  # criterion id -> the model graders' verdicts
     disagreements: list[str]  # criterion ids where a grader's definite verdict differs from the clinician's
+    # A contemplating answer's drafts (store.answer_drafts), empty for others: like the
+    # model's name, they could sway the grading, so they are read only here, after submitting.
+    drafts: list[dict] = field(default_factory=list)
 
     @property
     def grader_names(self) -> list[str]:
@@ -261,7 +264,8 @@ def reveal(ws: Workspace, answer_id: str, rater_id: str) -> Reveal:
         graders.setdefault(r["criterion_id"], []).append(GraderVerdict(r["name"], r["verdict"], r["explanation"]))
     disagreements = [cid for cid, verdicts in graders.items()
                      if any(disagrees(mine.get(cid), g.verdict) for g in verdicts)]
-    return Reveal(model=model, graders=graders, disagreements=disagreements)
+    drafts = answer_drafts(ws, "?", (answer_id,)).get(answer_id, [])
+    return Reveal(model=model, graders=graders, disagreements=disagreements, drafts=drafts)
 
 
 # -- active time ----------------------------------------------------------------

@@ -34,10 +34,15 @@ def is_synthesis(request: Recorded) -> bool:
     return DRAFT_MARK in request_text(request)
 
 
+def final_for(question: str) -> str:
+    """The synthesis's answer: not the drafts' text, so a test can tell which one it sees."""
+    return "Final: " + answer_for("synthesis of " + question)
+
+
 def draft_responder(question: str, request: Recorded) -> str:
     """Drafts differ by nothing (same request), so the synthesis is told apart by its prompt."""
     if DRAFT_MARK in question:
-        return "Final: " + answer_for(question.split(DRAFT_MARK)[0].strip())
+        return final_for(question.split(DRAFT_MARK)[0].strip())
     return answer_for(question)
 
 
@@ -87,7 +92,7 @@ def test_contemplating_sums_k_drafts_and_the_synthesis_on_every_provider(tmp_pat
         assert request_text(synthesis).count(draft_answer) == 4  # it reads every draft
 
         [answer] = ws.query("SELECT * FROM answers WHERE run_id = ?", (run_id,))
-        assert answer["text"] == "Final: " + answer_for(question_text(0))
+        assert answer["text"] == final_for(question_text(0))
         assert answer["model"] == "m (contemplating)" and answer["drafts_used"] == 4
         stored = ws.query("SELECT * FROM answer_drafts WHERE answer_id = ? ORDER BY idx", (answer["id"],))
         assert [d["idx"] for d in stored] == [0, 1, 2, 3] and all(d["text"] == draft_answer for d in stored)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractButton, QComboBox, QLabel, QLineEdit, QP
 
 from healthqa import review, store
 from tests.conftest import file_rows as db_rows
+from tests.core.provider_servers import openai_server  # noqa: F401  (fixture)
 from tests.ui.conftest import graded_rows, import_rows, wait_idle
 from ui.context import RaterIdentity
 from ui.panels.grading import GradingPanel
@@ -293,3 +294,41 @@ def test_a_crash_mid_grading_loses_no_verdict(tmp_path):
         rater = store.rater_id_by_name(ws, "Dr A")
         view = review.load_answer(ws, answer, rater)
         assert [view.verdicts.get(c.id) for c in view.criteria] == ["met", "not_met", None]
+
+
+def test_a_contemplating_answers_drafts_show_only_after_the_reveal(make_ctx, qtbot, openai_server):
+    import asyncio
+
+    from healthqa.runs import create_run, execute_run
+    from tests.core.provider_servers import answer_for
+    from tests.core.test_contemplating import draft_responder
+    from tests.core.test_runs import add_config, add_questions, question_text
+
+    ctx = make_ctx(rater="Dr A")
+    openai_server.responder = draft_responder
+    add_questions(ctx.ws, 1)
+    add_config(ctx.ws, openai_server, reasoning="low")
+    run_id = create_run(ctx.ws, model_name="m", set_name="S", mode="contemplating", drafts=2)
+    asyncio.run(execute_run(ctx.ws, run_id, api_key=openai_server.api_key))
+    draft_text = answer_for(question_text(0))
+    panel = GradingPanel(ctx)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.sig_answer_shown, timeout=5000):
+        panel.show()
+    panel.checklist.setFocus()
+
+    before = all_widget_text(panel)
+    assert "Final: " in before  # the composed answer is what is graded
+    assert draft_text not in before and "Drafts (" not in before and not panel.drafts_button.isVisible()
+    press(qtbot, panel, Qt.Key.Key_Y, Qt.Key.Key_Y, Qt.Key.Key_Y)
+    with qtbot.waitSignal(panel.sig_submitted):
+        press(qtbot, panel, Qt.Key.Key_Return)
+    assert panel.drafts_button.isVisible() and panel.drafts_button.text() == "Drafts (2)"
+    assert draft_text not in panel.answer_view.toPlainText()  # the final answer stays in view until asked
+    qtbot.mouseClick(panel.drafts_button, Qt.MouseButton.LeftButton)
+    shown = panel.answer_view.toPlainText()
+    assert shown.count(draft_text) == 2 and "Draft 1" in shown and "Draft 2" in shown
+    assert "2 DRAFTS" in panel.answer_heading.text()
+    qtbot.mouseClick(panel.drafts_button, Qt.MouseButton.LeftButton)
+    assert "Final: " in panel.answer_view.toPlainText()
+    wait_idle(qtbot, ctx)

@@ -50,6 +50,20 @@ def _load_queue(ws, rater_id: str):
 Flags = dict[str, tuple[str, str]]  # criterion id -> (reason, comment) of the clinician's own flag
 
 
+def drafts_markdown(drafts: list[dict]) -> str:
+    """The drafts one after another, each under a heading with its length and time."""
+    parts = []
+    for d in drafts:
+        if d["text"] is None:
+            parts.append(f"#### Draft {d['index'] + 1} — failed\n\n{d['error'] or ''}")
+            continue
+        out = d["usage"]["output_tokens"]
+        facts = " · ".join(x for x in (f"{out:,} tokens out" if out is not None else "",
+                                        f"{d['latency_ms'] / 1000:.1f} s" if d["latency_ms"] else "") if x)
+        parts.append(f"#### Draft {d['index'] + 1}" + (f" · {facts}" if facts else "") + f"\n\n{d['text']}")
+    return "\n\n---\n\n".join(parts)
+
+
 def _load_answer(ws, answer_id: str, rater_id: str, rater_name: str) -> tuple[AnswerView, Reveal | None, str, Flags]:
     view = review.load_answer(ws, answer_id, rater_id)
     flags = {f["criterion_id"]: (f["reason"], f["comment"] or "")
@@ -177,6 +191,7 @@ class GradingPanel(GradingLayout, Panel):
         self.conversation_view.show_document(render_conversation(view.conversation))
         self.answer_heading.setText(f"{label.upper()} · TO GRADE")
         self.answer_view.show_document(render_answer(view.answer_text))
+        self._show_drafts_button()
         rows = self.checklist.ensure_rows(len(view.criteria))
         for row in self.checklist.rows[self._wired_rows:]:  # rows are pooled: wire each new one once
             row.sig_comment_done.connect(self._on_comment_done)
@@ -254,6 +269,26 @@ class GradingPanel(GradingLayout, Panel):
                                      else g.explanation[:300] for g in verdicts if g.explanation)
             differs = any(review.disagrees(view.verdicts.get(criterion.id), g.verdict) for g in verdicts)
             row.set_grader(lines, explanations, disagree=differs, verdict=verdicts[0].verdict if verdicts else None)
+
+    def _show_drafts_button(self) -> None:
+        """Offered only after the reveal, for an answer composed from drafts; the final answer shows first."""
+        drafts = self.reveal.drafts if self.reveal is not None else []
+        self.drafts_button.blockSignals(True)
+        self.drafts_button.setChecked(False)
+        self.drafts_button.blockSignals(False)
+        self.drafts_button.setText(f"Drafts ({len(drafts)})" if drafts else "Drafts")
+        self.drafts_button.setVisible(bool(drafts))
+
+    def _on_drafts_toggled(self, shown: bool) -> None:
+        if self.view is None:
+            return
+        drafts = self.reveal.drafts if self.reveal is not None else []
+        if shown and drafts:
+            self.answer_heading.setText(f"{review.blind_label(self.index).upper()} · {len(drafts)} DRAFTS")
+            self.answer_view.show_document(render_answer(drafts_markdown(drafts)))
+        else:
+            self.answer_heading.setText(f"{review.blind_label(self.index).upper()} · TO GRADE")
+            self.answer_view.show_document(render_answer(self.view.answer_text))
 
     def _show_empty(self, text: str, *, sign_in: bool) -> None:
         self.empty.setText(text)
@@ -434,6 +469,7 @@ class GradingPanel(GradingLayout, Panel):
         view.submitted, view.model, self.reveal = True, reveal.model, reveal
         self._submitted.add(view.answer_id)
         self._show_reveal()
+        self._show_drafts_button()
         self._update_texts()
         label = review.blind_label(self.index)
         self.sig_submitted.emit(view.answer_id)

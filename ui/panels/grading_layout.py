@@ -96,7 +96,15 @@ class GradingLayout:
         answer_box = QWidget()
         answer_layout = QVBoxLayout(answer_box)
         answer_layout.setContentsMargins(0, 6, 0, 0)
-        answer_layout.addLayout(heading_row(self.answer_heading, right=[self.blind_icon, self.blind_badge]))
+        # A contemplating answer's drafts: the button shows once the reveal does (grading.py)
+        self.drafts_button = QPushButton("Drafts")
+        self.drafts_button.setCheckable(True)
+        self.drafts_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.drafts_button.setToolTip("The drafts this answer was composed from (contemplating mode)")
+        self.drafts_button.setVisible(False)
+        self.drafts_button.toggled.connect(self._on_drafts_toggled)
+        answer_layout.addLayout(heading_row(self.answer_heading, right=[self.drafts_button, self.blind_icon,
+                                                                        self.blind_badge]))
         answer_layout.addWidget(self.answer_view)
         left = two_panes(Qt.Orientation.Vertical, conversation_box, answer_box, stretch=(2, 3))
 
