@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from ..domain import Answer, Question, RaterKind, Verdict
 from ..errors import HealthQAError
-from ..store import (RubricConflict, Workspace, add_answer, add_new_grades, answer_rows, ensure_rater, ensure_set,
-                     get_question, list_sets, set_grade, set_id_by_name, upsert_question)
+from ..store import (RubricConflict, Workspace, add_answer, add_new_grades, answer_drafts, answer_rows, ensure_rater,
+                     ensure_set, get_question, list_sets, set_grade, set_id_by_name, upsert_question)
 
 ROW_KEYS = ("example_tags", "ideal_completions_data", "prompt", "prompt_id", "rubrics", "canary")
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one row with inline images may be large, not unbounded
@@ -283,7 +283,9 @@ def export_healthbench(ws: Workspace, set_name: str, out: str | Path, *, with_an
     """Write a set as HealthBench JSONL; returns the number of rows.
 
     With answers, each answer is its own row (completion, model) and, when
-    a rater is named, carries that rater's verdicts as criteria_met.
+    a rater is named, carries that rater's verdicts as criteria_met. A
+    contemplating answer's row also carries its "drafts" (index, text, usage,
+    latency_ms, error), which importers ignore. (Review bundles never carry drafts.)
     """
     set_id = set_id_by_name(ws, set_name)
     if set_id is None:
@@ -306,8 +308,11 @@ def export_healthbench(ws: Workspace, set_name: str, out: str | Path, *, with_an
                 continue
             criteria = [r["id"] for r in ws.query(
                 "SELECT id FROM criteria WHERE question_id = ? ORDER BY position", (question_id,))]
+            drafts = answer_drafts(ws, "SELECT id FROM answers WHERE question_id = ?", (question_id,))
             for answer in answer_rows(ws, question_id=question_id, model=model):
                 answer_row = {**row, "completion": answer["text"], "model": answer["model"]}
+                if answer["id"] in drafts:  # a contemplating answer: the drafts it was composed from
+                    answer_row["drafts"] = drafts[answer["id"]]
                 if rater_id:
                     grades = {g["criterion_id"]: g for g in ws.query(
                         "SELECT criterion_id, verdict, explanation FROM grades WHERE answer_id = ? AND rater_id = ?",

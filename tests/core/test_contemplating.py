@@ -226,6 +226,31 @@ def test_review_bundles_carry_no_drafts(tmp_path, openai_server):
     conn.close()
 
 
+def test_the_jsonl_export_carries_the_drafts_and_importing_it_back_ignores_them(tmp_path, openai_server):
+    import json
+
+    from healthqa.formats.healthbench import export_healthbench, import_healthbench
+    openai_server.responder = draft_responder
+    with Workspace(tmp_path / "w.healthqa") as ws:
+        add_questions(ws, 2)
+        add_config(ws, openai_server, reasoning="low")
+        contemplating = create_run(ws, model_name="m", set_name="S", mode="contemplating", drafts=2)
+        plain = create_run(ws, model_name="m", set_name="S")
+        execute(ws, contemplating, openai_server)
+        execute(ws, plain, openai_server)
+        assert export_healthbench(ws, "S", tmp_path / "out.jsonl", with_answers=True) == 4
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    composed = [r for r in rows if r["model"] == "m (contemplating)"]
+    assert len(composed) == 2 and all("drafts" not in r for r in rows if r["model"] == "m")
+    for row in composed:
+        assert [d["index"] for d in row["drafts"]] == [0, 1]
+        assert all(d["text"].startswith("Answer ") and d["usage"]["output_tokens"] > 0 for d in row["drafts"])
+    with Workspace(tmp_path / "other.healthqa") as other:
+        import_healthbench(other, tmp_path / "out.jsonl", set_name="S")
+        assert other.scalar("SELECT count(*) FROM answers") == 4
+        assert other.scalar("SELECT count(*) FROM answer_drafts") == 0
+
+
 # ---- a killed contemplating run ---------------------------------------------------
 
 KEY_ENV = "HQA_TEST_API_KEY"
