@@ -36,6 +36,7 @@ from .run_engine import PROGRESS_INTERVAL, CancelSignal, _Engine
 from .run_jobs import (AnswerJob, Job, Outcome, WorkItem, conversation_messages, make_job, model_config_by_id,
                        previous_session_usage, unfinished_items, work_item)
 from .run_modes import CONTEMPLATING, DEFAULT_DRAFTS, INSTANT, MAX_DRAFTS, MODES, THINKING, check_mode, default_mode
+from .run_mode_study import MAJORITY, mode_study, mode_study_choices, paired_bootstrap_ci
 from .run_queries import failed_items, get_run, item_counts, list_runs, resolve_run_id, run_row
 from .run_status import (CANCELLED, DONE, FAILED, FINISHED, INCOMPLETE, INTERRUPTED, PENDING, RUNNING, RunError,
                          RunProgress, RunSummary)
@@ -52,6 +53,7 @@ __all__ = [
     "resolve_run_id", "item_counts", "list_runs", "run_row", "get_run", "failed_items",
     "CancelSignal", "execute_run", "resume_run",
     "INSTANT", "THINKING", "CONTEMPLATING", "MODES", "DEFAULT_DRAFTS", "MAX_DRAFTS", "default_mode",
+    "MAJORITY", "mode_study", "mode_study_choices", "paired_bootstrap_ci",
 ]
 
 

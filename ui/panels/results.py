@@ -16,6 +16,7 @@ from healthqa import review, store
 from healthqa.results import MAJORITY, score_workspace
 
 from .. import look
+from .mode_study import ModeStudyView
 from ..models.questions import theme_label
 from ..models.results import ResultsTableModel
 from ..widgets.charts import BarChart, Point, ScatterChart, Series
@@ -66,8 +67,14 @@ class ResultsPanel(Panel):
         self.without_flagged.toggled.connect(self._compute)
         self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
         self.refresh_button.clicked.connect(self._compute)
-        header = panel_header("Results", self.subtitle, "Scores from", self.rater_combo, "Set", self.set_combo,
-                              self.refresh_button, spacing=10)
+        self.mode_study_button = QPushButton("Mode study")
+        self.mode_study_button.setCheckable(True)
+        self.mode_study_button.setToolTip("One model's runs in its reasoning modes on one set: score, Δ against "
+                                          "instant, tokens, latency and cost")
+        self.mode_study_button.toggled.connect(self._show_mode_study)
+        self._score_controls = [QLabel("Scores from"), self.rater_combo, QLabel("Set"), self.set_combo,
+                                self.refresh_button]  # hidden while the mode study (with its own) is shown
+        header = panel_header("Results", self.subtitle, *self._score_controls, self.mode_study_button, spacing=10)
 
         note = "bars: mean score, clipped to 0–1; whiskers: ± 1 bootstrap standard error"
         self.overall_chart = BarChart("Overall score by model", note, style_by_category=True)
@@ -111,12 +118,18 @@ class ResultsPanel(Panel):
         body_layout.addWidget(self.table)
         self._body = body
         self.setFocusProxy(self.rater_combo)
+        self.mode_study = ModeStudyView(self.ctx)
+        self.mode_study.setVisible(False)
         layout = page_layout(self, header)
         layout.addWidget(self.notice, 1)
         layout.addWidget(body, 1)
+        layout.addWidget(self.mode_study, 1)
 
     # -- Panel contract ---------------------------------------------------------------
     def refresh(self) -> None:
+        if self.mode_study_button.isChecked():
+            self.mode_study.refresh()
+            return
         self.ctx.ops.run(_load_choices, self.ctx.ws, key="results.choices", on_done=self._on_choices)
 
     # -- public API ---------------------------------------------------------------------
@@ -155,7 +168,7 @@ class ResultsPanel(Panel):
         if not rows:
             self._show_notice(f"No scores from {self.rater_combo.currentText()} for this set.")
         else:
-            self._body.setVisible(True)
+            self._body.setVisible(not self.mode_study_button.isChecked())
             self.notice.setVisible(False)
         answers = sum(r["answers"] for r in rows)
         self.subtitle.setText(f"{len(rows)} model{'s' if len(rows) != 1 else ''} · {answers} graded answers")
@@ -176,6 +189,17 @@ class ResultsPanel(Panel):
         rows = min(max(self.model.rowCount(), 1), 6)
         height = self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize() + 6
         self.table.setFixedHeight(height)
+
+    def _show_mode_study(self, shown: bool) -> None:
+        """The mode study takes the place of the scores (and their filters) while it is shown."""
+        self.mode_study.setVisible(shown)
+        self.mode_study_button.setText("Back to scores" if shown else "Mode study")
+        for widget in (*self._score_controls, self.subtitle):
+            widget.setVisible(not shown)
+        if shown:
+            self._body.setVisible(False)
+            self.notice.setVisible(False)
+        self.refresh()
 
     def _show_notice(self, text: str) -> None:
         self.notice.setText(text)
