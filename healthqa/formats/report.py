@@ -25,6 +25,7 @@ import numpy as np
 from ..adjudication import ADJUDICATED_RATER, agreement_overview, answer_scope
 from ..errors import CommandError
 from ..results import MAJORITY, score_workspace
+from ..runs import mode_study, mode_study_choices
 from ..scoring import N_BOOTSTRAP, SEED
 from ..store import Workspace
 from .report_charts import BarChart, Estimate, HeatmapChart, ScatterChart, StandingChart, chart_svg, write_pdf
@@ -38,6 +39,7 @@ _CHARTED = "Shown per model: the clinicians' majority and each model grader (all
            "no majority); every rater is in the table."
 TAG_COLUMNS = 6  # tags per table, so that a table fits the PDF page width
 DASH = "—"
+MODE_RESAMPLES = 2000  # the mode study's paired bootstrap
 
 
 # -- blocks ------------------------------------------------------------------------------------
@@ -115,6 +117,7 @@ def report_blocks(ws: Workspace, *, set_name: str | None = None, model: str | No
     blocks: list = [Heading(title, 0), Paragraph(_scope_line(ws, set_name, model, rater), small=True)]
     blocks += _summary_section(ws, set_name, model)
     blocks += _score_sections(scores)
+    blocks += _mode_study_sections(ws, set_name, model, rater)
     blocks += _agreement_sections(overview)
     blocks += _flag_section(ws, set_name, model, rater, scores)
     blocks += _method_notes(overview["report"] if overview else None)
@@ -234,6 +237,71 @@ def _length_section(charted: list[dict]) -> list:
     return blocks + [Chart(ScatterChart(points),
                            "Score against the mean number of output tokens per answer, as the provider "
                            f"reported it; error bars are 95% intervals. {_CHARTED}")]
+
+
+def _mode_study_sections(ws: Workspace, set_name, model, rater) -> list:
+    """For each model config with runs in several reasoning modes on one set (in scope): what each
+    mode buys — score, Δ against instant, tokens, latency, cost (healthqa.runs.mode_study)."""
+    studies = [c for c in mode_study_choices(ws) if len(c["modes"]) > 1
+               and (set_name is None or c["set"] == set_name)
+               and (model is None or model == c["model"] or model.startswith(f"{c['model']} ("))]
+    if not studies:
+        return []
+    blocks: list = [Heading("Reasoning modes"), Paragraph(
+        "One model's runs in its reasoning modes on the same questions: instant (no reasoning), thinking (the "
+        "model config's reasoning setting) and contemplating (K drafts in parallel, then one answer composed from "
+        f"them). Δ is the mean paired difference in score against the instant run, question by question (each "
+        f"question's score the mean over its samples; questions only one run has scores for are left out); the "
+        f"interval is a 95% paired bootstrap ({MODE_RESAMPLES:,} seeded resamples of the questions). Latency is "
+        "per answer (contemplating: first draft's start to the synthesis's end); cost is the run's, from the "
+        "model configs' prices.")]
+    for choice in studies:
+        study = mode_study(ws, model=choice["model"], set_name=choice["set"], rater=rater, n_resamples=MODE_RESAMPLES)
+        rows = study["rows"]
+        blocks.append(Heading(f"{study['model']} on {study['set']}", 2))
+        blocks.append(Paragraph(f"Scores from {study['rater'] or 'nobody (no grades yet)'}."
+                                + ("" if study["baseline_run_id"] else " No instant run: Δ needs one."), small=True))
+        table = []
+        for r in rows:
+            ci = r["delta_ci"]
+            table.append([_mode_label(r, rows), f"{r['graded']} / {r['answers']}", _num(r["score"]),
+                          (f"{r['delta']:+.3f}" if r["delta"] is not None else
+                           ("baseline" if r["run_id"] == study["baseline_run_id"] else DASH)),
+                          f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else DASH,
+                          DASH if r["n_paired"] is None else str(r["n_paired"]), _num(r["mean_output_tokens"], 0),
+                          _seconds(r["latency_p50_ms"]), _seconds(r["latency_p95_ms"]),
+                          DASH if r["cost"] is None else f"${r['cost']:.4f}",
+                          DASH if r["cost_per_answer"] is None else f"${r['cost_per_answer'] * 1000:.2f}"])
+        blocks.append(Table(["Mode", "Graded", "Score", "Δ vs instant", "95% interval", "Paired", "Output tokens",
+                             "p50 latency", "p95 latency", "Run cost", "Per 1,000 answers"], table,
+                            ["l"] + ["r"] * 10, [1.5, 0.7, 0.6, 0.8, 1.2, 0.6, 0.7, 0.7, 0.7, 0.8, 0.8]))
+        priced = [r for r in rows if r["score"] is not None and r["cost_per_answer"] is not None]
+        if priced:
+            points = [(_mode_label(r, rows), study["rater"], r["cost_per_answer"] * 1000, Estimate(r["score"]))
+                      for r in priced]
+            blocks.append(Chart(ScatterChart(points, xlabel="cost per 1,000 answers ($)", ylabel="score"),
+                                "Score against cost, one point per run: higher and further left is better."))
+        else:
+            points = [(_mode_label(r, rows), study["rater"], r["mean_output_tokens"], Estimate(r["score"]))
+                      for r in rows if r["score"] is not None and r["mean_output_tokens"] is not None]
+            if points:
+                blocks.append(Chart(ScatterChart(points, ylabel="score"),
+                                    "Score against mean output tokens (no prices in the model configs, so no cost)."))
+    return blocks
+
+
+def _mode_label(row: dict, rows: list[dict]) -> str:
+    """The mode, with the run's last digits when one mode has several runs."""
+    label = row["mode"]
+    if row["mode"] == "contemplating":
+        label += f" ×{row['drafts']}" + (f" via {row['aggregator']}" if row["aggregator"] else "")
+    if sum(r["mode"] == row["mode"] for r in rows) > 1:
+        label += f" (…{row['run_id'][-6:]})"
+    return label
+
+
+def _seconds(ms: float | None) -> str:
+    return DASH if ms is None else f"{ms / 1000:.1f} s"
 
 
 def _agreement_sections(overview: dict | None) -> list:

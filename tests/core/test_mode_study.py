@@ -124,3 +124,36 @@ def test_paired_bootstrap_is_seeded_and_undefined_below_two():
     assert paired_bootstrap_ci(diffs) == paired_bootstrap_ci(diffs)
     assert paired_bootstrap_ci(np.array([0.3])) is None
     assert paired_bootstrap_ci(np.zeros(5)) == [0.0, 0.0]
+
+
+def test_the_report_carries_the_mode_study_when_the_scope_has_several_modes(study_ws, tmp_path):
+    from healthqa.formats.report import write_report
+    from tests.core.test_report import _Tables
+    ws, runs = study_ws
+    page = write_report(ws, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Reasoning modes" in page and "m on S" in page
+    table = _Tables(page).find("Mode")
+    assert table[0] == ["Mode", "Graded", "Score", "Δ vs instant", "95% interval", "Paired", "Output tokens",
+                        "p50 latency", "p95 latency", "Run cost", "Per 1,000 answers"]
+    study = mode_study(ws, model="m", set_name="S")
+    for cells, row in zip(table[1:], study["rows"]):
+        assert cells[0].startswith(row["mode"]) and cells[2] == f"{row['score']:.3f}"
+        if row["delta"] is not None:
+            lo, hi = row["delta_ci"]
+            assert cells[3] == f"{row['delta']:+.3f}" and cells[4] == f"[{lo:+.3f}, {hi:+.3f}]"
+        assert cells[9] == f"${row['cost']:.4f}"
+    assert "cost per 1,000 answers" in page  # the chart's axis
+    assert write_report(ws, tmp_path / "r.pdf", "pdf").read_bytes().startswith(b"%PDF-")
+    # scoped to one of the model's modes, the study stays (it is about that model)
+    assert "Reasoning modes" in write_report(ws, tmp_path / "c.html", model="m (contemplating)").read_text()
+
+
+def test_no_mode_study_in_the_report_with_a_single_mode(tmp_path, openai_server):
+    from healthqa.formats.report import write_report
+    with Workspace(tmp_path / "w.healthqa") as ws:
+        add_questions(ws, 2)
+        add_config(ws, openai_server, reasoning="low")
+        run_id = create_run(ws, model_name="m", set_name="S", mode="thinking")
+        asyncio.run(execute_run(ws, run_id, api_key=openai_server.api_key))
+        page = write_report(ws, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Reasoning modes" not in page
