@@ -117,18 +117,20 @@ def _private_copy(path: Path, folder: str) -> Path:
     return copy
 
 
-_REFERENCE_SCHEMA: set | None = None
+_REFERENCE_SCHEMAS: dict[int, set] = {}
 
 
-def _reference_schema() -> set:
-    global _REFERENCE_SCHEMA
-    if _REFERENCE_SCHEMA is None:
+def _reference_schema(version: int = SCHEMA_VERSION) -> set:
+    """The exact schema a workspace has at `version`. A bundle written by an
+    earlier version (graded offline in an app not yet upgraded) has an earlier
+    one; the tables it carries are read by their columns, which every version has."""
+    if version not in _REFERENCE_SCHEMAS:
         conn = sqlite3.connect(":memory:")
-        for script in MIGRATIONS:
+        for script in MIGRATIONS[:version]:
             conn.executescript(script)
-        _REFERENCE_SCHEMA = _schema_of(conn)
+        _REFERENCE_SCHEMAS[version] = _schema_of(conn)
         conn.close()
-    return _REFERENCE_SCHEMA
+    return _REFERENCE_SCHEMAS[version]
 
 
 def _schema_of(conn: sqlite3.Connection) -> set:
@@ -149,7 +151,7 @@ def _open_checked(path: Path, copy: Path) -> sqlite3.Connection:
         if version > SCHEMA_VERSION:
             raise BundleError(path, f"was written by a newer HealthQA (schema {version}; this one reads "
                                     f"{SCHEMA_VERSION}): update HealthQA to import it")
-        if version != SCHEMA_VERSION or _schema_of(conn) != _reference_schema():
+        if version < 1 or _schema_of(conn) != _reference_schema(version):
             raise BundleError(path, "is an SQLite file but not a HealthQA bundle (its tables differ)")
     except sqlite3.DatabaseError as exc:
         conn.close()

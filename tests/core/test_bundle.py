@@ -545,3 +545,26 @@ def test_verify_reports_a_sound_bundle(exported, capsys):
     _, _, path = exported
     assert main(["bundle", "verify", str(path)]) == 0
     assert "a sound bundle for Dr Alpha, 9 answers" in capsys.readouterr().out
+
+
+def test_a_bundle_from_before_a_schema_upgrade_still_imports(tmp_path, monkeypatch):
+    """Exported and graded offline by the previous version (schema 1), imported after the
+    upgrade (the run modes' migration): the clinician's work is merged, not refused."""
+    from healthqa.store import schema
+    from healthqa.store import workspace as workspace_module
+    path = tmp_path / "alpha.hqbundle"
+    with monkeypatch.context() as older:
+        older.setattr(workspace_module, "MIGRATIONS", schema.MIGRATIONS[:1])
+        older.setattr(workspace_module, "SCHEMA_VERSION", 1)
+        older.setattr(bundle_module, "SCHEMA_VERSION", 1)
+        with Workspace(tmp_path / "home.healthqa") as home:
+            alpha = build_home(home, tmp_path)
+            export_bundle(home, "Dr Alpha", path)
+        grade_everything(path, alpha)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+    with Workspace(tmp_path / "home.healthqa") as ws:  # the upgrade migrates the home workspace
+        assert ws.schema_version == store.SCHEMA_VERSION > 1
+        report = import_bundle(ws, path)
+        assert report.added["grade"] == 26 and report.updated["grade"] == 1
