@@ -170,7 +170,9 @@ class ContemplatingJob:
         new_calls = [(self.config, d.answer.usage) for d in fresh if d.answer is not None]
         if not good:
             errors = sorted({d.error for d in fresh if d.error})
-            raise ProviderError(f"all {self.drafts} drafts failed: {'; '.join(errors)}")
+            error = ProviderError(f"all {self.drafts} drafts failed: {'; '.join(errors)}")
+            error.calls = len(fresh)  # for the run's count of calls made
+            raise error
 
         # The draft phase: this session's wall time, or a reused draft's own latency if that was longer.
         if clock["first_start"] is not None:

@@ -176,7 +176,7 @@ class _Engine:
                 outcome = await self.job.perform(self.provider, item)
             except ProviderError as exc:
                 self.in_flight -= 1
-                self.calls += 1
+                self.calls += getattr(exc, "calls", 1)  # an item of several calls says how many it made
                 if exc.fatal:
                     self._stop(FAILED, exc.message)
                 await self._failed(item, exc)

@@ -166,6 +166,7 @@ def test_an_item_whose_drafts_all_fail_fails_and_a_resume_redoes_only_those(tmp_
         run_id = create_run(ws, model_name="m", set_name="S", mode="contemplating", drafts=3)
         summary = execute(ws, run_id, server, concurrency=1)  # question 0's drafts come first
         assert summary.status == INCOMPLETE and (summary.done, summary.failed) == (1, 1)
+        assert summary.calls == 3 + 4  # the failed item's three drafts, the other item's drafts and synthesis
         [failed] = get_run(ws, run_id)["items"]
         assert "all 3 drafts failed" in failed["error"]
         sent = len(server.requests)
