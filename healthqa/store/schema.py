@@ -188,7 +188,7 @@ CREATE TABLE bundles (
 # Reasoning modes (issue 11): a run's mode, and the drafts of contemplating answers.
 # A draft belongs to its work item while the answer is being composed (so a killed
 # run resumes without redoing it) and to its answer once the synthesis is stored.
-SCHEMA_V2 = """
+SCHEMA_MODES = """
 ALTER TABLE runs ADD COLUMN mode TEXT;                 -- instant, thinking, contemplating (NULL: before modes)
 ALTER TABLE runs ADD COLUMN drafts INTEGER;            -- contemplating: drafts per answer (K)
 ALTER TABLE runs ADD COLUMN aggregator_config_id TEXT REFERENCES model_configs(id) ON DELETE SET NULL;
@@ -215,5 +215,5 @@ CREATE INDEX answer_drafts_answer ON answer_drafts(answer_id);
 """
 
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES]
 SCHEMA_VERSION = len(MIGRATIONS)
