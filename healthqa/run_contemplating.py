@@ -2,8 +2,8 @@
 
 One work item per (question, sample), as in answer runs. `perform` sends the
 item's missing drafts at once — each a normal call in thinking mode, each
-waiting for one of the run's call slots, so K drafts of 32 questions never
-exceed the run's concurrency — and stores every draft the moment it is back
+waiting for one of the run's call slots (run_slots.py), so K drafts of 32
+questions never exceed the run's concurrency — and stores every draft the moment it is back
 (durably, through the engine's writer), so a killed run resumes without
 redoing it. As soon as this item's drafts are in (not every question's: no
 barrier across questions), the synthesis call, made by the same model or
@@ -24,6 +24,7 @@ the run was stopped.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -102,6 +103,7 @@ class ContemplatingJob:
         self.drafts = drafts
         self.label = answer_label(config, run["mode"])
         self.context: JobContext | None = None
+        self._started = itertools.count()
 
     @property
     def configs(self) -> list[ModelConfig]:
@@ -144,9 +146,10 @@ class ContemplatingJob:
         assert self.context is not None, "the engine attaches a context before the first item"
         conversation, stored = item.payload
         clock = {"first_start": None, "last_end": None}
+        order = next(self._started)  # questions begun earlier get the free call slots first (run_slots.py)
 
         async def draft(index: int) -> Draft:
-            async with self.context.call_slots:
+            async with self.context.call_slots.take(order):
                 started = time.perf_counter()
                 if clock["first_start"] is None:
                     clock["first_start"] = started
@@ -181,7 +184,7 @@ class ContemplatingJob:
             phase_end, phase = time.perf_counter(), 0.0
         phase = max([phase] + [d.answer.latency_ms / 1000 for d in good if d.reused and d.answer.latency_ms])
         aggregator = self.context.providers[self.aggregator.id]
-        async with self.context.call_slots:
+        async with self.context.call_slots.take(order):
             synthesis = await aggregator.complete(synthesis_conversation(conversation, [d.answer.text for d in good]))
         ended = time.perf_counter()
         new_calls.append((self.aggregator, synthesis.usage))

@@ -16,8 +16,9 @@ from .providers import ProviderError, RateLimiter, estimate_cost, make_provider
 from .providers.base import Provider
 from .run_database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
 from .run_jobs import JobContext, WorkItem, make_job
-from .run_queries import _error_counts, item_counts
 from .run_owner import busy_elsewhere, this_process
+from .run_queries import _error_counts, item_counts
+from .run_slots import CallSlots
 from .run_status import CANCELLED, DONE, FAILED, INCOMPLETE, RUNNING, RunError, RunProgress, RunSummary
 from .secrets import MissingKeyError, get_api_key
 from .store import Workspace, now
@@ -118,7 +119,7 @@ class _Engine:
         if hasattr(self.job, "attach"):
             # Jobs that make several calls per item share the run's concurrency as
             # call slots: `concurrency` items are open at once, `concurrency` calls in flight.
-            self.job.attach(JobContext(providers, asyncio.Semaphore(self.concurrency), self.writer.submit))
+            self.job.attach(JobContext(providers, CallSlots(self.concurrency), self.writer.submit))
         tasks = [asyncio.create_task(self._produce())]
         tasks += [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
         watcher = asyncio.create_task(self._watch_cancel())

@@ -3,13 +3,13 @@ grader) in grader.py. The engine (run_engine.py) drives any job through this pro
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
 from .domain import Message, ModelConfig, Usage
 from .providers.base import Provider
 from .run_modes import CONTEMPLATING, DEFAULT_DRAFTS, answer_label, config_for_mode
+from .run_slots import CallSlots
 from .run_status import RunError
 from .store import Workspace, add_answer, get_model_config, load_conversation
 
@@ -53,7 +53,7 @@ class JobContext:
     per model config (by id), the run's call slots, and a durable write."""
 
     providers: dict[str, Provider]
-    call_slots: asyncio.Semaphore
+    call_slots: CallSlots
     write: Callable[[Callable[[Workspace], None]], Awaitable[None]]
 
 

@@ -349,3 +349,34 @@ def test_cli_run_mode_runs_show_and_answers_json(tmp_path):
         assert bad.returncode != 0 and "contemplating mode only" in bad.stderr
         with Workspace(ws_path) as ws:
             assert ws.scalar("SELECT count(*) FROM runs") == 2  # refused runs leave nothing behind
+
+
+# ---- call slots ---------------------------------------------------------------------
+
+def test_call_slots_serve_lower_priority_numbers_first_and_survive_cancelled_waiters():
+    from healthqa.run_slots import CallSlots
+
+    async def scenario() -> list[str]:
+        slots, order = CallSlots(1), []
+        release = asyncio.Event()
+
+        async def hold():
+            async with slots.take(0):
+                await release.wait()
+
+        async def call(name: str, priority: int):
+            async with slots.take(priority):
+                order.append(name)
+                await asyncio.sleep(0)
+
+        holder = asyncio.create_task(hold())
+        await asyncio.sleep(0)
+        waiters = [asyncio.create_task(call(n, p)) for n, p in (("late", 5), ("early", 1), ("gone", 0),
+                                                                ("early-too", 1))]
+        await asyncio.sleep(0)
+        waiters[2].cancel()  # a cancelled waiter must neither run nor swallow a slot
+        release.set()
+        await asyncio.gather(holder, *waiters, return_exceptions=True)
+        assert slots.free == 1  # every slot came back
+        return order
+    assert asyncio.run(scenario()) == ["early", "early-too", "late"]
