@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..agreement import agreement_report
-from ..ratings import load_rating_table
+from ..review import load_rating_table
 from .common import add_command, open_from, print_json, print_table
 
 

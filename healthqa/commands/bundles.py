@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from ..assignments import assign, assignment_summary, list_assignments
 from ..errors import CommandError
-from ..flags import FLAG_REASONS, criterion_id_at, export_flags, flag_criterion, list_flags, unflag_criterion
 from ..formats.bundle import export_bundle, import_bundle, verify_bundle
-from .common import add_command, add_workspace_option, open_from, print_json, print_table, resolve_run
+from ..review import (
+    FLAG_REASONS,
+    assign,
+    assignment_summary,
+    criterion_id_at,
+    export_flags,
+    flag_criterion,
+    list_assignments,
+    list_flags,
+    unflag_criterion,
+)
+from .common import (
+    add_command,
+    add_workspace_option,
+    open_from,
+    print_json,
+    print_table,
+    resolve_run,
+)
 
 
 def register(sub) -> None:

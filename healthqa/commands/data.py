@@ -7,8 +7,8 @@ import argparse
 from ..errors import CommandError
 from ..formats.healthbench import import_healthbench
 from ..formats.meta_eval import import_meta_eval, is_meta_eval_file
-from ..results import MAJORITY, score_workspace
-from ..store import list_raters, list_sets, question_rows, rater_id_by_name, set_id_by_name
+from ..scoring import MAJORITY, score_workspace
+from ..store import list_sets, question_rows, rater_id_or_error, set_id_or_error
 from .common import add_command, open_from, print_json, print_table
 
 
@@ -73,9 +73,7 @@ def cmd_sets(args) -> int:
 
 def cmd_questions(args) -> int:
     with open_from(args) as ws:
-        set_id = set_id_by_name(ws, args.set_name)
-        if set_id is None:
-            raise CommandError(f"no question set named {args.set_name!r}")
+        set_id = set_id_or_error(ws, args.set_name, CommandError)
         rows = question_rows(ws, set_id, search=args.search, tag=args.tag)
     if args.json:
         print_json([{"prompt_id": r["prompt_id"], "theme": r["theme"], "criteria": r["criteria"],
@@ -89,9 +87,8 @@ def cmd_questions(args) -> int:
 
 def cmd_score(args) -> int:
     with open_from(args) as ws:
-        if args.rater and args.rater not in ("majority", MAJORITY) and rater_id_by_name(ws, args.rater) is None:
-            known = ", ".join(r["name"] for r in list_raters(ws)) or "none"
-            raise CommandError(f"no rater named {args.rater!r} (raters: {known}, or 'majority')")
+        if args.rater and args.rater not in ("majority", MAJORITY):
+            rater_id_or_error(ws, args.rater, CommandError, also=["majority"])
         results = score_workspace(ws, model=args.model, rater=args.rater, set_name=args.set_name,
                                   run_id=args.run_id, without_flagged=args.without_flagged,
                                   worst_at=args.worst_at_k or ())

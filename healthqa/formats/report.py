@@ -7,8 +7,8 @@ inline CSS, charts as inline SVG, no script and no URL, so it opens offline and
 can be mailed to a colleague.  Every text from the workspace (criteria, rater
 names, comments) is untrusted and escaped.
 
-Numbers come from score_workspace (results.py) and agreement_report
-(agreement.py): nothing is recomputed here.
+Numbers come from score_workspace (scoring/results.py) and agreement_report
+(agreement/report.py): nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -22,12 +22,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..adjudication import ADJUDICATED_RATER, agreement_overview, answer_scope
 from ..errors import CommandError
-from ..results import MAJORITY, score_workspace
-from ..scoring import N_BOOTSTRAP, SEED
-from ..store import Workspace
-from .report_charts import BarChart, Estimate, HeatmapChart, ScatterChart, StandingChart, chart_svg, write_pdf
+from ..review import agreement_overview, answer_scope
+from ..scoring import MAJORITY, N_BOOTSTRAP, SEED, score_workspace
+from ..store import ADJUDICATED_RATER, Workspace, rater_id_or_error, set_id_or_error
+from .report_charts import (
+    BarChart,
+    Estimate,
+    HeatmapChart,
+    ScatterChart,
+    StandingChart,
+    chart_svg,
+    write_pdf,
+)
 
 FORMATS = ("html", "pdf")
 Z95 = 1.96
@@ -124,13 +131,12 @@ def report_blocks(ws: Workspace, *, set_name: str | None = None, model: str | No
 # -- sections ----------------------------------------------------------------------------------
 
 def _check_filters(ws: Workspace, set_name, model, rater) -> None:
-    if set_name and ws.scalar("SELECT 1 FROM question_sets WHERE name = ?", (set_name,)) is None:
-        raise CommandError(f"no question set named {set_name!r}")
+    if set_name:
+        set_id_or_error(ws, set_name, CommandError)
     if model and ws.scalar("SELECT 1 FROM answers WHERE model = ? LIMIT 1", (model,)) is None:
         raise CommandError(f"no answers from a model named {model!r}")
-    if rater and rater not in (MAJORITY, "majority") and \
-            ws.scalar("SELECT 1 FROM raters WHERE name = ?", (rater,)) is None:
-        raise CommandError(f"no rater named {rater!r}")
+    if rater and rater not in (MAJORITY, "majority"):
+        rater_id_or_error(ws, rater, CommandError, also=["majority"])
 
 
 def _scope_line(ws: Workspace, set_name, model, rater) -> str:

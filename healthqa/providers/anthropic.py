@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from typing import Any
 
-from healthqa.domain import Answer, ImagePart, Message, ModelConfig, ReasoningMode, TextPart, Usage
+from healthqa.domain import (
+    Answer,
+    ImagePart,
+    Message,
+    ModelConfig,
+    ReasoningMode,
+    TextPart,
+    Usage,
+)
 
 from .base import LENGTH, REFUSAL, STOP, ErrorInfo, Provider, StreamState
 from .errors import ProviderError

@@ -13,9 +13,9 @@ import zipfile
 import pytest
 
 from healthqa import store
-from healthqa.assignments import assign
+from healthqa.review import assign
 from healthqa.domain import Answer, ModelConfig, RaterKind
-from healthqa.flags import flag_criterion
+from healthqa.review import flag_criterion
 from healthqa.formats import bundle as bundle_module
 from healthqa.formats.bundle import BundleError, export_bundle, import_bundle, read_bundle
 from healthqa.formats.healthbench import import_healthbench

@@ -1,6 +1,6 @@
 """File → Assign answers to clinicians…: who grades which answer, k clinicians per answer.
 
-`healthqa.assignments.assign` shares the answers of a pool (a run's, a
+`healthqa.review.assign` shares the answers of a pool (a run's, a
 set's, a model's) among the chosen clinicians, balanced, and keeps what was
 assigned before. Once a clinician has assignments, their grading queue
 holds only those answers. The dialog shows each clinician's load after.
@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayou
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from healthqa.assignments import AssignReport, assign, assignment_summary
+from healthqa.review import AssignReport, assign, assignment_summary
 
 from ..widgets.banner import make_banner, show_banner
 from ..widgets.combo import fill_combo

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from healthqa import store
-from healthqa.assignments import assignment_summary
+from healthqa.review import assignment_summary
 from healthqa.domain import RaterKind
 from healthqa.runs import list_runs
 

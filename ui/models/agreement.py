@@ -2,7 +2,7 @@
 
 - `GroupStatisticsModel`: agreement of all raters, for all items and then by
   axis or theme (agreement_overview's blocks), each figure with its 95% interval;
-- `DisagreementModel`: the disagreement list (healthqa.adjudication.disagreements).
+- `DisagreementModel`: the disagreement list (healthqa.review.disagreements).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from healthqa import store
-from healthqa.adjudication import adjudicate, adjudication_item, agreement_overview, disagreements
+from healthqa.review import adjudicate, adjudication_item, agreement_overview, disagreements
 
 from .. import look
 from ..agreement_format import BREAKDOWNS, GROUP_STATISTICS, VERDICT_LABELS, fmt, fmt_ci

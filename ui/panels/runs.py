@@ -16,7 +16,7 @@ import time
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
 from PySide6.QtWidgets import QWidget
 
-from healthqa.grader import create_grade_run
+from healthqa.runs import create_grade_run
 from healthqa.runs import (DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run, failed_items, list_runs,
                            run_row)
 from healthqa.store import list_model_configs, list_sets

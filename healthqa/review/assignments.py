@@ -24,9 +24,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .domain import RaterKind
-from .errors import HealthQAError
-from .store import Workspace, answer_rows, ensure_rater, now, rater_id_by_name, set_id_by_name
+from ..domain import RaterKind
+from ..errors import HealthQAError
+from ..store import Workspace, answer_rows, ensure_rater, now, rater_id_or_error, set_id_or_error
 
 
 class AssignmentError(HealthQAError):
@@ -50,9 +50,7 @@ class AssignReport:
 def _pool(ws: Workspace, *, run_id: str | None, set_name: str | None, model: str | None) -> list[str]:
     set_id = None
     if set_name is not None:
-        set_id = set_id_by_name(ws, set_name)
-        if set_id is None:
-            raise AssignmentError(f"no question set named {set_name!r}")
+        set_id = set_id_or_error(ws, set_name, AssignmentError)
     rows = answer_rows(ws, run_id=run_id, set_id=set_id, model=model)
     # A failed call has no answer to grade.
     return [r["id"] for r in rows if r["error"] is None]
@@ -143,9 +141,7 @@ def list_assignments(ws: Workspace, rater: str | None = None) -> list[dict]:
     """Assigned answers with the assignee's own progress (graded criteria, submitted)."""
     where, params = "", []
     if rater is not None:
-        rater_id = rater_id_by_name(ws, rater)
-        if rater_id is None:
-            raise AssignmentError(f"no rater named {rater!r}")
+        rater_id = rater_id_or_error(ws, rater, AssignmentError)
         where, params = "WHERE s.rater_id = ?", [rater_id]
     rows = ws.query(_QUEUE_SQL.format(where=where), params)
     for row in rows:

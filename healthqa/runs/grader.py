@@ -26,11 +26,14 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from .domain import Message, ModelConfig, Usage, Verdict
-from .providers.base import Provider
-from .runs import (Outcome, RunError, WorkItem, conversation_messages, insert_run, previous_session_usage,
-                   resolve_run_id, unfinished_items, work_item)
-from .store import Workspace, answer_filter, ensure_rater, get_model_config, set_grade, set_id_by_name
+from ..domain import Message, ModelConfig, Usage, Verdict
+from ..providers import Provider
+from ..store import Workspace, answer_filter, ensure_rater, get_model_config, set_grade, set_id_or_error
+from .jobs import (Outcome, WorkItem, conversation_messages, previous_session_usage, register_job_kind,
+                   unfinished_items, work_item)
+from .lifecycle import insert_run
+from .queries import resolve_run_id
+from .status import RunError
 
 PROMPT_VERSION = "healthqa-grader-1"
 DEFAULT_MAX_ATTEMPTS = 3
@@ -210,9 +213,7 @@ def create_grade_run(ws: Workspace, source_run_id: str | None, grader_name: str,
         set_id, where, params = source["set_id"], ["a.run_id = ?"], [source_run_id]
         scope = f"run {source_run_id}"
     elif set_name is not None:
-        set_id = set_id_by_name(ws, set_name)
-        if set_id is None:
-            raise RunError(f"no question set named {set_name!r}")
+        set_id = set_id_or_error(ws, set_name, RunError)
         where, params = answer_filter(model=model, set_name=set_name)
         scope = f"set {set_name!r}" + (f" (model {model!r})" if model else "")
     else:
@@ -288,3 +289,6 @@ class GradeJob:
     def prior_usage(self, ws: Workspace, previous: dict | None) -> Usage:
         # Grades keep no token counts: earlier sessions' summaries do.
         return previous_session_usage(previous)
+
+
+register_job_kind("grade", GradeJob)

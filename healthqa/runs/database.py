@@ -7,8 +7,8 @@ import asyncio
 import concurrent.futures
 from typing import Any, Callable
 
-from .run_jobs import WorkItem
-from .store import Workspace, now
+from ..store import Workspace, now
+from .jobs import WorkItem
 
 BATCH_SIZE = 256  # work items read per query; also the most results committed at once
 

@@ -1,6 +1,6 @@
 """The run engine: a run's unfinished work items sent to the provider with bounded concurrency,
 each result stored the moment it arrives, progress reported, and the run's summary written
-(see `healthqa.runs` for the guarantees)."""
+(see `healthqa.runs.lifecycle` for the guarantees)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,30 @@ import threading
 import time
 from typing import Callable
 
-from .domain import Usage
-from .providers import ProviderError, RateLimiter, estimate_cost, make_provider
-from .providers.base import Provider
-from .run_database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
-from .run_jobs import WorkItem, make_job
-from .run_queries import _error_counts, item_counts
-from .run_owner import busy_elsewhere, this_process
-from .run_status import CANCELLED, DONE, FAILED, INCOMPLETE, RUNNING, RunError, RunProgress, RunSummary
-from .secrets import MissingKeyError, get_api_key
-from .store import Workspace, now
+from ..domain import Usage
+from ..providers import (
+    Provider,
+    ProviderError,
+    RateLimiter,
+    estimate_cost,
+    make_provider,
+)
+from ..secrets import MissingKeyError, get_api_key
+from ..store import Workspace, now
+from .database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
+from .jobs import WorkItem, make_job
+from .owner import busy_elsewhere, this_process
+from .queries import _error_counts, item_counts
+from .status import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    INCOMPLETE,
+    RUNNING,
+    RunError,
+    RunProgress,
+    RunSummary,
+)
 
 # Logged under the public module's name, as before the engine had a module of its own.
 log = logging.getLogger("healthqa.runs")

@@ -1,6 +1,6 @@
 """A bundle's manifest and baseline (its meta entries), its format version, and its checksum.
 
-What they hold and why the checksum covers only the read-only part: see `healthqa.formats.bundle`.
+What they hold and why the checksum covers only the read-only part: see `healthqa.formats.bundle.exchange`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,18 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
-from .bundle_rows import _BASELINE_FIELD, CONTENT, KINDS, WORK, Count, Id, PlainName, Seconds, Stamp, _Row
+from .rows import (
+    _BASELINE_FIELD,
+    CONTENT,
+    KINDS,
+    WORK,
+    Count,
+    Id,
+    PlainName,
+    Seconds,
+    Stamp,
+    _Row,
+)
 
 FORMAT = "healthqa-bundle"
 FORMAT_VERSION = 1

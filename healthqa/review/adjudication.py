@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 
-from .agreement import agreement_report
-from .domain import RaterKind, Verdict
-from .errors import HealthQAError
+from ..agreement import agreement_report
+from ..domain import RaterKind, Verdict
+from ..errors import HealthQAError
+from ..store import (ADJUDICATED_RATER, Workspace, answer_filter, check_rater_names, ensure_rater, load_conversation,
+                     now, set_grade)
 from .ratings import load_rating_table
-from .store import ADJUDICATED_RATER, Workspace, answer_filter, ensure_rater, load_conversation, now, set_grade
 
 ADJUDICATION_REASON = "adjudication"
 
@@ -36,10 +37,7 @@ def compared_raters(ws: Workspace, raters: list[str] | None = None) -> list[str]
     known = [r["name"] for r in ws.query("SELECT name FROM raters ORDER BY kind, name")]
     if raters is None:
         return [name for name in known if name != ADJUDICATED_RATER]
-    unknown = [name for name in raters if name not in known]
-    if unknown:
-        raise AdjudicationError(f"no rater named {', '.join(map(repr, unknown))} "
-                                f"(raters: {', '.join(known) or 'none'})")
+    check_rater_names(raters, known, AdjudicationError)
     if ADJUDICATED_RATER in raters:
         raise AdjudicationError(f"{ADJUDICATED_RATER!r} holds final verdicts; it is not compared")
     return list(raters)

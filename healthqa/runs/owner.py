@@ -13,7 +13,7 @@ import json
 import os
 import socket
 
-from .run_status import INTERRUPTED, RUNNING
+from .status import INTERRUPTED, RUNNING
 
 
 def this_process() -> dict:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .errors import HealthQAError
+from ..errors import HealthQAError
 
 # Run statuses. A run is "running" while a process works on it; a process
 # that was killed leaves it "running" in the workspace, and the queries report
-# it as INTERRUPTED (never stored) once that process is gone (run_owner.py).
+# it as INTERRUPTED (never stored) once that process is gone (owner.py).
 PENDING, RUNNING, DONE, INCOMPLETE, FAILED, CANCELLED = (
     "pending", "running", "done", "incomplete", "failed", "cancelled")
 INTERRUPTED = "interrupted"

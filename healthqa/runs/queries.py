@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from .run_owner import reported_status
-from .run_status import RunError
-from .store import Workspace
+from ..store import Workspace
+from .owner import reported_status
+from .status import RunError
+
 
 def resolve_run_id(ws: Workspace, text: str) -> str:
     """A run id from its full text or a unique prefix (ids are long UUIDs)."""
@@ -51,7 +52,7 @@ def list_runs(ws: Workspace) -> list[dict]:
 
 
 def _report_status(run: dict) -> dict:
-    """A run as reported: 'interrupted' where its process is gone (run_owner.py)."""
+    """A run as reported: 'interrupted' where its process is gone (owner.py)."""
     run["status"] = reported_status(run["status"], run.pop("owner_settings"))
     return run
 

@@ -10,9 +10,9 @@ import json
 
 import numpy as np
 
-from .agreement import RatingTable
-from .errors import CommandError
-from .store import ADJUDICATED_RATER, Workspace, answer_filter
+from ..agreement import RatingTable
+from ..errors import CommandError
+from ..store import ADJUDICATED_RATER, Workspace, answer_filter, check_rater_names
 
 _CODE = {"met": 1, "not_met": 0}
 
@@ -21,10 +21,7 @@ def load_rating_table(ws: Workspace, *, raters: list[str] | None = None, model: 
                       set_name: str | None = None, run_id: str | None = None) -> RatingTable:
     known = {r["name"]: r for r in ws.query("SELECT id, name, kind FROM raters ORDER BY kind, name")}
     if raters:
-        unknown = [name for name in raters if name not in known]
-        if unknown:
-            raise CommandError(f"no rater named {', '.join(map(repr, unknown))} "
-                               f"(raters: {', '.join(known) or 'none'})")
+        check_rater_names(raters, known, CommandError)
     chosen = raters or [name for name in known if name != ADJUDICATED_RATER]
     column = {known[name]["id"]: j for j, name in enumerate(chosen)}
     where, params = answer_filter(model=model, run_id=run_id, set_name=set_name)

@@ -14,11 +14,10 @@ database thread, and results are committed in batches (each result with its
 "done" mark), so a slow commit never stalls the network calls. Workspace
 listeners ("what changed" notices) are therefore called on that thread.
 
-What a run does per item is a `Job` (run_jobs.py): answer runs there, grade
-runs (the model grader) in grader.py; both share the engine (run_engine.py,
-its database thread in run_database.py). This module is the public API:
-creating, executing and resuming runs, and (from run_queries.py and
-run_status.py, re-exported here) reading runs and what a run reports.
+What a run does per item is a `Job` (jobs.py): answer runs there, grade
+runs (the model grader) in grader.py, which registers its job kind; all
+share the engine (engine.py, its database thread in database.py). This
+module creates, executes and resumes runs; queries.py reads them back.
 
     run_id = create_run(ws, set_name="Demo", model_name="gpt-4.1", samples=2)
     summary = asyncio.run(execute_run(ws, run_id, concurrency=32, on_progress=print))
@@ -29,29 +28,11 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Sequence
 
-from .domain import new_id
-from .providers.base import Provider
-from .run_database import BATCH_SIZE
-from .run_engine import PROGRESS_INTERVAL, CancelSignal, _Engine
-from .run_jobs import (AnswerJob, Job, Outcome, WorkItem, conversation_messages, make_job, model_config_by_id,
-                       previous_session_usage, unfinished_items, work_item)
-from .run_queries import failed_items, get_run, item_counts, list_runs, resolve_run_id, run_row
-from .run_status import (CANCELLED, DONE, FAILED, FINISHED, INCOMPLETE, INTERRUPTED, PENDING, RUNNING, RunError,
-                         RunProgress, RunSummary)
-from .store import Workspace, get_model_config, now, set_id_by_name
-
-# Every name this module has always offered, wherever it is defined now.
-__all__ = [
-    "PENDING", "RUNNING", "DONE", "INCOMPLETE", "FAILED", "CANCELLED", "FINISHED", "INTERRUPTED",
-    "BATCH_SIZE", "PROGRESS_INTERVAL",
-    "RunError", "RunProgress", "RunSummary",
-    "WorkItem", "Outcome", "Job", "unfinished_items", "work_item", "conversation_messages", "AnswerJob",
-    "previous_session_usage", "make_job", "model_config_by_id",
-    "insert_run", "create_run",
-    "resolve_run_id", "item_counts", "list_runs", "run_row", "get_run", "failed_items",
-    "CancelSignal", "execute_run", "resume_run",
-]
-
+from ..domain import new_id
+from ..providers import Provider
+from ..store import Workspace, get_model_config, now, set_id_or_error
+from .engine import CancelSignal, _Engine
+from .status import PENDING, RunError, RunProgress, RunSummary
 
 # -- creating runs ------------------------------------------------------------
 
@@ -94,9 +75,7 @@ def create_run(ws: Workspace, *, model_name: str, set_name: str | None = None,
         raise RunError(f"no model config named {model_name!r}; add one with `healthqa models add`")
     set_id = None
     if set_name is not None:
-        set_id = set_id_by_name(ws, set_name)
-        if set_id is None:
-            raise RunError(f"no question set named {set_name!r}")
+        set_id = set_id_or_error(ws, set_name, RunError)
         ids = [r["question_id"] for r in ws.query(
             "SELECT question_id FROM set_members WHERE set_id = ? ORDER BY position", (set_id,))]
         if not ids:

@@ -1,15 +1,16 @@
 """Jobs: what a run does per work item. Answer runs live here; grade runs (the model
-grader) in grader.py. The engine (run_engine.py) drives any job through this protocol."""
+grader) in grader.py. The engine (engine.py) drives any job through this protocol."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from .domain import Message, ModelConfig, Usage
-from .providers.base import Provider
-from .run_status import RunError
-from .store import Workspace, add_answer, get_model_config, load_conversation
+from ..domain import Message, ModelConfig, Usage
+from ..providers import Provider
+from ..store import Workspace, add_answer, get_model_config, load_conversation
+from .status import RunError
+
 
 @dataclass
 class WorkItem:
@@ -121,12 +122,23 @@ def previous_session_usage(previous: dict | None) -> Usage:
                  reasoning_tokens=previous.get("reasoning_tokens", 0))
 
 
+# What each kind of run does per item: run kind -> factory(ws, run row, model config).
+# A job kind registers itself here (grader.py registers "grade"), so the
+# engine never imports the jobs built on top of it.
+JobFactory = Callable[[Workspace, dict, ModelConfig], Job]
+JOB_KINDS: dict[str, JobFactory] = {"answer": lambda ws, run, config: AnswerJob(run, config)}
+
+
+def register_job_kind(kind: str, factory: JobFactory) -> None:
+    JOB_KINDS[kind] = factory
+
+
 def make_job(ws: Workspace, run: dict) -> Job:
     config = model_config_by_id(ws, run["model_config_id"])
-    if run["kind"] == "grade":
-        from .grader import GradeJob  # grader builds on this module
-        return GradeJob(ws, run, config)
-    return AnswerJob(run, config)
+    factory = JOB_KINDS.get(run["kind"])
+    if factory is None:
+        raise RunError(f"this run is of a kind this version of HealthQA cannot run: {run['kind']!r}")
+    return factory(ws, run, config)
 
 
 def model_config_by_id(ws: Workspace, config_id: str | None) -> ModelConfig:

@@ -3,7 +3,7 @@
 Input is a pure-data :class:`RatingTable` (items x raters, 1 met, 0 not met,
 -1 missing); :func:`agreement_report` returns the JSON-ready report printed by
 ``healthqa agreement --json`` and shown by the desktop app.  Formulas live in
-``agreement_stats`` and the cluster bootstrap in ``agreement_bootstrap``; both
+``stats`` and the cluster bootstrap in ``bootstrap``; both
 are re-exported here.  Reference: ``specs/agreement.md``.
 """
 
@@ -14,40 +14,20 @@ from itertools import combinations
 
 import numpy as np
 
-from healthqa.agreement_bootstrap import (
+from healthqa.agreement.bootstrap import (
     cluster_sums,
     conversation_bootstrap_weights,
     grouped_resampled_sums,
     percentile_intervals,
 )
-from healthqa.agreement_stats import (
+from healthqa.agreement.stats import (
     PERCENT_AGREEMENT_DEFINITIONS,
-    cohen_kappa,
-    count_matrix,
     f1_scores,
     item_sums,
     pair_statistics,
-    rater_statistics,
     statistics_from_sums,
-    table_as_counts,
     to_number,
 )
-
-__all__ = [
-    "PERCENT_AGREEMENT_DEFINITIONS",
-    "RatingTable",
-    "agreement_report",
-    "cluster_sums",
-    "cohen_kappa",
-    "conversation_bootstrap_weights",
-    "count_matrix",
-    "f1_scores",
-    "pair_statistics",
-    "grouped_resampled_sums",
-    "percentile_intervals",
-    "rater_statistics",
-    "table_as_counts",
-]
 
 RATER_KINDS = ("clinician", "model")
 

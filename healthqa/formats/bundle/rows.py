@@ -1,7 +1,7 @@
 """What a bundle may hold: the tables it carries, the pydantic model every row must pass, and BundleError.
 
 The models are strict and size-limited because a bundle comes back from elsewhere and is never
-trusted (see `healthqa.formats.bundle`). The tables name the columns copied out and read back:
+trusted (see `healthqa.formats.bundle.exchange`). The tables name the columns copied out and read back:
 other columns (model configs, grader and run settings) never leave home.
 """
 
@@ -14,11 +14,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from ..domain import Criterion
-from ..errors import HealthQAError
-from ..flags import FLAG_REASONS, MAX_FLAG_COMMENT
+from ...domain import Criterion
+from ...errors import HealthQAError
+from ...review import FLAG_REASONS, MAX_FLAG_COMMENT
 
 MAX_ANSWER_CHARS = 1_000_000
 MAX_CONVERSATION_CHARS = 4_000_000

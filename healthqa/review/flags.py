@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .domain import RaterKind, new_id
-from .errors import HealthQAError
-from .formats.exports import write_rows
-from .store import Workspace, ensure_rater, now, rater_id_by_name
+from ..domain import RaterKind, new_id
+from ..errors import HealthQAError
+from ..formats.exports import write_rows
+from ..store import Workspace, ensure_rater, now, rater_id_by_name
 
 FLAG_REASONS = ("wrong_sign", "wrong_content", "ambiguous", "irrelevant", "other")
 MAX_FLAG_COMMENT = 10_000  # characters; a note, not a document

@@ -1,5 +1,5 @@
 """Reading a bundle file that is never trusted: the file checked, a private copy opened read-only,
-its schema compared with ours, every row validated (see `healthqa.formats.bundle`)."""
+its schema compared with ours, every row validated (see `healthqa.formats.bundle.exchange`)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,35 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from ..domain import Question
-from ..store.questions import ATTACHMENT_PREFIX
-from ..store.schema import MIGRATIONS, SCHEMA_VERSION
-from .bundle_manifest import BASELINE_KEY, FORMAT_VERSION, MANIFEST_KEY, Baseline, Manifest, _meta, content_checksum
-from .bundle_rows import (FLAGS, GRADES, KINDS, REVIEWS, TABLES, AnswerRow, AssignmentRow, AttachmentRow, BundleError,
-                          CriterionRow, MemberRow, QuestionRow, RaterRow, SetRow, _Kind, _Table)
+from ...domain import Question
+from ...store import ATTACHMENT_PREFIX, MIGRATIONS, SCHEMA_VERSION
+from .manifest import (
+    BASELINE_KEY,
+    FORMAT_VERSION,
+    MANIFEST_KEY,
+    Baseline,
+    Manifest,
+    _meta,
+    content_checksum,
+)
+from .rows import (
+    FLAGS,
+    GRADES,
+    KINDS,
+    REVIEWS,
+    TABLES,
+    AnswerRow,
+    AssignmentRow,
+    AttachmentRow,
+    BundleError,
+    CriterionRow,
+    MemberRow,
+    QuestionRow,
+    RaterRow,
+    SetRow,
+    _Kind,
+    _Table,
+)
 
 MAX_BUNDLE_BYTES = 2 * 2**30
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -1,6 +1,6 @@
 """Merging a bundle's grades, reviews and flags into a workspace: bundle ids mapped to workspace ids,
 each changed row reconciled with its home row, conflicts and grade history recorded, and what was
-merged remembered so that importing again changes nothing (see `healthqa.formats.bundle`)."""
+merged remembered so that importing again changes nothing (see `healthqa.formats.bundle.exchange`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from ..domain import Answer, RaterKind, Usage, new_id
-from ..store import Workspace, add_answer, ensure_rater, ensure_set, now, upsert_question
-from ..store.questions import RubricConflict
-from .bundle_read import BundleContents
-from .bundle_rows import _BASELINE_FIELD, GRADES, KINDS, REVIEWS, BundleError, _ids_in, _key, _Kind
+from ...domain import Answer, RaterKind, Usage, new_id
+from ...store import (
+    RubricConflict,
+    Workspace,
+    add_answer,
+    ensure_rater,
+    ensure_set,
+    now,
+    upsert_question,
+)
+from .read import BundleContents
+from .rows import (
+    _BASELINE_FIELD,
+    GRADES,
+    KINDS,
+    REVIEWS,
+    BundleError,
+    _ids_in,
+    _key,
+    _Kind,
+)
 
 MERGED_PREFIX = "bundle_merged:"
 

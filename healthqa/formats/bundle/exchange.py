@@ -50,11 +50,11 @@ merges only the new work. A bundle from another workspace is refused unless
 forced; then questions are matched by prompt_id and answers by (prompt_id,
 model, completion text), as HealthBench imports do, and created if missing.
 
-**Where the code lives.** This module is the public API (export, import,
-verify, and every bundle name other code imports); `bundle_rows` holds the
-tables a bundle carries and the model each row must pass, `bundle_manifest`
-the manifest, baseline, format version and checksum, `bundle_read` the safe
-opening and validation of a file, `bundle_merge` the merge into a workspace.
+**Where the code lives.** This module exports, verifies and imports bundle
+files; `rows` holds the tables a bundle carries and the model each row must
+pass, `manifest` the manifest, baseline, format version and checksum, `read`
+the safe opening and validation of a file, `merge` the merge into a
+workspace. The package's `__init__` is what other code imports.
 """
 
 from __future__ import annotations
@@ -67,33 +67,22 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..assignments import assigned_answer_ids
-from ..domain import RaterKind, new_id
-from ..store import Workspace, now
-from ..store.schema import SCHEMA_VERSION
-from .bundle_manifest import (BASELINE_KEY, FORMAT, FORMAT_VERSION, MANIFEST_KEY, Baseline, Manifest, Version,
-                              _baseline, content_checksum)
-from .bundle_merge import MERGED_PREFIX, BundleImportReport, Conflict, _ForcedMapper, _Mapper, _Merger
-from .bundle_read import MAX_BUNDLE_BYTES, SQLITE_MAGIC, BundleContents, read_bundle
-from .bundle_rows import (CONTENT, FLAGS, GRADES, KINDS, MAX_ANSWER_CHARS, MAX_ATTACHMENT_BYTES, MAX_COMMENT_CHARS,
-                          MAX_CONVERSATION_CHARS, MAX_CRITERION_CHARS, MAX_NAME_CHARS, REVIEWS, TABLES, WORK,
-                          AnswerRow, AssignmentRow, AttachmentRow, BundleError, Comment, Count, CriterionRow, FlagRow,
-                          GradeRow, Id, Label, MemberRow, PlainName, QuestionRow, RaterRow, ReviewRow, RunRow, Seconds,
-                          SetRow, Sha256, Stamp, _ids_in, _plain_name, _Table)
-from .exports import read_connection
-
-# Every name the bundle format has always offered from here, wherever it is defined now.
-__all__ = [
-    "FORMAT", "FORMAT_VERSION", "MANIFEST_KEY", "BASELINE_KEY", "MERGED_PREFIX", "SUFFIX", "MAX_BUNDLE_BYTES",
-    "MAX_ANSWER_CHARS", "MAX_CONVERSATION_CHARS", "MAX_COMMENT_CHARS", "MAX_CRITERION_CHARS", "MAX_NAME_CHARS",
-    "MAX_ATTACHMENT_BYTES", "SQLITE_MAGIC", "BundleError",
-    "Id", "Stamp", "PlainName", "Label", "Sha256", "Comment", "Seconds", "Count", "Version",
-    "SetRow", "QuestionRow", "MemberRow", "AttachmentRow", "CriterionRow", "RaterRow", "RunRow", "AnswerRow",
-    "AssignmentRow", "GradeRow", "ReviewRow", "FlagRow", "Manifest", "Baseline",
-    "CONTENT", "WORK", "TABLES", "GRADES", "REVIEWS", "FLAGS", "KINDS", "content_checksum",
-    "BundleExportReport", "export_bundle", "BundleContents", "read_bundle", "verify_bundle",
-    "Conflict", "BundleImportReport", "import_bundle",
-]
+from ...domain import RaterKind, new_id
+from ...review import assigned_answer_ids
+from ...store import SCHEMA_VERSION, Workspace, now, rater_id_or_error
+from ..exports import read_connection
+from .manifest import (
+    BASELINE_KEY,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST_KEY,
+    Manifest,
+    _baseline,
+    content_checksum,
+)
+from .merge import MERGED_PREFIX, BundleImportReport, _ForcedMapper, _Mapper, _Merger
+from .read import read_bundle
+from .rows import KINDS, TABLES, BundleError, _ids_in, _plain_name, _Table
 
 SUFFIX = ".hqbundle"  # what the desktop app offers; any name works
 
@@ -172,9 +161,8 @@ def export_bundle(ws: Workspace, rater: str, out: str | Path, *, run_id: str | N
                   blinded: bool = True) -> BundleExportReport:
     """Write one clinician's assignment as a bundle file (see the module docstring)."""
     out = Path(out)
-    row = ws.query_one("SELECT id, kind FROM raters WHERE name = ?", (rater,))
-    if row is None:
-        raise BundleError(None, f"no rater named {rater!r}")
+    row = ws.query_one("SELECT id, kind FROM raters WHERE id = ?",
+                       (rater_id_or_error(ws, rater, lambda message: BundleError(None, message)),))
     if row["kind"] != RaterKind.CLINICIAN.value:
         raise BundleError(None, f"{rater!r} is a model grader; bundles are for clinicians")
     try:

@@ -27,9 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import HealthQAError
-from .store import Workspace, save_review, set_grade
-from .store.questions import load_conversation
+from ..errors import HealthQAError
+from ..store import Workspace, load_conversation, save_review, set_grade
 
 IDLE_LIMIT = 60.0  # seconds without any action after which the pause is not counted as grading time
 AFTER_REVEAL = "after_reveal"

@@ -1,4 +1,4 @@
-"""Scores of the workspace: the grades of each (model, rater) through scoring.py.
+"""Scores of the workspace: the grades of each (model, rater) through formula.py.
 
 Every figure is computed from `grades`; nothing here is stored.
 """
@@ -8,8 +8,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from .scoring import GradedCriterion, GradedExample, majority_verdict, score_examples, worst_at_k
-from .store import ADJUDICATED_RATER, Workspace, answer_filter
+from ..store import ADJUDICATED_RATER, Workspace, answer_filter
+from .formula import (
+    GradedCriterion,
+    GradedExample,
+    majority_verdict,
+    score_examples,
+    worst_at_k,
+)
 
 MAJORITY = "clinicians (majority)"
 _MET = {"met": True, "not_met": False}
