@@ -20,7 +20,7 @@ from .common import (
     add_workspace_option,
     open_from,
     print_json,
-    print_table,
+    print_rows,
     resolve_run,
 )
 
@@ -89,14 +89,9 @@ def cmd_assign(args) -> int:
 def cmd_assignments(args) -> int:
     with open_from(args) as ws:
         rows = list_assignments(ws, args.rater) if args.rater else assignment_summary(ws)
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No assignments yet: `healthqa assign --raters A,B --overlap 2` makes some.")
-    elif args.rater:
-        print_table(rows, ["position", "prompt_id", "model", "graded", "criteria", "submitted"])
-    else:
-        print_table(rows, ["rater", "assigned", "submitted", "started"])
+    columns = (["position", "prompt_id", "model", "graded", "criteria", "submitted"] if args.rater
+               else ["rater", "assigned", "submitted", "started"])
+    print_rows(args, rows, columns, empty="No assignments yet: `healthqa assign --raters A,B --overlap 2` makes some.")
     return 0
 
 
@@ -121,14 +116,9 @@ def cmd_flags(args) -> int:
             print(f"Wrote {count} flags to {args.out}")
             return 0
         rows = list_flags(ws, rater=args.rater)
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No criterion flags.")
-    else:
-        for row in rows:
-            row["criterion"] = row["criterion"].replace("\n", " ")[:60]
-        print_table(rows, ["prompt_id", "criterion_position", "criterion", "rater", "reason", "comment"])
+    shown = [{**row, "criterion": row["criterion"].replace("\n", " ")[:60]} for row in rows]
+    print_rows(args, shown, ["prompt_id", "criterion_position", "criterion", "rater", "reason", "comment"],
+               empty="No criterion flags.", json_rows=rows)
     return 0
 
 

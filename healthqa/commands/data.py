@@ -9,7 +9,7 @@ from ..formats.healthbench import import_healthbench
 from ..formats.meta_eval import import_meta_eval, is_meta_eval_file
 from ..scoring import MAJORITY, score_workspace
 from ..store import list_sets, question_rows, rater_id_or_error, set_id_or_error
-from .common import add_command, open_from, print_json, print_table
+from .common import add_command, open_from, print_json, print_rows, print_table
 
 
 def register(sub) -> None:
@@ -61,13 +61,10 @@ def cmd_import(args) -> int:
 def cmd_sets(args) -> int:
     with open_from(args) as ws:
         sets = list_sets(ws)
-    if args.json:
-        print_json([{"name": s["name"], "questions": s["questions"], "id": s["id"],
-                     "created_at": s["created_at"]} for s in sets])
-    elif not sets:
-        print("No question sets yet: `healthqa import FILE` adds one.")
-    else:
-        print_table(sets, ["name", "questions", "created_at"])
+    rows = [{"name": s["name"], "questions": s["questions"], "id": s["id"], "created_at": s["created_at"]}
+            for s in sets]
+    print_rows(args, rows, ["name", "questions", "created_at"],
+               empty="No question sets yet: `healthqa import FILE` adds one.")
     return 0
 
 

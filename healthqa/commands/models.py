@@ -22,8 +22,7 @@ from .common import (
     add_command,
     add_workspace_option,
     open_from,
-    print_json,
-    print_table,
+    print_rows,
 )
 
 
@@ -89,12 +88,8 @@ def cmd_list(args) -> int:
     with open_from(args) as ws:
         configs = list_model_configs(ws)
     rows = [{**c.model_dump(mode="json"), "key_source": key_source(c)} for c in configs]
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No model configs yet: `healthqa models add NAME --provider ... --model ...` adds one.")
-    else:
-        print_table(rows, ["name", "provider", "model", "base_url", "reasoning", "key_source"])
+    print_rows(args, rows, ["name", "provider", "model", "base_url", "reasoning", "key_source"],
+               empty="No model configs yet: `healthqa models add NAME --provider ... --model ...` adds one.")
     return 0
 
 

@@ -37,6 +37,7 @@ from .common import (
     add_workspace_option,
     open_from,
     print_json,
+    print_rows,
     print_table,
 )
 
@@ -232,16 +233,11 @@ def _duration(seconds: float) -> str:
 def cmd_runs_list(args) -> int:
     with open_from(args) as ws:
         runs = list_runs(ws)
-    if args.json:
-        print_json(runs)
-        return 0
-    if not runs:
-        print("No runs yet: `healthqa run --set NAME --model NAME` starts one.")
-        return 0
     rows = [{"id": r["id"], "kind": r["kind"], "set": r["set"], "model": r["model"], "status": r["status"],
              "done": r["counts"]["done"], "failed": r["counts"]["failed"], "total": r["counts"]["total"],
              "created": r["created_at"][:19]} for r in runs]
-    print_table(rows, ["id", "kind", "set", "model", "status", "done", "failed", "total", "created"])
+    print_rows(args, rows, ["id", "kind", "set", "model", "status", "done", "failed", "total", "created"],
+               empty="No runs yet: `healthqa run --set NAME --model NAME` starts one.", json_rows=runs)
     return 0
 
 
