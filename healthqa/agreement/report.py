@@ -14,20 +14,10 @@ from itertools import combinations
 
 import numpy as np
 
-from healthqa.agreement.bootstrap import (
-    cluster_sums,
-    conversation_bootstrap_weights,
-    grouped_resampled_sums,
-    percentile_intervals,
-)
-from healthqa.agreement.stats import (
-    PERCENT_AGREEMENT_DEFINITIONS,
-    f1_scores,
-    item_sums,
-    pair_statistics,
-    statistics_from_sums,
-    to_number,
-)
+from healthqa.agreement.bootstrap import (cluster_sums, conversation_bootstrap_weights, grouped_resampled_sums,
+                                          percentile_intervals)
+from healthqa.agreement.stats import (PERCENT_AGREEMENT_DEFINITIONS, f1_scores, item_sums, pair_statistics,
+                                      statistics_from_sums, to_number)
 
 RATER_KINDS = ("clinician", "model")
 

@@ -4,25 +4,9 @@ from __future__ import annotations
 
 from ..errors import CommandError
 from ..formats.bundle import export_bundle, import_bundle, verify_bundle
-from ..review import (
-    FLAG_REASONS,
-    assign,
-    assignment_summary,
-    criterion_id_at,
-    export_flags,
-    flag_criterion,
-    list_assignments,
-    list_flags,
-    unflag_criterion,
-)
-from .common import (
-    add_command,
-    add_workspace_option,
-    open_from,
-    print_json,
-    print_rows,
-    resolve_run,
-)
+from ..review import (FLAG_REASONS, assign, assignment_summary, criterion_id_at, export_flags, flag_criterion,
+                      list_assignments, list_flags, unflag_criterion)
+from .common import add_command, add_workspace_option, open_from, print_json, print_rows, resolve_run
 
 
 def register(sub) -> None:

@@ -70,8 +70,6 @@ def resolve_run(ws: Workspace, text: str | None) -> str | None:
         return None
     if ws.scalar("SELECT 1 FROM answers WHERE run_id = ? LIMIT 1", (text,)):
         return text
-    from ..runs import (
-        resolve_run_id,  # the run engine is heavy; only load it for a prefix
-    )
+    from ..runs import resolve_run_id
 
     return resolve_run_id(ws, text)

@@ -10,20 +10,9 @@ from pydantic import ValidationError
 from ..domain import PROVIDERS, ModelConfig, ReasoningMode
 from ..errors import CommandError
 from ..providers import ProviderError, check_connection
-from ..secrets import (
-    KeyStoreError,
-    MissingKeyError,
-    get_api_key,
-    key_source,
-    store_api_key,
-)
+from ..secrets import KeyStoreError, MissingKeyError, get_api_key, key_source, store_api_key
 from ..store import get_model_config, list_model_configs, save_model_config
-from .common import (
-    add_command,
-    add_workspace_option,
-    open_from,
-    print_rows,
-)
+from .common import add_command, add_workspace_option, open_from, print_rows
 
 
 def register(sub) -> None:

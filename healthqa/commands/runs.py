@@ -15,31 +15,11 @@ import time
 from typing import TextIO
 
 from ..errors import CommandError
-from ..runs import (
-    CANCELLED,
-    DEFAULT_MAX_ATTEMPTS,
-    DONE,
-    FAILED,
-    RunProgress,
-    RunSummary,
-    create_grade_run,
-    create_run,
-    execute_run,
-    get_run,
-    list_runs,
-    model_config_by_id,
-    resolve_run_id,
-)
+from ..runs import (CANCELLED, DEFAULT_MAX_ATTEMPTS, DONE, FAILED, RunProgress, RunSummary, create_grade_run,
+                    create_run, execute_run, get_run, list_runs, model_config_by_id, resolve_run_id)
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, get_model_config
-from .common import (
-    add_command,
-    add_workspace_option,
-    open_from,
-    print_json,
-    print_rows,
-    print_table,
-)
+from .common import add_command, add_workspace_option, open_from, print_json, print_rows, print_table
 
 EXIT_CODES = {DONE: 0, FAILED: 2, CANCELLED: 130}  # anything else (incomplete): 1
 

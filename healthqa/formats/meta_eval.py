@@ -20,23 +20,9 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..domain import Answer, Criterion, Message, Question, RaterKind
-from ..store import (
-    RubricConflict,
-    Workspace,
-    add_answer,
-    criteria_rows,
-    ensure_rater,
-    ensure_set,
-    set_grade,
-    upsert_question,
-)
-from .healthbench import (
-    FormatError,
-    ImportReport,
-    json_object,
-    read_lines,
-    validation_error,
-)
+from ..store import (RubricConflict, Workspace, add_answer, criteria_rows, ensure_rater, ensure_set, set_grade,
+                     upsert_question)
+from .healthbench import FormatError, ImportReport, json_object, read_lines, validation_error
 
 META_MODEL = "HealthBench meta-eval completion"
 CONSENSUS_POINTS = 5  # every consensus criterion in the published rows is worth 5 points

@@ -26,15 +26,7 @@ from ..errors import CommandError
 from ..review import agreement_overview, answer_scope
 from ..scoring import MAJORITY, N_BOOTSTRAP, SEED, score_workspace
 from ..store import ADJUDICATED_RATER, Workspace, rater_id_or_error, set_id_or_error
-from .report_charts import (
-    BarChart,
-    Estimate,
-    HeatmapChart,
-    ScatterChart,
-    StandingChart,
-    chart_svg,
-    write_pdf,
-)
+from .report_charts import BarChart, Estimate, HeatmapChart, ScatterChart, StandingChart, chart_svg, write_pdf
 
 FORMATS = ("html", "pdf")
 Z95 = 1.96

@@ -6,15 +6,7 @@ import json
 import re
 from typing import Any
 
-from healthqa.domain import (
-    Answer,
-    ImagePart,
-    Message,
-    ModelConfig,
-    ReasoningMode,
-    TextPart,
-    Usage,
-)
+from healthqa.domain import Answer, ImagePart, Message, ModelConfig, ReasoningMode, TextPart, Usage
 
 from .base import LENGTH, REFUSAL, STOP, ErrorInfo, Provider, StreamState
 from .errors import ProviderError

@@ -8,15 +8,7 @@ from typing import Any
 
 from healthqa.domain import Answer, ImagePart, Message, ReasoningMode, TextPart, Usage
 
-from .base import (
-    CONTENT_FILTER,
-    LENGTH,
-    REFUSAL,
-    STOP,
-    ErrorInfo,
-    Provider,
-    StreamState,
-)
+from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, ErrorInfo, Provider, StreamState
 from .errors import ProviderError
 
 _FINISH = {"stop": STOP, "length": LENGTH, "content_filter": CONTENT_FILTER}

@@ -12,29 +12,14 @@ import time
 from typing import Callable
 
 from ..domain import Usage
-from ..providers import (
-    Provider,
-    ProviderError,
-    RateLimiter,
-    estimate_cost,
-    make_provider,
-)
+from ..providers import Provider, ProviderError, RateLimiter, estimate_cost, make_provider
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, now
 from .database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
 from .jobs import WorkItem, make_job
 from .owner import busy_elsewhere, this_process
 from .queries import _error_counts, item_counts
-from .status import (
-    CANCELLED,
-    DONE,
-    FAILED,
-    INCOMPLETE,
-    RUNNING,
-    RunError,
-    RunProgress,
-    RunSummary,
-)
+from .status import CANCELLED, DONE, FAILED, INCOMPLETE, RUNNING, RunError, RunProgress, RunSummary
 
 # Logged under the public module's name, as before the engine had a module of its own.
 log = logging.getLogger("healthqa.runs")

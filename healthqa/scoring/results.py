@@ -9,13 +9,7 @@ import json
 from collections import defaultdict
 
 from ..store import ADJUDICATED_RATER, Workspace, answer_filter
-from .formula import (
-    GradedCriterion,
-    GradedExample,
-    majority_verdict,
-    score_examples,
-    worst_at_k,
-)
+from .formula import GradedCriterion, GradedExample, majority_verdict, score_examples, worst_at_k
 
 MAJORITY = "clinicians (majority)"
 _MET = {"met": True, "not_met": False}

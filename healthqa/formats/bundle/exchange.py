@@ -71,15 +71,7 @@ from ...domain import RaterKind, new_id
 from ...review import assigned_answer_ids
 from ...store import SCHEMA_VERSION, Workspace, now, rater_id_or_error
 from ..exports import read_connection
-from .manifest import (
-    BASELINE_KEY,
-    FORMAT,
-    FORMAT_VERSION,
-    MANIFEST_KEY,
-    Manifest,
-    _baseline,
-    content_checksum,
-)
+from .manifest import BASELINE_KEY, FORMAT, FORMAT_VERSION, MANIFEST_KEY, Manifest, _baseline, content_checksum
 from .merge import MERGED_PREFIX, BundleImportReport, _ForcedMapper, _Mapper, _Merger
 from .read import read_bundle
 from .rows import KINDS, TABLES, BundleError, _ids_in, _plain_name, _Table

@@ -12,26 +12,9 @@ from datetime import datetime
 from typing import Literal
 
 from ...domain import Answer, RaterKind, Usage, new_id
-from ...store import (
-    RubricConflict,
-    Workspace,
-    add_answer,
-    ensure_rater,
-    ensure_set,
-    now,
-    upsert_question,
-)
+from ...store import RubricConflict, Workspace, add_answer, ensure_rater, ensure_set, now, upsert_question
 from .read import BundleContents
-from .rows import (
-    _BASELINE_FIELD,
-    GRADES,
-    KINDS,
-    REVIEWS,
-    BundleError,
-    _ids_in,
-    _key,
-    _Kind,
-)
+from .rows import _BASELINE_FIELD, GRADES, KINDS, REVIEWS, BundleError, _ids_in, _key, _Kind
 
 MERGED_PREFIX = "bundle_merged:"
 

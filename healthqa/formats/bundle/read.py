@@ -16,33 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from ...domain import Question
 from ...store import ATTACHMENT_PREFIX, MIGRATIONS, SCHEMA_VERSION
-from .manifest import (
-    BASELINE_KEY,
-    FORMAT_VERSION,
-    MANIFEST_KEY,
-    Baseline,
-    Manifest,
-    _meta,
-    content_checksum,
-)
-from .rows import (
-    FLAGS,
-    GRADES,
-    KINDS,
-    REVIEWS,
-    TABLES,
-    AnswerRow,
-    AssignmentRow,
-    AttachmentRow,
-    BundleError,
-    CriterionRow,
-    MemberRow,
-    QuestionRow,
-    RaterRow,
-    SetRow,
-    _Kind,
-    _Table,
-)
+from .manifest import BASELINE_KEY, FORMAT_VERSION, MANIFEST_KEY, Baseline, Manifest, _meta, content_checksum
+from .rows import (FLAGS, GRADES, KINDS, REVIEWS, TABLES, AnswerRow, AssignmentRow, AttachmentRow, BundleError,
+                   CriterionRow, MemberRow, QuestionRow, RaterRow, SetRow, _Kind, _Table)
 
 MAX_BUNDLE_BYTES = 2 * 2**30
 SQLITE_MAGIC = b"SQLite format 3\x00"
