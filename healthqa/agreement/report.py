@@ -132,6 +132,22 @@ def agreement_report(
     return report
 
 
+# Above this share of undefined resamples an interval is shown with a note:
+# it was computed on fewer resamples than asked (agreement.md).
+DEGENERATE_NOTE_SHARE = 0.01
+
+
+def degenerate_note(block: dict, key: str) -> str | None:
+    """"12% of resamples undefined" when more than 1% of a statistic's
+    bootstrap resamples were degenerate, else None (for the CLI, the
+    Agreement panel and the report alike)."""
+    boot = block.get("bootstrap") or {}
+    undefined, n_boot = (boot.get("degenerate") or {}).get(key, 0), boot.get("n_boot") or 0
+    if not n_boot or undefined <= DEGENERATE_NOTE_SHARE * n_boot:
+        return None
+    return f"{100 * undefined / n_boot:.1f}% of resamples undefined"
+
+
 def _rater_columns(table: RatingTable, raters: list[str] | None) -> list[int]:
     if raters is None:
         return list(range(len(table.raters)))
@@ -148,13 +164,16 @@ def _summary_blocks(
 ) -> list[dict]:
     """Point estimates and bootstrap intervals of the overall statistics, per group."""
     point = statistics_from_sums(cluster_sums(sums, group, n_groups), _BINARY)
-    n_boot = weights.shape[0]
-    resampled = {key: np.empty((n_groups, n_boot)) for key in _OVERALL_STATISTICS}
+    # Each chunk of groups is reduced to its intervals at once, so memory
+    # holds one chunk's resamples, never groups x resamples x statistics
+    # (that was 4.7 GB for 55,000 criteria x 2,000 resamples).
+    intervals = {key: (np.full(n_groups, np.nan), np.full(n_groups, np.nan), np.zeros(n_groups, dtype=np.int64))
+                 for key in _OVERALL_STATISTICS}
     for ids, chunk in grouped_resampled_sums(weights, sums, cluster, group, n_groups):
         stats = statistics_from_sums(chunk, _BINARY)
         for key, source in _OVERALL_STATISTICS.items():
-            resampled[key][ids] = stats[source]
-    intervals = {key: percentile_intervals(samples, settings["ci"]) for key, samples in resampled.items()}
+            for whole, part in zip(intervals[key], percentile_intervals(stats[source], settings["ci"])):
+                whole[ids] = part
     blocks = []
     for g in range(n_groups):
         block: dict = {}
@@ -207,19 +226,18 @@ def _pairwise_sections(values: np.ndarray, names: list[str], kinds: list[str], m
     clinicians = []
     for c in clinician_columns:
         macro, n = pooled_f1(c, [o for o in clinician_columns if o != c])
-        clinicians.append({"rater": names[c], "macro_f1_leave_one_out": macro, "n": n})
-    baseline = [
-        entry["macro_f1_leave_one_out"]
-        for entry in clinicians
-        if entry["macro_f1_leave_one_out"] is not None and entry["n"] >= min_clinician_n
-    ]
+        # Whether this clinician counts in the graders' percentile (enough pairs, a defined F1).
+        counted = macro is not None and n >= min_clinician_n
+        clinicians.append({"rater": names[c], "macro_f1_leave_one_out": macro, "n": n, "in_percentile": counted})
+    baseline = [entry["macro_f1_leave_one_out"] for entry in clinicians if entry["in_percentile"]]
     model_graders = []
     for g, kind in enumerate(kinds):
         if kind == "model":
             macro, n = pooled_f1(g, clinician_columns)
             percentile = _percentile(macro, baseline)
             model_graders.append(
-                {"rater": names[g], "macro_f1": macro, "n_pairs": n, "percentile_among_clinicians": percentile}
+                {"rater": names[g], "macro_f1": macro, "n_pairs": n, "percentile_among_clinicians": percentile,
+                 "percentile_clinicians": len(baseline), "percentile_min_pairs": min_clinician_n}
             )
     return {"pairs": pairs, "model_graders": model_graders, "clinicians": clinicians}
 

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..agreement import degenerate_note
 from ..errors import CommandError
 from ..review import agreement_overview, answer_scope
 from ..scoring import MAJORITY, N_BOOTSTRAP, SEED, score_workspace
@@ -248,8 +249,8 @@ def _agreement_sections(overview: dict | None) -> list:
     blocks.append(_heatmap(report))
     overall = report["overall"]
     degenerate = overall["bootstrap"]["degenerate"]
-    rows = [[label, _num(overall[key]), _ci(overall.get(f"{key}_ci")), f"{degenerate.get(key, 0)}"]
-            for key, label in _OVERALL_LABELS.items()]
+    rows = [[label, _num(overall[key]), _ci(overall.get(f"{key}_ci")) + _note(overall, key),
+             f"{degenerate.get(key, 0)}"] for key, label in _OVERALL_LABELS.items()]
     blocks.append(Table(["Statistic", "Value", "95% CI", "Undefined resamples"], rows, ["l", "r", "r", "r"],
                         [2.4, 0.8, 1.4, 1.2], caption="All raters together"))
     pair_rows = []
@@ -297,7 +298,7 @@ def _group_table(groups: dict) -> Table:
     rows = []
     for label, block in groups.items():
         rows.append([_tag_label(label), f"{block['items']}"] +
-                    [f"{_num(block[key])}\n{_ci(block.get(f'{key}_ci'))}" for key in _OVERALL_LABELS])
+                    [f"{_num(block[key])}\n{_ci(block.get(f'{key}_ci'))}{_note(block, key)}" for key in _OVERALL_LABELS])
     return Table(["Group", "Items", "Percent agreement", "Fleiss' κ", "Krippendorff's α", "Gwet's AC1"], rows,
                  ["l", "r", "r", "r", "r", "r"], [1.8, 0.6, 1.1, 1.1, 1.1, 1.1],
                  caption="Value and 95% CI (same resamples as the overall figures)")
@@ -436,6 +437,12 @@ def _num(value, digits: int = 3) -> str:
 
 def _interval(est: Estimate) -> str:
     return DASH if est.low is None else f"[{est.low:.3f}, {est.high:.3f}]"
+
+
+def _note(block: dict, key: str) -> str:
+    """The warning shown next to an interval built from too few defined resamples."""
+    note = degenerate_note(block, key)
+    return f"\n({note})" if note else ""
 
 
 def _ci(ci) -> str:

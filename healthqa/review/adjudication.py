@@ -44,7 +44,8 @@ def compared_raters(ws: Workspace, raters: list[str] | None = None) -> list[str]
 
 
 def agreement_overview(ws: Workspace, *, model: str | None = None, set_name: str | None = None,
-                       by: tuple[str, ...] = (), n_boot: int = 2000, seed: int = 0) -> dict | None:
+                       by: tuple[str, ...] = (), n_boot: int = 2000, seed: int = 0,
+                       min_pairs: int = 50) -> dict | None:
     """Agreement of the compared raters (all but the adjudicated one) with at least one verdict in scope.
 
     Returns None when fewer than two raters have verdicts, else {report (agreement_report, without
@@ -59,8 +60,9 @@ def agreement_overview(ws: Workspace, *, model: str | None = None, set_name: str
     rated = [name for j, name in enumerate(table.raters) if (table.values[:, j] >= 0).any()]
     if len(rated) < 2:
         return None
-    reports = {name: agreement_report(table, raters=rated, by=name, n_boot=n_boot, seed=seed) for name in by} \
-        or {None: agreement_report(table, raters=rated, n_boot=n_boot, seed=seed)}
+    reports = {name: agreement_report(table, raters=rated, by=name, n_boot=n_boot, seed=seed,
+                                         min_clinician_n=min_pairs) for name in by} \
+        or {None: agreement_report(table, raters=rated, n_boot=n_boot, seed=seed, min_clinician_n=min_pairs)}
     report = dict(next(iter(reports.values())))
     report.pop("by", None)
     per_item = (table.values >= 0).sum(axis=1)
