@@ -210,8 +210,10 @@ def parse_entry(data: dict, *, path: Path, where: str, line: int | None) -> Grad
             error = validation_error(exc, path=path, line=line or 0, prefix=f"{where}.{name}")
             raise FormatError(error.reason, path=path, line=line, field=error.field) from None
         verdicts.append((Verdict.MET if met else Verdict.NOT_MET, explanation))
+    tags = data.get("example_tags")  # HealthQA's own export adds them; simple-evals' entries have none
+    tags = tags if isinstance(tags, list) and all(isinstance(t, str) for t in tags) else []
     try:
-        question = Question(prompt_id=prompt_id, prompt=conversation, rubrics=criteria)
+        question = Question(prompt_id=prompt_id, prompt=conversation, rubrics=criteria, example_tags=tags)
     except ValidationError as exc:
         error = validation_error(exc, path=path, line=line or 0, prefix=where)
         raise FormatError(error.reason, path=path, line=line, field=error.field) from None
@@ -275,7 +277,8 @@ def import_simple_evals(ws, path: str | Path, *, set_name: str | None = None, mo
         checks, missing = compare(theirs, {"score": ours[0]["score"], **ours[0]["metrics"]})
         report.checks += checks
         report.not_compared += missing
-        if any(k.startswith(("theme:", "physician_agreed_category:")) for k in missing):
+        if any(k.startswith(("theme:", "physician_agreed_category:")) for k in missing) and not any(
+                "example tags" in note for note in report.notes):
             report.notes.append("the file's entries carry no example tags, so theme and category figures "
                                 "cannot be compared: import the HealthBench question file first, then this file")
     return report
