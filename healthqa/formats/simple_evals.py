@@ -275,6 +275,9 @@ def import_simple_evals(ws, path: str | Path, *, set_name: str | None = None, mo
         if isinstance(part["score"], (int, float)):
             theirs = {"score": part["score"], **theirs}
         checks, missing = compare(theirs, {"score": ours[0]["score"], **ours[0]["metrics"]})
+        if len(runs) > 1:  # several (model, grader) results in one file: say whose each figure is
+            for check in checks:
+                check.key = f"{run.model} · {run.grader}: {check.key}"
         report.checks += checks
         report.not_compared += missing
         if any(k.startswith(("theme:", "physician_agreed_category:")) for k in missing) and not any(
