@@ -411,7 +411,7 @@ PAIR_KEYS = {
     "gwet_ac1",
     "macro_f1",
 }
-MODEL_GRADER_KEYS = {"rater", "macro_f1", "n_pairs", "percentile_among_clinicians"}
+MODEL_GRADER_KEYS = {"rater", "macro_f1", "macro_f1_ci", "n_pairs", "percentile_among_clinicians"}
 
 
 def test_report_shape_is_the_json_contract():
@@ -687,3 +687,18 @@ def test_report_matches_formulas_on_random_tables(seed, n_raters, missing):
         degenerate = overall["bootstrap"]["degenerate"][key]
         assert 0 <= degenerate <= 25
         assert (overall[f"{key}_ci"] is None) == (degenerate == 25)
+
+
+def test_model_grader_macro_f1_has_a_conversation_bootstrap_interval():
+    rng = np.random.default_rng(5)
+    clinician = rng.integers(0, 2, size=300)
+    grader = np.where(rng.random(300) < 0.8, clinician, 1 - clinician)  # agrees on about 80% of items
+    table = RatingTable(np.stack([clinician, grader], axis=1).astype(np.int8), np.arange(300) // 10,
+                        ["Dr A", "grader"], ["clinician", "model"])
+    [entry] = agreement_report(table, n_boot=500, seed=1)["model_graders"]
+    lo, hi = entry["macro_f1_ci"]
+    assert lo < entry["macro_f1"] < hi and 0.05 < hi - lo < 0.3
+    assert agreement_report(table, n_boot=500, seed=1)["model_graders"][0]["macro_f1_ci"] == [lo, hi]
+    one_class = RatingTable(np.ones((10, 2), dtype=np.int8), np.arange(10), ["Dr A", "grader"],
+                            ["clinician", "model"])
+    assert agreement_report(one_class, n_boot=100)["model_graders"][0]["macro_f1_ci"] is None

@@ -275,3 +275,65 @@ def test_cli_import_prints_the_comparison(tmp_path):
     assert "gpt-4.1 (run " in out
     proc = healthqa("import", str(INSPECT / "healthbench.eval"), "--rater", "x", workspace=ws, check=False)
     assert proc.returncode != 0 and "--grader" in proc.stderr
+
+
+# -- the audit: a stratified sample for a clinician, graded blind, set against the grader ----------
+
+def test_audit_flow_sample_grade_blinded_and_agreement(workspace):
+    from healthqa.agreement import agreement_report
+    from healthqa.assignments import assign
+    from healthqa.ratings import load_rating_table
+    from healthqa.review import grading_queue, load_answer, record_grade
+    from healthqa.store import rater_id_by_name
+
+    import_healthbench(workspace, ROWS)
+    run_id = import_file(workspace, SIMPLE).runs["loopback-answerer"]
+    report = assign(workspace, ["Dr Lee"], 1, run_id=run_id, sample=6, stratify="theme", seed=11)
+    assert (report.answers, report.pool, report.created) == (6, 10, 6)
+    assert set(report.strata) == {"emergency_referrals", "hedging", "context_seeking", "communication",
+                                  "global_health"}  # every theme of the run is in the sample
+    lee = rater_id_by_name(workspace, "Dr Lee")
+    queue = grading_queue(workspace, lee)
+    assert len(queue) == 6
+    grader = rater_id_by_name(workspace, "simple-evals grader")
+    for i, answer_id in enumerate(queue):
+        view = load_answer(workspace, answer_id, lee)
+        assert view.model is None  # blinded: not told which model wrote it
+        for j, criterion in enumerate(view.criteria):
+            theirs = workspace.scalar("SELECT verdict FROM grades WHERE answer_id = ? AND criterion_id = ? "
+                                      "AND rater_id = ?", (answer_id, criterion.id, grader))
+            flip = (i + j) % 4 == 0  # the clinician disagrees with the grader now and then
+            mine = ("not_met" if theirs == "met" else "met") if flip else theirs
+            record_grade(workspace, answer_id, criterion.id, lee, verdict=mine)
+    table = load_rating_table(workspace, run_id=run_id)
+    [entry] = agreement_report(table, n_boot=300, seed=0)["model_graders"]
+    assert entry["rater"] == "simple-evals grader" and 0 < entry["macro_f1"] < 1
+    lo, hi = entry["macro_f1_ci"]
+    assert lo <= entry["macro_f1"] <= hi
+
+
+def test_stratified_samples_repeat_by_seed_and_spread_over_themes(workspace):
+    from healthqa.assignments import AssignmentError, assign, sample_answers
+
+    import_healthbench(workspace, ROWS)
+    run_id = import_file(workspace, SIMPLE).runs["loopback-answerer"]
+    pool = [r["id"] for r in workspace.query("SELECT id FROM answers WHERE run_id = ? ORDER BY rowid", (run_id,))]
+    first, strata = sample_answers(workspace, pool, 7, stratify="theme", seed=4)
+    assert sample_answers(workspace, pool, 7, stratify="theme", seed=4) == (first, strata)
+    assert len(first) == 7 and sum(strata.values()) == 7 and len(strata) == 5 and max(strata.values()) == 2
+    assert sample_answers(workspace, pool, 3, stratify="theme", seed=4)[1].keys() <= set(strata)
+    assert len(sample_answers(workspace, pool, 50, stratify="theme")[0]) == len(pool)  # more than there are: all
+    with pytest.raises(AssignmentError, match="--sample"):
+        assign(workspace, ["Dr Lee"], 1, run_id=run_id, stratify="theme")
+
+
+def test_cli_assign_sample_stratified(tmp_path):
+    ws = tmp_path / "w.healthqa"
+    healthqa("import", str(ROWS), workspace=ws)
+    healthqa("import", str(SIMPLE), workspace=ws)
+    run_id = json.loads(healthqa("runs", "list", "--json", workspace=ws).stdout)[0]["id"]
+    out = healthqa("assign", "--raters", "Dr Lee", "--run", run_id, "--sample", "5", "--stratify", "theme",
+                   "--seed", "2", workspace=ws).stdout
+    assert "A random sample of 5 of 10 answers; by theme:" in out
+    agreement = healthqa("agreement", "--run", run_id, workspace=ws).stdout
+    assert "simple-evals grader" in agreement
