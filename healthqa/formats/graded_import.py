@@ -113,7 +113,7 @@ class GradedImportReport(ImportReport):
             elif c.must_agree:
                 verdict = "DIFFER"
             else:
-                verdict = "differ (unseeded bootstrap; not expected to match)"
+                verdict = "differ (unseeded bootstrap)"
             out.append(f"{c.key.ljust(width)}  {_num(c.theirs):>14}  {ours:>14}  {verdict}")
         exact = [c for c in self.checks if c.must_agree]
         wrong = [c.key for c in exact if not c.agrees]
