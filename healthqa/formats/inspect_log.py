@@ -32,6 +32,7 @@ those definitions from the stored grades and set beside the log's own.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import struct
@@ -45,6 +46,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..domain import Criterion, Question, Usage, Verdict
+from ..results import graded_examples, score_workspace
 from ..scoring import GradedExample, bootstrap_std, score_example
 from .graded_import import GradedEntry, GradedImportReport, GradedRun, compare, store_graded_runs
 from .healthbench import FormatError, validation_error
@@ -96,8 +98,6 @@ def read_log(path: str | Path) -> InspectLog:
 
 
 def _read_eval(path: Path, data: bytes, sha: str) -> InspectLog:
-    import io
-
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = {info.filename: info for info in archive.infolist()}
@@ -277,13 +277,8 @@ def sample_entry(sample: dict, *, path: Path, where: str) -> tuple[GradedEntry |
             error = validation_error(exc, path=path, line=0, prefix=f"{field}[{i}]")
             raise FormatError(error.reason, path=path, field=error.field) from None
         verdicts.append((Verdict.MET if met else Verdict.NOT_MET, explanation))
-    conversation = metadata.get("conversation")
-    if not isinstance(conversation, list):
-        conversation = [{"role": m.get("role"), "content": m.get("content")} for m in sample.get("input") or []
-                        if isinstance(m, dict)] if isinstance(sample.get("input"), list) else \
-            [{"role": "user", "content": sample.get("input")}]
     try:
-        question = Question(prompt_id=str(prompt_id), prompt=conversation, rubrics=criteria,
+        question = Question(prompt_id=str(prompt_id), prompt=_conversation(sample, metadata), rubrics=criteria,
                             example_tags=[t for t in example_tags if isinstance(t, str)])
     except ValidationError as exc:
         error = validation_error(exc, path=path, line=0, prefix=f"{where}.metadata")
@@ -296,6 +291,16 @@ def sample_entry(sample: dict, *, path: Path, where: str) -> tuple[GradedEntry |
                                    output_tokens=_int(usage.get("output_tokens")),
                                    reasoning_tokens=_int(usage.get("reasoning_tokens"))),
                        finish_reason=stop if isinstance(stop, str) else None), None
+
+
+def _conversation(sample: dict, metadata: dict) -> list:
+    """The HealthBench row's own messages (the task keeps them in metadata), else the sample's input."""
+    if isinstance(metadata.get("conversation"), list):
+        return metadata["conversation"]
+    given = sample.get("input")
+    if isinstance(given, str):
+        return [{"role": "user", "content": given}]
+    return [{"role": m.get("role"), "content": m.get("content")} for m in given or [] if isinstance(m, dict)]
 
 
 def _int(value) -> int | None:
@@ -357,8 +362,6 @@ def inspect_figures(examples: list[GradedExample]) -> dict[str, float]:
 def import_inspect_log(ws, path: str | Path, *, set_name: str | None = None, model: str | None = None,
                        grader: str | None = None) -> GradedImportReport:
     """Import an Inspect HealthBench log (one transaction) and compare the log's figures."""
-    from ..results import graded_examples, score_workspace  # noqa: PLC0415
-
     path = Path(path)
     log = read_log(path)
     check_task(log)

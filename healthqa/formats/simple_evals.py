@@ -28,6 +28,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..domain import Criterion, Message, Question, RaterKind, Usage, Verdict
+from ..results import score_workspace
 from .graded_import import GradedEntry, GradedImportReport, GradedRun, compare, store_graded_runs
 from .healthbench import FormatError, validation_error
 from .json_stream import Cursor, JsonShapeError
@@ -243,8 +244,6 @@ def _int(value) -> int | None:
 def import_simple_evals(ws, path: str | Path, *, set_name: str | None = None, model: str | None = None,
                         grader: str | None = None, n_boot: int = 1000) -> GradedImportReport:
     """Import a simple-evals HealthBench results file (one transaction) and compare the figures."""
-    from ..results import score_workspace  # noqa: PLC0415 (results imports the store; keep this module light)
-
     path = Path(path)
     parsed = read_results(path)
     runs = []

@@ -60,6 +60,16 @@ def test_simple_evals_results_import_and_match_the_files_own_figures(workspace):
     assert "agrees with the file's on all" in report.summary()
 
 
+def test_a_figure_that_does_not_match_is_called_out(tmp_path, workspace):
+    data = json.loads(SIMPLE.read_text())
+    data["metrics"]["axis:accuracy"] += 1e-6  # a grade lost or misread would move a figure like this
+    changed = tmp_path / SIMPLE.name
+    changed.write_text(json.dumps(data, indent=2))
+    report = import_simple_evals(workspace, changed)
+    assert not report.agrees
+    assert "DIFFERS from the file's on 1 of" in report.summary() and "axis:accuracy" in report.summary()
+
+
 def test_simple_evals_entries_keep_samples_model_grader_and_usage(workspace):
     report = import_simple_evals(workspace, SIMPLE, grader="simple-evals grader (gpt-4.1)")
     run_id = report.runs["loopback-answerer"]
