@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,19 +103,27 @@ class GradedImportReport(ImportReport):
         return "\n".join(lines)
 
     def comparison_lines(self) -> list[str]:
+        """One row per figure: its value, n_samples and bootstrap error, the file's beside HealthQA's."""
         if not self.checks:
             return ["The file reports no figures to compare with; `healthqa score --run RUN_ID` scores the import."]
-        width = max(len(c.key) for c in self.checks)
-        out = [f"{'metric'.ljust(width)}  {'file':>14}  {self.ours_label:>14}"]
+        groups: dict[str, dict[str, MetricCheck]] = {}
         for c in self.checks:
-            ours = "-" if c.ours is None else _num(c.ours)
-            if c.agrees:
-                verdict = "agree"
-            elif c.must_agree:
-                verdict = "DIFFER"
-            else:
-                verdict = "differ (unseeded bootstrap)"
-            out.append(f"{c.key.ljust(width)}  {_num(c.theirs):>14}  {ours:>14}  {verdict}")
+            name, part = _figure(c.key)
+            groups.setdefault(name, {})[part] = c
+        rows = [("figure", "file", self.ours_label, "n (file/ours)", "± bootstrap (file/ours)", "")]
+        for name, parts in groups.items():
+            value, n, std = parts.get("value"), parts.get("n"), parts.get("std")
+            wrong = [label for label, c in (("value", value), ("n", n)) if c is not None and c.must_agree
+                     and not c.agrees]
+            rows.append((name,
+                         _num(value.theirs) if value else "",
+                         _num(value.ours) if value and value.ours is not None else ("-" if value else ""),
+                         f"{_count(n.theirs)}/{_count(n.ours)}" if n else "",
+                         f"{std.theirs:.4f}/{std.ours:.4f}" if std and std.ours is not None else "",
+                         "DIFFER: " + ", ".join(wrong) if wrong else "agree"))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        out = ["  ".join(cell.ljust(w) if i in (0, 5) else cell.rjust(w) for i, (cell, w) in
+                         enumerate(zip(row, widths))).rstrip() for row in rows]
         exact = [c for c in self.checks if c.must_agree]
         wrong = [c.key for c in exact if not c.agrees]
         if wrong:
@@ -122,11 +131,32 @@ class GradedImportReport(ImportReport):
                        f"{len(exact)} figures: {', '.join(wrong)}")
         else:
             out.append(f"HealthQA's score of the imported grades agrees with the file's on all {len(exact)} "
-                       f"figures that must match (to {TOLERANCE:g}).")
+                       f"figures that must match (to {TOLERANCE:g}); bootstrap errors may differ (the tools do "
+                       "not seed their resampling).")
         if self.not_compared:
             out.append(f"Not compared ({len(self.not_compared)}): {', '.join(self.not_compared[:8])}"
                        f"{' …' if len(self.not_compared) > 8 else ''}")
         return out
+
+
+_INSPECT_PART = re.compile(r"(.*(?:axis|theme)_.+)_(score|std|n_samples)")
+
+
+def _figure(key: str) -> tuple[str, str]:
+    """(figure name, 'value' | 'n' | 'std') of a metric key, simple-evals' or Inspect's."""
+    if key == "std":  # Inspect's bootstrap error of bootstrap_score
+        return "bootstrap_score", "std"
+    for suffix, part in ((":n_samples", "n"), (":bootstrap_std", "std")):
+        if key.endswith(suffix):
+            return key[: -len(suffix)], part
+    match = _INSPECT_PART.fullmatch(key)
+    if match:
+        return match.group(1), {"score": "value", "std": "std", "n_samples": "n"}[match.group(2)]
+    return key, "value"
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _num(value: float) -> str:
