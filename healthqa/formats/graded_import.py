@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..domain import Answer, Question, RaterKind, Usage, Verdict, new_id
-from ..run_status import DONE
+from ..runs import DONE
 from ..store import RubricConflict, Workspace, add_answer, add_new_grades, ensure_rater, ensure_set, now, \
     upsert_question
 from .healthbench import FormatError, ImportReport
