@@ -46,8 +46,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..domain import Criterion, Question, Usage, Verdict
-from ..results import graded_examples, score_workspace
-from ..scoring import GradedExample, bootstrap_std, score_example
+from ..scoring import GradedExample, bootstrap_std, graded_examples, score_example, score_workspace
 from .graded_import import GradedEntry, GradedImportReport, GradedRun, compare, store_graded_runs
 from .healthbench import FormatError, validation_error
 from .json_stream import Cursor, JsonShapeError

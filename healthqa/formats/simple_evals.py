@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..domain import Criterion, Message, Question, RaterKind, Usage, Verdict
-from ..results import score_workspace
+from ..scoring import score_workspace
 from .graded_import import GradedEntry, GradedImportReport, GradedRun, compare, store_graded_runs
 from .healthbench import FormatError, validation_error
 from .json_stream import Cursor, JsonShapeError

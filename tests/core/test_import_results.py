@@ -19,7 +19,7 @@ from healthqa.formats.exports import export_results
 from healthqa.formats.healthbench import FormatError, import_healthbench
 from healthqa.formats.inspect_log import import_inspect_log
 from healthqa.formats.simple_evals import import_simple_evals, model_from_name
-from healthqa.results import score_workspace
+from healthqa.scoring import score_workspace
 from healthqa.store import Workspace
 from tests.core.test_cli import healthqa
 
@@ -291,8 +291,8 @@ def test_cli_import_prints_the_comparison(tmp_path):
 
 def test_audit_flow_sample_grade_blinded_and_agreement(workspace):
     from healthqa.agreement import agreement_report
-    from healthqa.assignments import assign
-    from healthqa.ratings import load_rating_table
+    from healthqa.review import assign
+    from healthqa.review import load_rating_table
     from healthqa.review import grading_queue, load_answer, record_grade
     from healthqa.store import rater_id_by_name
 
@@ -323,7 +323,7 @@ def test_audit_flow_sample_grade_blinded_and_agreement(workspace):
 
 
 def test_stratified_samples_repeat_by_seed_and_spread_over_themes(workspace):
-    from healthqa.assignments import AssignmentError, assign, sample_answers
+    from healthqa.review import AssignmentError, assign, sample_answers
 
     import_healthbench(workspace, ROWS)
     run_id = import_file(workspace, SIMPLE).runs["loopback-answerer"]
