@@ -127,6 +127,7 @@ def agreement_report(
         "overall": _summary_blocks(sums, cluster, np.zeros_like(cluster), 1, weights, settings)[0],
         **_pairwise_sections(values, names, kinds, min_clinician_n),
     }
+    _grader_intervals(report["model_graders"], values, kinds, cluster, weights, ci)
     if by is not None:
         report["by"] = _breakdown(table, by, sums, cluster, weights, settings)
     return report
@@ -146,6 +147,30 @@ def degenerate_note(block: dict, key: str) -> str | None:
     if not n_boot or undefined <= DEGENERATE_NOTE_SHARE * n_boot:
         return None
     return f"{100 * undefined / n_boot:.1f}% of resamples undefined"
+
+
+def _grader_intervals(graders: list[dict], values: np.ndarray, kinds: list[str], cluster: np.ndarray,
+                      weights: np.ndarray, ci: float) -> None:
+    """Add each model grader's `macro_f1_ci`: a percentile interval over the same
+    whole-conversation resamples as the other statistics (None when undefined)."""
+    clinicians = [j for j, kind in enumerate(kinds) if kind == "clinician"]
+    models = [j for j, kind in enumerate(kinds) if kind == "model"]
+    met_c = (values[:, clinicians] == 1).sum(axis=1)
+    not_met_c = (values[:, clinicians] == 0).sum(axis=1)
+    n_clusters = weights.shape[1]
+    for entry, g in zip(graders, models):
+        met_g, not_met_g = values[:, g] == 1, values[:, g] == 0
+        # Per item, its (grader label, clinician label) pairs: tp, fp, fn, tn.
+        pairs = np.stack([met_g * met_c, met_g * not_met_c, not_met_g * met_c, not_met_g * not_met_c], axis=1)
+        if weights.shape[0] == 0 or n_clusters == 0 or not pairs.any():
+            entry["macro_f1_ci"] = None
+            continue
+        tp, fp, fn, tn = (weights @ cluster_sums(pairs, cluster, n_clusters)).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f1_pos = np.where((tp + fp == 0) | (tp + fn == 0), np.nan, 2 * tp / (2 * tp + fp + fn))
+            f1_neg = np.where((tn + fn == 0) | (tn + fp == 0), np.nan, 2 * tn / (2 * tn + fn + fp))
+        lo, hi, _ = percentile_intervals((f1_pos + f1_neg) / 2, ci)
+        entry["macro_f1_ci"] = None if np.isnan(lo) else [float(lo), float(hi)]
 
 
 def _rater_columns(table: RatingTable, raters: list[str] | None) -> list[int]:

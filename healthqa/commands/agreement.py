@@ -47,7 +47,8 @@ def cmd_agreement(args) -> int:
                     ["pair", "n", "percent_agreement", "cohen_kappa", "gwet_ac1", "macro_f1"])
     if report["model_graders"]:
         print()
-        print_table(report["model_graders"], ["rater", "macro_f1", "n_pairs", "percentile_among_clinicians"])
+        print_table([{**g, "95% CI": _interval(g.get("macro_f1_ci"))} for g in report["model_graders"]],
+                    ["rater", "macro_f1", "95% CI", "n_pairs", "percentile_among_clinicians"])
         print(f"percentile among the clinicians with at least {args.min_pairs} pairs:")
         print_table([{**c, "in_percentile": "yes" if c["in_percentile"] else "no"} for c in report["clinicians"]],
                     ["rater", "macro_f1_leave_one_out", "n", "in_percentile"])

@@ -10,13 +10,17 @@ from .common import add_command, add_workspace_option, open_from, print_json, pr
 
 
 def register(sub) -> None:
-    p = add_command(sub, "assign", cmd_assign, "Share answers among clinicians, each answer for K of them.")
+    p = add_command(sub, "assign", cmd_assign, "Share answers among clinicians, each answer for K of them "
+                    "(or only a random sample of the answers: --sample N [--stratify theme]).")
     p.add_argument("--raters", metavar="A,B,C", required=True, help="the clinicians, comma-separated")
-    p.add_argument("--overlap", type=int, metavar="K", required=True, help="clinicians per answer")
+    p.add_argument("--overlap", type=int, metavar="K", default=1, help="clinicians per answer (default 1)")
     p.add_argument("--run", dest="run_id", metavar="RUN_ID", help="only this run's answers")
     p.add_argument("--set", dest="set_name", metavar="NAME", help="only answers to this set's questions")
     p.add_argument("--model", metavar="M", help="only this model's answers")
     p.add_argument("--seed", type=int, default=0, help="another seed, another (equally balanced) plan")
+    p.add_argument("--sample", type=int, metavar="N", help="hand out a seeded random N of the answers, not all")
+    p.add_argument("--stratify", choices=["theme"], help="draw the sample theme by theme (every theme present "
+                   "gets at least one answer, the rest in proportion)")
     p.add_argument("--json", action="store_true")
 
     p = add_command(sub, "assignments", cmd_assignments,
@@ -62,7 +66,7 @@ def cmd_assign(args) -> int:
     names = [n.strip() for n in args.raters.split(",") if n.strip()]
     with open_from(args) as ws:
         report = assign(ws, names, args.overlap, run_id=resolve_run(ws, args.run_id), set_name=args.set_name,
-                        model=args.model, seed=args.seed)
+                        model=args.model, seed=args.seed, sample=args.sample, stratify=args.stratify)
     if args.json:
         print_json(vars(report))
     else:

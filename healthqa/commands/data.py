@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CommandError
-from ..formats.healthbench import import_healthbench
-from ..formats.meta_eval import import_meta_eval, is_meta_eval_file
+from ..formats.detect import import_file
 from ..scoring import MAJORITY, score_workspace
 from ..store import list_sets, question_rows, rater_id_or_error, set_id_or_error
 from .common import add_command, open_from, print_json, print_rows, print_table
 
 
 def register(sub) -> None:
-    p = add_command(sub, "import", cmd_import, "Import a HealthBench JSONL file (one transaction); "
-                    "a meta-eval file (physicians' labels) is recognised and imported as clinician grades.")
+    p = add_command(sub, "import", cmd_import, "Import a file in one transaction: HealthBench JSONL; HealthBench's "
+                    "meta-eval file (physicians' labels, as clinician grades); simple-evals HealthBench results "
+                    "(_allresults.json, or its entries as JSONL) or an Inspect inspect_evals/healthbench log "
+                    "(.eval or .json): answers plus the model grader's verdicts, compared with the file's own "
+                    "figures.")
     p.add_argument("file")
     p.add_argument("--set", dest="set_name", metavar="NAME", help="question set (default: the file's name)")
-    p.add_argument("--model", metavar="NAME", help="who wrote the completions in the file")
+    p.add_argument("--model", metavar="NAME", help="who wrote the completions in the file (results and logs: "
+                   "default the model the file names)")
+    p.add_argument("--grader", metavar="NAME", help="results and logs: the name of their model grader (default "
+                   "'simple-evals grader', or 'inspect_evals grader (JUDGE)')")
     p.add_argument("--rater", metavar="NAME", help="who gave the verdicts (criteria_met) in the file")
     p.add_argument("--rater-kind", choices=["clinician", "model"], default="clinician")
     p.add_argument("--skip-invalid", action="store_true", help="import the good rows, list the bad ones")
@@ -44,16 +49,9 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    meta = is_meta_eval_file(args.file)  # physicians' labels: they name their own raters and answers
-    if meta and (args.model or args.rater):
-        raise CommandError("a HealthBench meta-eval file names its own physicians and completions: "
-                           "drop --model and --rater")
     with open_from(args) as ws:
-        if meta:
-            report = import_meta_eval(ws, args.file, set_name=args.set_name, skip_invalid=args.skip_invalid)
-        else:
-            report = import_healthbench(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
-                                        rater_kind=args.rater_kind, skip_invalid=args.skip_invalid)
+        report = import_file(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
+                             rater_kind=args.rater_kind, grader=args.grader, skip_invalid=args.skip_invalid)
     print(report.summary())
     return 0
 

@@ -258,6 +258,7 @@ def _example_metadata(ws: Workspace, conn: sqlite3.Connection, rows: list[tuple]
         "prompt_id": prompt_id,
         "completion_id": completion_id(prompt_id, text),
         "answer_id": answer_id,
+        "example_tags": json.loads(example_tags),  # not in simple-evals' entries: lets the import score themes
     }
 
 

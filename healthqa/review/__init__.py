@@ -4,7 +4,7 @@ the agreement statistics read (ratings.py)."""
 
 from .adjudication import (AdjudicationError, adjudicate, adjudication_item, agreement_overview, answer_scope,
                            compared_raters, disagreements)
-from .assignments import (AssignReport, AssignmentError, assign, assigned_answer_ids, assignment_summary,
+from .assignments import (AssignReport, AssignmentError, assign, assigned_answer_ids, assignment_summary, sample_answers,
                           list_assignments)
 from .flags import (FLAG_COLUMNS, FLAG_REASONS, FlagError, MAX_FLAG_COMMENT, criterion_id_at, export_flags,
                     flag_criterion, list_flags, unflag_criterion)

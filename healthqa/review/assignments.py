@@ -12,7 +12,13 @@ answer is graded by k of them and agreement can be measured:
   running it again assigns nothing new, and adding a clinician or answers
   later only fills the gaps;
 - **blinded**: the listings here show a clinician's own progress only,
-  never anyone's verdicts.
+  never anyone's verdicts;
+- **sampled** (optional): `sample=N` hands out a seeded random N of the
+  pool instead of all of it, and `stratify="theme"` draws it theme by
+  theme: every theme present gets at least one answer (when N allows) and
+  the rest goes in proportion to each theme's share of the pool (largest
+  remainder). An audit of an imported run: a clinician grades such a sample
+  and the agreement panel sets the run's model grader against them.
 
 A clinician's queue order in the grading panel is `review.grading_queue`'s;
 `position` here is the order in which answers were handed out.
@@ -33,6 +39,9 @@ class AssignmentError(HealthQAError):
     """An assignment that cannot be made; the message says why."""
 
 
+STRATA = ("theme",)  # what a sample can be stratified by
+
+
 @dataclass
 class AssignReport:
     answers: int
@@ -40,11 +49,17 @@ class AssignReport:
     created: int
     kept: int
     loads: dict[str, int] = field(default_factory=dict)  # rater name -> answers of this pool assigned
+    pool: int | None = None  # answers the sample was drawn from (None: no sample, the whole pool)
+    strata: dict[str, int] = field(default_factory=dict)  # theme -> answers in the sample
 
     def summary(self) -> str:
         loads = ", ".join(f"{name} {count}" for name, count in self.loads.items())
-        return (f"{self.answers} answers, each for {self.overlap} of {len(self.loads)} clinicians: "
+        text = (f"{self.answers} answers, each for {self.overlap} of {len(self.loads)} clinicians: "
                 f"{self.created} new assignments ({self.kept} kept); answers per clinician: {loads}")
+        if self.pool is not None:
+            by = "; by theme: " + ", ".join(f"{k} {v}" for k, v in self.strata.items()) if self.strata else ""
+            text = f"A random sample of {self.answers} of {self.pool} answers{by}.\n" + text
+        return text
 
 
 def _pool(ws: Workspace, *, run_id: str | None, set_name: str | None, model: str | None) -> list[str]:
@@ -72,14 +87,74 @@ def _rater_ids(ws: Workspace, names: Sequence[str]) -> dict[str, str]:
     return ids
 
 
+def sample_answers(ws: Workspace, answers: list[str], size: int, *, stratify: str | None = None,
+                   seed: int = 0) -> tuple[list[str], dict[str, int]]:
+    """A seeded random `size` of `answers` (all when fewer), optionally stratified by theme.
+
+    Returns the sample (in pool order) and, when stratified, how many each theme got.
+    """
+    if size < 1:
+        raise AssignmentError(f"a sample needs at least one answer, not {size}")
+    if stratify is not None and stratify not in STRATA:
+        raise AssignmentError(f"a sample can be stratified by {', '.join(STRATA)}, not {stratify!r}")
+    rng = random.Random(seed)
+    theme_of: dict[str, str] = {}
+    if stratify is not None:
+        for start in range(0, len(answers), 500):
+            part = answers[start:start + 500]
+            theme_of.update((r["id"], r["theme"] or "(no theme)") for r in ws.query(
+                f"""SELECT a.id, q.theme FROM answers a JOIN questions q ON q.id = a.question_id
+                    WHERE a.id IN ({','.join('?' * len(part))})""", part))
+    if size >= len(answers):
+        chosen = set(answers)
+    elif stratify is None:
+        chosen = set(rng.sample(answers, size))
+    else:
+        groups: dict[str, list[str]] = {}
+        for answer_id in answers:
+            groups.setdefault(theme_of[answer_id], []).append(answer_id)
+        quotas = _quotas({theme: len(ids) for theme, ids in sorted(groups.items())}, size, rng)
+        chosen = {a for theme, n in quotas.items() for a in rng.sample(groups[theme], n)}
+    sample = [a for a in answers if a in chosen]
+    if stratify is None:
+        return sample, {}
+    counts: dict[str, int] = {}
+    for answer_id in sample:
+        counts[theme_of[answer_id]] = counts.get(theme_of[answer_id], 0) + 1
+    return sample, dict(sorted(counts.items()))
+
+
+def _quotas(sizes: dict[str, int], total: int, rng: random.Random) -> dict[str, int]:
+    """Per stratum: one each first (so no theme is missed), the rest by largest remainder of its share."""
+    strata = list(sizes)
+    if total < len(strata):  # not enough for one each: a random choice of themes, one answer each
+        return dict.fromkeys(rng.sample(strata, total), 1)
+    left = total - len(strata)
+    weight = sum(sizes[s] - 1 for s in strata)  # at least `left`, since the sample is smaller than the pool
+    exact = {s: left * (sizes[s] - 1) / weight if weight else 0.0 for s in strata}
+    quotas = {s: 1 + int(exact[s]) for s in strata}
+    # The fractions add up to what rounding down left out; the largest get one more each.
+    by_fraction = sorted(strata, key=lambda s: (int(exact[s]) - exact[s], -sizes[s], s))
+    for s in by_fraction[:total - sum(quotas.values())]:
+        quotas[s] += 1
+    return quotas
+
+
 def assign(ws: Workspace, raters: Sequence[str], overlap: int, *, run_id: str | None = None,
-           set_name: str | None = None, model: str | None = None, seed: int = 0) -> AssignReport:
-    """Give each answer of the pool to `overlap` of `raters` (see the module docstring)."""
+           set_name: str | None = None, model: str | None = None, seed: int = 0, sample: int | None = None,
+           stratify: str | None = None) -> AssignReport:
+    """Give each answer of the pool (or of a random sample of it) to `overlap` of `raters` (module docstring)."""
     if not 1 <= overlap <= len(raters):
         raise AssignmentError(f"overlap must be from 1 to the number of clinicians ({len(raters)}), not {overlap}")
+    if stratify is not None and sample is None:
+        raise AssignmentError("--stratify draws a sample: give its size with --sample N")
     answers = _pool(ws, run_id=run_id, set_name=set_name, model=model)
     if not answers:
         raise AssignmentError("no answers match (check --run, --set and --model)")
+    pool_size, strata = None, {}
+    if sample is not None:
+        pool_size = len(answers)
+        answers, strata = sample_answers(ws, answers, sample, stratify=stratify, seed=seed)
     with ws.transaction({"assignments", "raters"}) as conn:
         ids = _rater_ids(ws, raters)
         by_id = {rid: name for name, rid in ids.items()}
@@ -118,7 +193,7 @@ def assign(ws: Workspace, raters: Sequence[str], overlap: int, *, run_id: str | 
         conn.executemany("INSERT INTO assignments (answer_id, rater_id, position, created_at) VALUES (?, ?, ?, ?)",
                          new_rows)
     return AssignReport(answers=len(answers), overlap=overlap, created=len(new_rows), kept=kept,
-                        loads={by_id[rid]: loads[rid] for rid in rater_order})
+                        loads={by_id[rid]: loads[rid] for rid in rater_order}, pool=pool_size, strata=strata)
 
 
 # -- reading assignments (blinded: a clinician's own progress only) ---------------------

@@ -32,7 +32,7 @@ def item_counts(ws: Workspace, run_id: str) -> dict[str, int]:
 
 
 _RUN_COLUMNS = """r.id, r.kind, r.status, r.samples, r.created_at, r.finished_at, r.source_run_id,
-                  s.name AS "set", m.name AS model, ra.name AS rater, r.settings AS owner_settings"""
+                  s.name AS "set", coalesce(m.name, json_extract(r.settings, '$.imported.model')) AS model, ra.name AS rater, r.settings AS owner_settings"""
 _RUN_JOINS = """LEFT JOIN question_sets s ON s.id = r.set_id LEFT JOIN model_configs m ON m.id = r.model_config_id
                 LEFT JOIN raters ra ON ra.id = r.rater_id"""
 

@@ -124,3 +124,24 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
             results[-1]["worst_at_k"] = {
                 str(k): dict(zip(("value", "prompts"), worst_at_k(list(by_prompt.values()), k))) for k in worst_at}
     return results
+
+
+def graded_examples(ws: Workspace, *, run_id: str, rater: str) -> list[GradedExample]:
+    """One rater's grades of one run's answers, as scoring.py takes them (answers in run order).
+
+    For checks that recompute another tool's own figures from the stored grades
+    (formats/inspect_log.py); HealthQA's scores come from `score_workspace`.
+    """
+    rows = [r for r in _graded_rows(ws, model=None, set_name=None, run_id=run_id) if r[4] == rater]
+    given: dict[str, dict[str, bool | None]] = defaultdict(dict)
+    question_of: dict[str, str] = {}
+    for answer_id, _model, question_id, _tokens, _rater, _kind, criterion_id, verdict in rows:
+        given[answer_id][criterion_id] = _MET.get(verdict)
+        question_of[answer_id] = question_id
+    criteria, example_tags = _rubrics(ws, set(question_of.values()))
+    order = {r["id"]: i for i, r in enumerate(ws.query(
+        "SELECT id FROM answers WHERE run_id = ? ORDER BY question_id, sample", (run_id,)))}
+    return [GradedExample(example_tags.get(question_of[a], ()),
+                          [GradedCriterion(points, given[a].get(cid), ctags)
+                           for cid, points, ctags in criteria[question_of[a]]])
+            for a in sorted(given, key=lambda a: order.get(a, 0))]

@@ -125,7 +125,7 @@ class RunsPanel(RunsLayout, WorkerPanel):
         else:
             self.items_model.set_rows([])
         if not data["sets"]:
-            self.form_hint.setText("No question set yet: import one with File → Import HealthBench JSONL.")
+            self.form_hint.setText("No question set yet: import one with File → Import questions, results or Inspect log.")
         elif not data["models"]:
             self.form_hint.setText("No model yet: add one in the Models panel.")
         else:
