@@ -54,7 +54,7 @@ def grade_offline(path: Path, rater_id: str) -> int:
 def main() -> None:
     from generate_healthbench import generate
 
-    from healthqa.assignments import assign
+    from healthqa.review import assign
     from healthqa.formats.bundle import export_bundle, import_bundle, verify_bundle
     from healthqa.formats.exports import export_long, export_results
     from healthqa.formats.healthbench import import_healthbench

@@ -20,7 +20,7 @@ import cProfile, io, json, pstats, resource, sys, time
 sys.path.insert(0, {root!r})
 from healthqa.store import Workspace
 from healthqa.formats.healthbench import import_healthbench
-from healthqa.results import score_workspace
+from healthqa.scoring import score_workspace
 t0 = time.perf_counter()
 prof = cProfile.Profile()
 prof.enable()
@@ -38,7 +38,7 @@ print(json.dumps({{"seconds": elapsed,
                   "profile": out.getvalue()}}))
 """
 
-BASELINE = "import resource, sys; sys.path.insert(0, {root!r}); import healthqa.results, healthqa.formats.healthbench; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+BASELINE = "import resource, sys; sys.path.insert(0, {root!r}); import healthqa.scoring, healthqa.formats.healthbench; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
 
 
 def run_step(step: str, src: str, ws: str) -> dict:

@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
         self._add_action(file_menu, "&Open workspace…", self._on_open_workspace, QKeySequence.StandardKey.Open)
         self._recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
-        self._add_action(file_menu, "&Import HealthBench JSONL…", self._on_import, "Ctrl+I")
+        self._add_action(file_menu, "&Import questions, results or Inspect log…", self._on_import, "Ctrl+I")
         self._add_action(file_menu, "&Export…", self.open_export_dialog, "Ctrl+E")
         file_menu.addSeparator()
         bundles = file_menu.addMenu("Review &bundles")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..agreement import agreement_report
-from ..ratings import load_rating_table
+from ..agreement import agreement_report, degenerate_note
+from ..errors import CommandError
+from ..review import load_rating_table
 from .common import add_command, open_from, print_json, print_table
 
 
@@ -17,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("--by", choices=["criterion", "axis", "theme"], help="also break the statistics down")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-pairs", type=int, default=50, metavar="N",
+                   help="clinicians with fewer (label, other clinician's label) pairs are left out of a model "
+                        "grader's percentile among clinicians (default 50, as HealthBench's meta-evaluation)")
     p.add_argument("--json", action="store_true")
 
 
@@ -24,7 +28,9 @@ def cmd_agreement(args) -> int:
     raters = [r.strip() for r in args.raters.split(",") if r.strip()] if args.raters else None
     with open_from(args) as ws:
         table = load_rating_table(ws, raters=raters, model=args.model, set_name=args.set_name, run_id=args.run_id)
-    report = agreement_report(table, by=args.by, n_boot=args.resamples, seed=args.seed)
+    if args.min_pairs < 0:
+        raise CommandError("--min-pairs must be 0 or more")
+    report = agreement_report(table, by=args.by, n_boot=args.resamples, seed=args.seed, min_clinician_n=args.min_pairs)
     if args.json:
         print_json(report)
         return 0
@@ -32,16 +38,20 @@ def cmd_agreement(args) -> int:
     print(f"{report['items']} items (answer x criterion), raters: {', '.join(report['raters'])}")
     print(f"percent agreement is {overall.get('percent_agreement_definition', 'pairwise, averaged over items')}\n")
     print_table([{"statistic": name, "value": overall.get(name),
-                  "95% CI": _interval(overall.get(f"{name}_ci"))}
+                  "95% CI": _interval(overall.get(f"{name}_ci")), "note": degenerate_note(overall, name) or ""}
                  for name in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1")],
-                ["statistic", "value", "95% CI"])
+                ["statistic", "value", "95% CI", "note"])
     if report["pairs"]:
         print()
         print_table([{"pair": " / ".join(p["raters"]), **p} for p in report["pairs"]],
                     ["pair", "n", "percent_agreement", "cohen_kappa", "gwet_ac1", "macro_f1"])
     if report["model_graders"]:
         print()
-        print_table(report["model_graders"], ["rater", "macro_f1", "n_pairs", "percentile_among_clinicians"])
+        print_table([{**g, "95% CI": _interval(g.get("macro_f1_ci"))} for g in report["model_graders"]],
+                    ["rater", "macro_f1", "95% CI", "n_pairs", "percentile_among_clinicians"])
+        print(f"percentile among the clinicians with at least {args.min_pairs} pairs:")
+        print_table([{**c, "in_percentile": "yes" if c["in_percentile"] else "no"} for c in report["clinicians"]],
+                    ["rater", "macro_f1_leave_one_out", "n", "in_percentile"])
     return 0
 
 

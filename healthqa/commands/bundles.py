@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from ..assignments import assign, assignment_summary, list_assignments
 from ..errors import CommandError
-from ..flags import FLAG_REASONS, criterion_id_at, export_flags, flag_criterion, list_flags, unflag_criterion
 from ..formats.bundle import export_bundle, import_bundle, verify_bundle
-from .common import add_command, add_workspace_option, open_from, print_json, print_table, resolve_run
+from ..review import (FLAG_REASONS, assign, assignment_summary, criterion_id_at, export_flags, flag_criterion,
+                      list_assignments, list_flags, unflag_criterion)
+from .common import add_command, add_workspace_option, open_from, print_json, print_rows, resolve_run
 
 
 def register(sub) -> None:
-    p = add_command(sub, "assign", cmd_assign, "Share answers among clinicians, each answer for K of them.")
+    p = add_command(sub, "assign", cmd_assign, "Share answers among clinicians, each answer for K of them "
+                    "(or only a random sample of the answers: --sample N [--stratify theme]).")
     p.add_argument("--raters", metavar="A,B,C", required=True, help="the clinicians, comma-separated")
-    p.add_argument("--overlap", type=int, metavar="K", required=True, help="clinicians per answer")
+    p.add_argument("--overlap", type=int, metavar="K", default=1, help="clinicians per answer (default 1)")
     p.add_argument("--run", dest="run_id", metavar="RUN_ID", help="only this run's answers")
     p.add_argument("--set", dest="set_name", metavar="NAME", help="only answers to this set's questions")
     p.add_argument("--model", metavar="M", help="only this model's answers")
     p.add_argument("--seed", type=int, default=0, help="another seed, another (equally balanced) plan")
+    p.add_argument("--sample", type=int, metavar="N", help="hand out a seeded random N of the answers, not all")
+    p.add_argument("--stratify", choices=["theme"], help="draw the sample theme by theme (every theme present "
+                   "gets at least one answer, the rest in proportion)")
     p.add_argument("--json", action="store_true")
 
     p = add_command(sub, "assignments", cmd_assignments,
@@ -62,7 +66,7 @@ def cmd_assign(args) -> int:
     names = [n.strip() for n in args.raters.split(",") if n.strip()]
     with open_from(args) as ws:
         report = assign(ws, names, args.overlap, run_id=resolve_run(ws, args.run_id), set_name=args.set_name,
-                        model=args.model, seed=args.seed)
+                        model=args.model, seed=args.seed, sample=args.sample, stratify=args.stratify)
     if args.json:
         print_json(vars(report))
     else:
@@ -73,14 +77,9 @@ def cmd_assign(args) -> int:
 def cmd_assignments(args) -> int:
     with open_from(args) as ws:
         rows = list_assignments(ws, args.rater) if args.rater else assignment_summary(ws)
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No assignments yet: `healthqa assign --raters A,B --overlap 2` makes some.")
-    elif args.rater:
-        print_table(rows, ["position", "prompt_id", "model", "graded", "criteria", "submitted"])
-    else:
-        print_table(rows, ["rater", "assigned", "submitted", "started"])
+    columns = (["position", "prompt_id", "model", "graded", "criteria", "submitted"] if args.rater
+               else ["rater", "assigned", "submitted", "started"])
+    print_rows(args, rows, columns, empty="No assignments yet: `healthqa assign --raters A,B --overlap 2` makes some.")
     return 0
 
 
@@ -105,14 +104,9 @@ def cmd_flags(args) -> int:
             print(f"Wrote {count} flags to {args.out}")
             return 0
         rows = list_flags(ws, rater=args.rater)
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No criterion flags.")
-    else:
-        for row in rows:
-            row["criterion"] = row["criterion"].replace("\n", " ")[:60]
-        print_table(rows, ["prompt_id", "criterion_position", "criterion", "rater", "reason", "comment"])
+    shown = [{**row, "criterion": row["criterion"].replace("\n", " ")[:60]} for row in rows]
+    print_rows(args, shown, ["prompt_id", "criterion_position", "criterion", "rater", "reason", "comment"],
+               empty="No criterion flags.", json_rows=rows)
     return 0
 
 

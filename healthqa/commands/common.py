@@ -44,6 +44,18 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
             for v, w, c in zip(row, widths, columns)).rstrip())
 
 
+def print_rows(args, rows: list[dict], columns: list[str], *, empty: str, json_rows: list | None = None) -> None:
+    """What every listing command prints: JSON with --json (`json_rows` when the
+    JSON keeps other fields than the table shows), else a table, or the `empty`
+    hint when there is nothing to list."""
+    if getattr(args, "json", False):
+        print_json(rows if json_rows is None else json_rows)
+    elif not rows:
+        print(empty)
+    else:
+        print_table(rows, columns)
+
+
 def _fmt(value) -> str:
     if value is None:
         return "-"
@@ -58,6 +70,6 @@ def resolve_run(ws: Workspace, text: str | None) -> str | None:
         return None
     if ws.scalar("SELECT 1 FROM answers WHERE run_id = ? LIMIT 1", (text,)):
         return text
-    from ..runs import resolve_run_id  # the run engine is heavy; only load it for a prefix
+    from ..runs import resolve_run_id
 
     return resolve_run_id(ws, text)

@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CommandError
-from ..formats.healthbench import import_healthbench
-from ..formats.meta_eval import import_meta_eval, is_meta_eval_file
-from ..results import MAJORITY, score_workspace
-from ..store import list_raters, list_sets, question_rows, rater_id_by_name, set_id_by_name
-from .common import add_command, open_from, print_json, print_table
+from ..formats.detect import import_file
+from ..scoring import MAJORITY, score_workspace
+from ..store import list_sets, question_rows, rater_id_or_error, set_id_or_error
+from .common import add_command, open_from, print_json, print_rows, print_table
 
 
 def register(sub) -> None:
-    p = add_command(sub, "import", cmd_import, "Import a HealthBench JSONL file (one transaction); "
-                    "a meta-eval file (physicians' labels) is recognised and imported as clinician grades.")
+    p = add_command(sub, "import", cmd_import, "Import a file in one transaction: HealthBench JSONL; HealthBench's "
+                    "meta-eval file (physicians' labels, as clinician grades); simple-evals HealthBench results "
+                    "(_allresults.json, or its entries as JSONL) or an Inspect inspect_evals/healthbench log "
+                    "(.eval or .json): answers plus the model grader's verdicts, compared with the file's own "
+                    "figures.")
     p.add_argument("file")
     p.add_argument("--set", dest="set_name", metavar="NAME", help="question set (default: the file's name)")
-    p.add_argument("--model", metavar="NAME", help="who wrote the completions in the file")
+    p.add_argument("--model", metavar="NAME", help="who wrote the completions in the file (results and logs: "
+                   "default the model the file names)")
+    p.add_argument("--grader", metavar="NAME", help="results and logs: the name of their model grader (default "
+                   "'simple-evals grader', or 'inspect_evals grader (JUDGE)')")
     p.add_argument("--rater", metavar="NAME", help="who gave the verdicts (criteria_met) in the file")
     p.add_argument("--rater-kind", choices=["clinician", "model"], default="clinician")
     p.add_argument("--skip-invalid", action="store_true", help="import the good rows, list the bad ones")
@@ -44,16 +49,9 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    meta = is_meta_eval_file(args.file)  # physicians' labels: they name their own raters and answers
-    if meta and (args.model or args.rater):
-        raise CommandError("a HealthBench meta-eval file names its own physicians and completions: "
-                           "drop --model and --rater")
     with open_from(args) as ws:
-        if meta:
-            report = import_meta_eval(ws, args.file, set_name=args.set_name, skip_invalid=args.skip_invalid)
-        else:
-            report = import_healthbench(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
-                                        rater_kind=args.rater_kind, skip_invalid=args.skip_invalid)
+        report = import_file(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
+                             rater_kind=args.rater_kind, grader=args.grader, skip_invalid=args.skip_invalid)
     print(report.summary())
     return 0
 
@@ -61,21 +59,16 @@ def cmd_import(args) -> int:
 def cmd_sets(args) -> int:
     with open_from(args) as ws:
         sets = list_sets(ws)
-    if args.json:
-        print_json([{"name": s["name"], "questions": s["questions"], "id": s["id"],
-                     "created_at": s["created_at"]} for s in sets])
-    elif not sets:
-        print("No question sets yet: `healthqa import FILE` adds one.")
-    else:
-        print_table(sets, ["name", "questions", "created_at"])
+    rows = [{"name": s["name"], "questions": s["questions"], "id": s["id"], "created_at": s["created_at"]}
+            for s in sets]
+    print_rows(args, rows, ["name", "questions", "created_at"],
+               empty="No question sets yet: `healthqa import FILE` adds one.")
     return 0
 
 
 def cmd_questions(args) -> int:
     with open_from(args) as ws:
-        set_id = set_id_by_name(ws, args.set_name)
-        if set_id is None:
-            raise CommandError(f"no question set named {args.set_name!r}")
+        set_id = set_id_or_error(ws, args.set_name, CommandError)
         rows = question_rows(ws, set_id, search=args.search, tag=args.tag)
     if args.json:
         print_json([{"prompt_id": r["prompt_id"], "theme": r["theme"], "criteria": r["criteria"],
@@ -89,9 +82,8 @@ def cmd_questions(args) -> int:
 
 def cmd_score(args) -> int:
     with open_from(args) as ws:
-        if args.rater and args.rater not in ("majority", MAJORITY) and rater_id_by_name(ws, args.rater) is None:
-            known = ", ".join(r["name"] for r in list_raters(ws)) or "none"
-            raise CommandError(f"no rater named {args.rater!r} (raters: {known}, or 'majority')")
+        if args.rater and args.rater not in ("majority", MAJORITY):
+            rater_id_or_error(ws, args.rater, CommandError, also=["majority"])
         results = score_workspace(ws, model=args.model, rater=args.rater, set_name=args.set_name,
                                   run_id=args.run_id, without_flagged=args.without_flagged,
                                   worst_at=args.worst_at_k or ())

@@ -12,7 +12,7 @@ from ..errors import CommandError
 from ..providers import ProviderError, check_connection
 from ..secrets import KeyStoreError, MissingKeyError, get_api_key, key_source, store_api_key
 from ..store import get_model_config, list_model_configs, save_model_config
-from .common import add_command, add_workspace_option, open_from, print_json, print_table
+from .common import add_command, add_workspace_option, open_from, print_rows
 
 
 def register(sub) -> None:
@@ -77,12 +77,8 @@ def cmd_list(args) -> int:
     with open_from(args) as ws:
         configs = list_model_configs(ws)
     rows = [{**c.model_dump(mode="json"), "key_source": key_source(c)} for c in configs]
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No model configs yet: `healthqa models add NAME --provider ... --model ...` adds one.")
-    else:
-        print_table(rows, ["name", "provider", "model", "base_url", "reasoning", "key_source"])
+    print_rows(args, rows, ["name", "provider", "model", "base_url", "reasoning", "key_source"],
+               empty="No model configs yet: `healthqa models add NAME --provider ... --model ...` adds one.")
     return 0
 
 

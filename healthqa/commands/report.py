@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..adjudication import adjudicate, disagreements
 from ..domain import Verdict
+from ..review import adjudicate, disagreements
 from .common import add_command, open_from, print_json, print_table
 
 

@@ -15,12 +15,11 @@ import time
 from typing import TextIO
 
 from ..errors import CommandError
-from ..grader import DEFAULT_MAX_ATTEMPTS, create_grade_run
-from ..runs import (CANCELLED, DEFAULT_DRAFTS, DONE, FAILED, MODES, RunProgress, RunSummary, create_run, execute_run,
-                    get_run, list_runs, model_config_by_id, resolve_run_id)
+from ..runs import (CANCELLED, DEFAULT_DRAFTS, DEFAULT_MAX_ATTEMPTS, DONE, MODES, FAILED, RunProgress, RunSummary,
+                    create_grade_run, create_run, execute_run, get_run, list_runs, model_config_by_id, resolve_run_id)
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, answer_drafts, get_model_config
-from .common import add_command, add_workspace_option, open_from, print_json, print_table
+from .common import add_command, add_workspace_option, open_from, print_json, print_rows, print_table
 
 EXIT_CODES = {DONE: 0, FAILED: 2, CANCELLED: 130}  # anything else (incomplete): 1
 
@@ -222,16 +221,11 @@ def _duration(seconds: float) -> str:
 def cmd_runs_list(args) -> int:
     with open_from(args) as ws:
         runs = list_runs(ws)
-    if args.json:
-        print_json(runs)
-        return 0
-    if not runs:
-        print("No runs yet: `healthqa run --set NAME --model NAME` starts one.")
-        return 0
     rows = [{"id": r["id"], "kind": r["kind"], "set": r["set"], "model": r["model"], "status": r["status"],
              "done": r["counts"]["done"], "failed": r["counts"]["failed"], "total": r["counts"]["total"],
              "created": r["created_at"][:19]} for r in runs]
-    print_table(rows, ["id", "kind", "set", "model", "status", "done", "failed", "total", "created"])
+    print_rows(args, rows, ["id", "kind", "set", "model", "status", "done", "failed", "total", "created"],
+               empty="No runs yet: `healthqa run --set NAME --model NAME` starts one.", json_rows=runs)
     return 0
 
 

@@ -29,9 +29,8 @@ from typing import IO, Iterable, Iterator, Sequence
 
 from ..domain import Verdict
 from ..errors import HealthQAError
-from ..results import MAJORITY, score_workspace
-from ..scoring import GradedCriterion, GradedExample, majority_verdict, score_example
-from ..store import Workspace, list_raters, list_sets, load_conversation, rater_id_by_name, set_id_by_name
+from ..scoring import MAJORITY, GradedCriterion, GradedExample, majority_verdict, score_example, score_workspace
+from ..store import Workspace, load_conversation, rater_id_or_error, set_id_or_error
 
 LONG_COLUMNS = ("prompt_id", "theme", "model", "run_id", "answer_id", "criterion_position", "criterion", "points",
                 "tags", "axis", "rater", "rater_kind", "verdict", "criteria_met", "explanation", "active_seconds",
@@ -113,19 +112,11 @@ def write_rows(out: str | Path, rows: Iterable[dict], columns: Sequence[str], fm
 
 
 def _set_id(ws: Workspace, set_name: str) -> str:
-    set_id = set_id_by_name(ws, set_name)
-    if set_id is None:
-        known = ", ".join(s["name"] for s in list_sets(ws)) or "none"
-        raise ExportError(f"no question set named {set_name!r} (sets: {known})")
-    return set_id
+    return set_id_or_error(ws, set_name, ExportError)
 
 
 def _rater_id(ws: Workspace, rater: str) -> str:
-    rater_id = rater_id_by_name(ws, rater)
-    if rater_id is None:
-        known = ", ".join(r["name"] for r in list_raters(ws)) or "none"
-        raise ExportError(f"no rater named {rater!r} (raters: {known})")
-    return rater_id
+    return rater_id_or_error(ws, rater, ExportError)
 
 
 def _answer_filters(ws: Workspace, *, set_name: str | None, model: str | None,
@@ -267,6 +258,7 @@ def _example_metadata(ws: Workspace, conn: sqlite3.Connection, rows: list[tuple]
         "prompt_id": prompt_id,
         "completion_id": completion_id(prompt_id, text),
         "answer_id": answer_id,
+        "example_tags": json.loads(example_tags),  # not in simple-evals' entries: lets the import score themes
     }
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ..domain import Answer, Question, RaterKind, Verdict
 from ..errors import HealthQAError
 from ..store import (RubricConflict, Workspace, add_answer, add_new_grades, answer_drafts, answer_rows, ensure_rater,
-                     ensure_set, get_question, list_sets, set_grade, set_id_by_name, upsert_question)
+                     ensure_set, get_question, rater_id_or_error, set_grade, set_id_or_error, upsert_question)
 
 ROW_KEYS = ("example_tags", "ideal_completions_data", "prompt", "prompt_id", "rubrics", "canary")
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one row with inline images may be large, not unbounded
@@ -287,13 +287,8 @@ def export_healthbench(ws: Workspace, set_name: str, out: str | Path, *, with_an
     contemplating answer's row also carries its "drafts" (index, text, usage,
     latency_ms, error), which importers ignore. (Review bundles never carry drafts.)
     """
-    set_id = set_id_by_name(ws, set_name)
-    if set_id is None:
-        known = ", ".join(s["name"] for s in list_sets(ws)) or "none"
-        raise FormatError(f"no question set named {set_name!r} (sets: {known})")
-    rater_id = ws.scalar("SELECT id FROM raters WHERE name = ?", (rater,)) if rater else None
-    if rater and rater_id is None:
-        raise FormatError(f"no rater named {rater!r}")
+    set_id = set_id_or_error(ws, set_name, FormatError)
+    rater_id = rater_id_or_error(ws, rater, FormatError) if rater else None
     question_ids = [r["question_id"] for r in ws.query(
         "SELECT question_id FROM set_members WHERE set_id = ? ORDER BY position", (set_id,))]
     count = 0

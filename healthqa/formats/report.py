@@ -7,8 +7,8 @@ inline CSS, charts as inline SVG, no script and no URL, so it opens offline and
 can be mailed to a colleague.  Every text from the workspace (criteria, rater
 names, comments) is untrusted and escaped.
 
-Numbers come from score_workspace (results.py) and agreement_report
-(agreement.py): nothing is recomputed here.
+Numbers come from score_workspace (scoring/results.py) and agreement_report
+(agreement/report.py): nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..adjudication import ADJUDICATED_RATER, agreement_overview, answer_scope
+from ..agreement import degenerate_note
 from ..errors import CommandError
-from ..results import MAJORITY, score_workspace
+from ..review import agreement_overview, answer_scope
 from ..runs import mode_study, mode_study_choices
-from ..scoring import N_BOOTSTRAP, SEED
-from ..store import Workspace
+from ..scoring import MAJORITY, N_BOOTSTRAP, SEED, score_workspace
+from ..store import ADJUDICATED_RATER, Workspace, rater_id_or_error, set_id_or_error
 from .report_charts import BarChart, Estimate, HeatmapChart, ScatterChart, StandingChart, chart_svg, write_pdf
 
 FORMATS = ("html", "pdf")
@@ -127,13 +127,12 @@ def report_blocks(ws: Workspace, *, set_name: str | None = None, model: str | No
 # -- sections ----------------------------------------------------------------------------------
 
 def _check_filters(ws: Workspace, set_name, model, rater) -> None:
-    if set_name and ws.scalar("SELECT 1 FROM question_sets WHERE name = ?", (set_name,)) is None:
-        raise CommandError(f"no question set named {set_name!r}")
+    if set_name:
+        set_id_or_error(ws, set_name, CommandError)
     if model and ws.scalar("SELECT 1 FROM answers WHERE model = ? LIMIT 1", (model,)) is None:
         raise CommandError(f"no answers from a model named {model!r}")
-    if rater and rater not in (MAJORITY, "majority") and \
-            ws.scalar("SELECT 1 FROM raters WHERE name = ?", (rater,)) is None:
-        raise CommandError(f"no rater named {rater!r}")
+    if rater and rater not in (MAJORITY, "majority"):
+        rater_id_or_error(ws, rater, CommandError, also=["majority"])
 
 
 def _scope_line(ws: Workspace, set_name, model, rater) -> str:
@@ -241,7 +240,7 @@ def _length_section(charted: list[dict]) -> list:
 
 def _mode_study_sections(ws: Workspace, set_name, model, rater) -> list:
     """For each model config with runs in several reasoning modes on one set (in scope): what each
-    mode buys — score, Δ against instant, tokens, latency, cost (healthqa.runs.mode_study)."""
+    mode buys — score, Δ against instant, tokens, latency, cost (healthqa.runs.study)."""
     studies = [c for c in mode_study_choices(ws) if len(c["modes"]) > 1
                and (set_name is None or c["set"] == set_name)
                and (model is None or model == c["model"] or model.startswith(f"{c['model']} ("))]
@@ -318,8 +317,8 @@ def _agreement_sections(overview: dict | None) -> list:
     blocks.append(_heatmap(report))
     overall = report["overall"]
     degenerate = overall["bootstrap"]["degenerate"]
-    rows = [[label, _num(overall[key]), _ci(overall.get(f"{key}_ci")), f"{degenerate.get(key, 0)}"]
-            for key, label in _OVERALL_LABELS.items()]
+    rows = [[label, _num(overall[key]), _ci(overall.get(f"{key}_ci")) + _note(overall, key),
+             f"{degenerate.get(key, 0)}"] for key, label in _OVERALL_LABELS.items()]
     blocks.append(Table(["Statistic", "Value", "95% CI", "Undefined resamples"], rows, ["l", "r", "r", "r"],
                         [2.4, 0.8, 1.4, 1.2], caption="All raters together"))
     pair_rows = []
@@ -367,7 +366,7 @@ def _group_table(groups: dict) -> Table:
     rows = []
     for label, block in groups.items():
         rows.append([_tag_label(label), f"{block['items']}"] +
-                    [f"{_num(block[key])}\n{_ci(block.get(f'{key}_ci'))}" for key in _OVERALL_LABELS])
+                    [f"{_num(block[key])}\n{_ci(block.get(f'{key}_ci'))}{_note(block, key)}" for key in _OVERALL_LABELS])
     return Table(["Group", "Items", "Percent agreement", "Fleiss' κ", "Krippendorff's α", "Gwet's AC1"], rows,
                  ["l", "r", "r", "r", "r", "r"], [1.8, 0.6, 1.1, 1.1, 1.1, 1.1],
                  caption="Value and 95% CI (same resamples as the overall figures)")
@@ -506,6 +505,12 @@ def _num(value, digits: int = 3) -> str:
 
 def _interval(est: Estimate) -> str:
     return DASH if est.low is None else f"[{est.low:.3f}, {est.high:.3f}]"
+
+
+def _note(block: dict, key: str) -> str:
+    """The warning shown next to an interval built from too few defined resamples."""
+    note = degenerate_note(block, key)
+    return f"\n({note})" if note else ""
 
 
 def _ci(ci) -> str:

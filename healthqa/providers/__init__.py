@@ -20,12 +20,13 @@ from healthqa.domain import ModelConfig
 
 from .anthropic import AnthropicProvider
 from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, Provider
-from .errors import ProviderError
+from .errors import ProviderError, redact
 from .gemini import GeminiProvider
 from .openai import OpenAICompatibleProvider, OpenAIProvider
 from .pricing import estimate_cost
 from .ratelimit import RateLimiter
-from .retry import NO_RETRY, RetryPolicy
+from .retry import NO_RETRY, RetryPolicy, wait_from_google_details, wait_from_headers
+from .transport import env_proxy
 
 ADAPTERS: dict[str, type[Provider]] = {
     cls.kind: cls for cls in (OpenAIProvider, AnthropicProvider, GeminiProvider, OpenAICompatibleProvider)
@@ -79,5 +80,5 @@ __all__ = [
     "ADAPTERS", "CONTENT_FILTER", "LENGTH", "NO_RETRY", "REFUSAL", "STOP",
     "AnthropicProvider", "GeminiProvider", "OpenAICompatibleProvider", "OpenAIProvider",
     "Provider", "ProviderError", "RateLimiter", "RetryPolicy", "check_connection", "estimate_cost",
-    "make_provider",
+    "make_provider", "redact", "wait_from_google_details", "wait_from_headers", "env_proxy",
 ]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from typing import Any
 
 from healthqa.domain import Answer, ImagePart, Message, ReasoningMode, TextPart, Usage

@@ -1,4 +1,4 @@
-"""Drafts of contemplating answers (run_contemplating.py), read back for the
+"""Drafts of contemplating answers (runs/contemplating.py), read back for the
 `answers` command, the JSONL export and the Grading panel after the reveal.
 
 Review bundles never carry them: a clinician grading offline sees only the

@@ -3,11 +3,12 @@
 import pytest
 
 from healthqa import store
-from healthqa.adjudication import (ADJUDICATED_RATER, AdjudicationError, adjudicate, adjudication_item, agreement_overview,
-                                   compared_raters, disagreements)
+from healthqa.store import ADJUDICATED_RATER
+from healthqa.review import (AdjudicationError, adjudicate, adjudication_item, agreement_overview,
+                             compared_raters, disagreements)
 from healthqa.domain import Answer, Question
-from healthqa.ratings import load_rating_table
-from healthqa.results import score_workspace
+from healthqa.review import load_rating_table
+from healthqa.scoring import score_workspace
 from tests.conftest import healthbench_row
 
 # (answer, criterion position) -> verdicts of Dr A, Dr B, grader; None = no grade.

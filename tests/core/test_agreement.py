@@ -411,7 +411,8 @@ PAIR_KEYS = {
     "gwet_ac1",
     "macro_f1",
 }
-MODEL_GRADER_KEYS = {"rater", "macro_f1", "n_pairs", "percentile_among_clinicians"}
+MODEL_GRADER_KEYS = {"rater", "macro_f1", "macro_f1_ci", "n_pairs", "percentile_among_clinicians", "percentile_clinicians",
+                     "percentile_min_pairs"}
 
 
 def test_report_shape_is_the_json_contract():
@@ -430,7 +431,7 @@ def test_report_shape_is_the_json_contract():
     assert [p["raters"] for p in report["pairs"]][:2] == [["r0", "r1"], ["r0", "r2"]]
     assert len(report["pairs"]) == 10 and all(set(p) == PAIR_KEYS for p in report["pairs"])
     assert all(set(m) == MODEL_GRADER_KEYS for m in report["model_graders"])
-    assert all(set(c) == {"rater", "macro_f1_leave_one_out", "n"} for c in report["clinicians"])
+    assert all(set(c) == {"rater", "macro_f1_leave_one_out", "n", "in_percentile"} for c in report["clinicians"])
     assert sorted(report["by"]) == ["accuracy", "completeness", "context"]
     assert all(set(block) == OVERALL_KEYS | {"items"} for block in report["by"].values())
     assert sum(block["items"] for block in report["by"].values()) == 120
@@ -687,3 +688,18 @@ def test_report_matches_formulas_on_random_tables(seed, n_raters, missing):
         degenerate = overall["bootstrap"]["degenerate"][key]
         assert 0 <= degenerate <= 25
         assert (overall[f"{key}_ci"] is None) == (degenerate == 25)
+
+
+def test_model_grader_macro_f1_has_a_conversation_bootstrap_interval():
+    rng = np.random.default_rng(5)
+    clinician = rng.integers(0, 2, size=300)
+    grader = np.where(rng.random(300) < 0.8, clinician, 1 - clinician)  # agrees on about 80% of items
+    table = RatingTable(np.stack([clinician, grader], axis=1).astype(np.int8), np.arange(300) // 10,
+                        ["Dr A", "grader"], ["clinician", "model"])
+    [entry] = agreement_report(table, n_boot=500, seed=1)["model_graders"]
+    lo, hi = entry["macro_f1_ci"]
+    assert lo < entry["macro_f1"] < hi and 0.05 < hi - lo < 0.3
+    assert agreement_report(table, n_boot=500, seed=1)["model_graders"][0]["macro_f1_ci"] == [lo, hi]
+    one_class = RatingTable(np.ones((10, 2), dtype=np.int8), np.arange(10), ["Dr A", "grader"],
+                            ["clinician", "model"])
+    assert agreement_report(one_class, n_boot=100)["model_graders"][0]["macro_f1_ci"] is None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from healthqa import store
-from healthqa.assignments import AssignmentError, assign, assignment_summary, assigned_answer_ids, list_assignments
+from healthqa.review import AssignmentError, assign, assignment_summary, assigned_answer_ids, list_assignments
 from healthqa.domain import Answer, Question, RaterKind
 from healthqa.store import Workspace
 from tests.conftest import healthbench_row

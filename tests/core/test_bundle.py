@@ -13,10 +13,11 @@ import zipfile
 import pytest
 
 from healthqa import store
-from healthqa.assignments import assign
+from healthqa.review import assign
 from healthqa.domain import Answer, ModelConfig, RaterKind
-from healthqa.flags import flag_criterion
+from healthqa.review import flag_criterion
 from healthqa.formats import bundle as bundle_module
+from healthqa.formats.bundle import exchange as bundle_exchange
 from healthqa.formats.bundle import BundleError, export_bundle, import_bundle, read_bundle
 from healthqa.formats.healthbench import import_healthbench
 from healthqa.store import Workspace
@@ -556,7 +557,7 @@ def test_a_bundle_from_before_a_schema_upgrade_still_imports(tmp_path, monkeypat
     with monkeypatch.context() as older:
         older.setattr(workspace_module, "MIGRATIONS", schema.MIGRATIONS[:1])
         older.setattr(workspace_module, "SCHEMA_VERSION", 1)
-        older.setattr(bundle_module, "SCHEMA_VERSION", 1)
+        older.setattr(bundle_exchange, "SCHEMA_VERSION", 1)
         with Workspace(tmp_path / "home.healthqa") as home:
             alpha = build_home(home, tmp_path)
             export_bundle(home, "Dr Alpha", path)

@@ -15,7 +15,7 @@ import pytest
 
 from healthqa.domain import Usage
 from healthqa.providers import make_provider
-from healthqa.run_contemplating import synthesis_conversation
+from healthqa.runs.contemplating import synthesis_conversation
 from healthqa.runs import DONE, INCOMPLETE, RunError, create_run, execute_run, get_run
 from healthqa.store import Workspace
 from tests.core.provider_servers import (  # noqa: F401  (fixtures)
@@ -208,7 +208,7 @@ def test_bad_mode_settings_are_refused_with_one_line(tmp_path, openai_server):
 
 
 def test_review_bundles_carry_no_drafts(tmp_path, openai_server):
-    from healthqa.assignments import assign
+    from healthqa.review import assign
     from healthqa.formats.bundle import export_bundle
     from healthqa.store import ensure_rater
     openai_server.responder = draft_responder
@@ -354,7 +354,7 @@ def test_cli_run_mode_runs_show_and_answers_json(tmp_path):
 # ---- call slots ---------------------------------------------------------------------
 
 def test_call_slots_serve_lower_priority_numbers_first_and_survive_cancelled_waiters():
-    from healthqa.run_slots import CallSlots
+    from healthqa.runs.slots import CallSlots
 
     async def scenario() -> list[str]:
         slots, order = CallSlots(1), []

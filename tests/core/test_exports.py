@@ -11,11 +11,11 @@ import pytest
 
 from healthqa import store
 from healthqa.domain import Answer, Usage
-from healthqa.flags import flag_criterion
+from healthqa.review import flag_criterion
 from healthqa.formats.exports import (LONG_COLUMNS, ExportError, export_long, export_results, iter_long_rows,
                                       safe_cell)
 from healthqa.formats.healthbench import import_healthbench
-from healthqa.results import MAJORITY, score_workspace
+from healthqa.scoring import MAJORITY, score_workspace
 from tests.conftest import healthbench_row, write_jsonl
 
 N_BOOT = 50

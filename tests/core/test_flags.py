@@ -9,8 +9,8 @@ import pytest
 
 from healthqa import store
 from healthqa.domain import Answer, Question, RaterKind
-from healthqa.flags import (FLAG_REASONS, FlagError, criterion_id_at, export_flags, flag_criterion, list_flags,
-                            unflag_criterion)
+from healthqa.review import (FLAG_REASONS, FlagError, criterion_id_at, export_flags, flag_criterion, list_flags,
+                             unflag_criterion)
 from healthqa.store import Workspace
 from tests.conftest import healthbench_row
 
@@ -107,7 +107,7 @@ def _graded_illustrative(ws: Workspace) -> list[str]:
 
 def test_scores_without_flagged_criteria(workspace, tmp_path):
     from healthqa.formats.report import write_report
-    from healthqa.results import score_workspace
+    from healthqa.scoring import score_workspace
 
     ids = _graded_illustrative(workspace)
     as_written = score_workspace(workspace, rater="Dr A")[0]

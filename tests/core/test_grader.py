@@ -9,8 +9,8 @@ import re
 import pytest
 
 from healthqa.domain import Message
-from healthqa.grader import (GRADER_TEMPLATE, NO_EXPLANATION, PROMPT_SHA256, PROMPT_VERSION, create_grade_run,
-                             grader_prompt, parse_grader_reply, render_conversation, render_criterion)
+from healthqa.runs import (GRADER_TEMPLATE, NO_EXPLANATION, PROMPT_SHA256, PROMPT_VERSION, create_grade_run,
+                           grader_prompt, parse_grader_reply, render_conversation, render_criterion)
 from healthqa.runs import CANCELLED, DONE, RunError, RunProgress, create_run, execute_run
 from healthqa.store import ensure_rater, save_model_config
 from tests.core.provider_servers import OpenAIServer, answer_for, config_for, openai_server  # noqa: F401

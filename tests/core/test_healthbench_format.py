@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from healthqa import store
 from healthqa.formats.healthbench import FormatError, export_healthbench, import_healthbench, parse_row
-from healthqa.results import score_workspace
+from healthqa.scoring import score_workspace
 from tests.conftest import healthbench_row, write_jsonl
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from healthqa.formats.healthbench import FormatError
 from healthqa.formats.meta_eval import META_MODEL, import_meta_eval, is_meta_eval_file
-from healthqa.ratings import load_rating_table
+from healthqa.review import load_rating_table
 from tests.conftest import write_jsonl
 from tests.core.test_cli import healthqa
 

@@ -9,8 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from healthqa.results import score_workspace
-from healthqa.run_mode_study import mode_study, mode_study_choices, paired_bootstrap_ci
+from healthqa.scoring import score_workspace
+from healthqa.runs import mode_study, mode_study_choices, paired_bootstrap_ci
 from healthqa.runs import RunError, create_run, execute_run
 from healthqa.store import Workspace, add_new_grades, ensure_rater
 from tests.core.provider_servers import openai_server  # noqa: F401  (fixture)

@@ -12,8 +12,8 @@ import pytest
 
 from healthqa.domain import Answer, Message, ModelConfig
 from healthqa.providers import NO_RETRY, ProviderError, RateLimiter, RetryPolicy, make_provider
-from healthqa.providers.errors import redact
-from healthqa.providers.retry import wait_from_google_details, wait_from_headers
+from healthqa.providers import redact
+from healthqa.providers import wait_from_google_details, wait_from_headers
 from tests.core.provider_servers import (  # noqa: F401  (fixtures)
     LoopbackServer, OpenAIServer, Reply, answer_for, anthropic_server, config_for, gemini_server,
     ollama_server, openai_server, provider_server,
@@ -445,7 +445,7 @@ def test_an_image_that_cannot_be_sent_fails_the_item(anthropic_server):
 
 
 def test_proxy_from_the_environment(monkeypatch):
-    from healthqa.providers.transport import env_proxy
+    from healthqa.providers import env_proxy
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.hospital.example:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     assert env_proxy("https://api.openai.com/v1") == "http://proxy.hospital.example:3128"

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 from healthqa import store
-from healthqa.adjudication import ADJUDICATED_RATER, adjudicate
+from healthqa.store import ADJUDICATED_RATER
+from healthqa.review import adjudicate
 from healthqa.agreement import agreement_report
 from healthqa.cli import COMMAND_MODULES
 from healthqa.domain import Answer, Question, Usage, new_id
 from healthqa.errors import CommandError
 from healthqa.formats.report import write_report
-from healthqa.ratings import load_rating_table
-from healthqa.results import score_workspace
+from healthqa.review import load_rating_table
+from healthqa.scoring import score_workspace
 from tests.core.test_cli import healthqa
 
 AXES = ["accuracy", "completeness", "communication_quality", "context_awareness", "instruction_following"]

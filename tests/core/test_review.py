@@ -1,4 +1,4 @@
-"""The grading session core (healthqa/review.py): queue, blinding, reveal, history, active time."""
+"""The grading session core (healthqa/review/session.py): queue, blinding, reveal, history, active time."""
 
 import pytest
 

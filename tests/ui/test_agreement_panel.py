@@ -10,10 +10,11 @@ from PySide6.QtWidgets import QLabel
 
 import ui.panels.agreement as agreement_module
 from healthqa import store
-from healthqa.adjudication import ADJUDICATED_RATER, adjudication_item, disagreements
+from healthqa.store import ADJUDICATED_RATER
+from healthqa.review import adjudication_item, disagreements
 from healthqa.agreement import agreement_report
 from healthqa.domain import Answer, Question
-from healthqa.ratings import load_rating_table
+from healthqa.review import load_rating_table
 from tests.conftest import healthbench_row
 from tests.core.test_cli_agreement import grant_proposals_workspace
 from tests.core.test_report import review_workspace

@@ -13,7 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QApplication, QWidget
 
-from healthqa.results import score_workspace
+from healthqa.scoring import score_workspace
 from healthqa.runs import DONE
 from tests.core.provider_servers import openai_server  # noqa: F401  (fixture)
 from tests.ui.conftest import wait_idle

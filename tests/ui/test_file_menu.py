@@ -19,8 +19,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu
 
 from healthqa import review, store
-from healthqa.assignments import assign
-from healthqa.flags import FLAG_COLUMNS, export_flags, flag_criterion
+from healthqa.review import assign
+from healthqa.review import FLAG_COLUMNS, export_flags, flag_criterion
 from healthqa.formats.bundle import MANIFEST_KEY, export_bundle
 from healthqa.formats.exports import LONG_COLUMNS, export_long, export_results
 from healthqa.formats.healthbench import export_healthbench

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from healthqa.flags import FLAG_REASONS, list_flags
+from healthqa.review import FLAG_REASONS, list_flags
 from tests.conftest import file_rows
 from tests.ui.conftest import graded_rows, import_rows, wait_idle
 from ui.dialogs.flag_dialog import REASON_TEXT, flag_marker_text

@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 
 from healthqa import store
-from healthqa.results import MAJORITY
+from healthqa.scoring import MAJORITY
 from tests.conftest import healthbench_row
 from tests.ui.conftest import graded_rows, import_rows, wait_idle
 from ui.panels.results import ResultsPanel, tag_breakdown
@@ -75,7 +75,7 @@ def test_scores_of_the_clinicians_majority_and_of_one_clinician(known, qtbot):
 
 
 def test_leaving_out_flagged_criteria(known, qtbot):
-    from healthqa.flags import flag_criterion
+    from healthqa.review import flag_criterion
 
     panel = shown_panel(known, qtbot)
     with qtbot.waitSignal(panel.sig_results_shown):

@@ -1,19 +1,21 @@
 """File → Assign answers to clinicians…: who grades which answer, k clinicians per answer.
 
-`healthqa.assignments.assign` shares the answers of a pool (a run's, a
+`healthqa.review.assign` shares the answers of a pool (a run's, a
 set's, a model's) among the chosen clinicians, balanced, and keeps what was
 assigned before. Once a clinician has assignments, their grading queue
 holds only those answers. The dialog shows each clinician's load after.
+"Answers to hand out" can be a seeded random sample of the pool instead of
+all of it, stratified by theme: the audit of an imported run.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from healthqa.assignments import AssignReport, assign, assignment_summary
+from healthqa.review import AssignReport, assign, assignment_summary
 
 from ..widgets.banner import make_banner, show_banner
 from ..widgets.combo import fill_combo
@@ -25,9 +27,11 @@ SUMMARY_COLUMNS = ("Clinician", "Assigned", "Submitted", "Started")
 
 
 def assign_and_summarise(ws, raters: list[str], overlap: int, *, run_id: str | None, set_name: str | None,
-                         model: str | None) -> tuple[AssignReport, list[dict]]:
+                         model: str | None, sample: int | None = None,
+                         stratify: str | None = None) -> tuple[AssignReport, list[dict]]:
     """Assign, then everyone's load (ops helper: one workspace call, one result)."""
-    report = assign(ws, raters, overlap, run_id=run_id, set_name=set_name, model=model)
+    report = assign(ws, raters, overlap, run_id=run_id, set_name=set_name, model=model, sample=sample,
+                    stratify=stratify)
     return report, assignment_summary(ws)
 
 
@@ -68,12 +72,28 @@ class AssignDialog(QDialog):
         self.overlap_spin.setToolTip("How many of the chosen clinicians grade each answer (at most as many as are "
                                      "checked)")
         self.run_combo, self.set_combo, self.model_combo = QComboBox(), QComboBox(), QComboBox()
+        self.sample_spin = QSpinBox()
+        self.sample_spin.setRange(0, 1_000_000)
+        self.sample_spin.setSpecialValueText("All of them")
+        self.sample_spin.setSuffix(" answers, at random")
+        self.sample_spin.setToolTip("Hand out a random sample of the answers instead of all (e.g. to audit an "
+                                    "imported run's grader)")
+        self.stratify_box = QCheckBox("stratified by theme")
+        self.stratify_box.setChecked(True)
+        self.stratify_box.setEnabled(False)
+        self.sample_spin.valueChanged.connect(lambda n: self.stratify_box.setEnabled(n > 0))
+        sample_row = QHBoxLayout()
+        sample_row.addWidget(self.sample_spin, 1)
+        sample_row.addWidget(self.stratify_box)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("Clinicians per &answer (k)", self.overlap_spin)
         form.addRow("&Run", self.run_combo)
         form.addRow("&Set", self.set_combo)
         form.addRow("&Model", self.model_combo)
+        sample_label = QLabel("Answers to &hand out")
+        sample_label.setBuddy(self.sample_spin)
+        form.addRow(sample_label, sample_row)
         self.message = make_banner()
         self.summary = QTableWidget(0, len(SUMMARY_COLUMNS))
         self.summary.setHorizontalHeaderLabels(SUMMARY_COLUMNS)
@@ -121,9 +141,12 @@ class AssignDialog(QDialog):
             return
         self._set_busy(True)
         self._say(f"Assigning to {len(names)} clinicians…")
+        sample = self.sample_spin.value() or None
         self.ctx.ops.run(assign_and_summarise, self.ctx.ws, names, self.overlap_spin.value(),
                          run_id=self.run_combo.currentData(), set_name=self.set_combo.currentData(),
-                         model=self.model_combo.currentData(), on_done=self._on_assigned, on_error=self._on_failed)
+                         model=self.model_combo.currentData(), sample=sample,
+                         stratify="theme" if sample and self.stratify_box.isChecked() else None,
+                         on_done=self._on_assigned, on_error=self._on_failed)
 
     # -- Qt overrides ---------------------------------------------------------------------------
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
@@ -179,7 +202,7 @@ class AssignDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.clinician_list, self.new_name, self.add_button, self.overlap_spin, self.run_combo,
-                       self.set_combo, self.model_combo, self.buttons):
+                       self.set_combo, self.model_combo, self.sample_spin, self.buttons):
             widget.setEnabled(not busy)
 
     def _say(self, text: str, tone: str = "info") -> None:

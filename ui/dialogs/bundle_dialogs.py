@@ -2,7 +2,7 @@
 
 A bundle holds the answers assigned to one clinician; they grade it
 anywhere (the desktop app opens it as a workspace) and it is imported
-back. The core does the work (`healthqa/formats/bundle.py`); these
+back. The core does the work (`healthqa/formats/bundle/`); these
 dialogs choose and report.
 """
 

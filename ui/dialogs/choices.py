@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from healthqa import store
-from healthqa.assignments import assignment_summary
+from healthqa.review import assignment_summary
 from healthqa.domain import RaterKind
 from healthqa.runs import list_runs
 
@@ -20,7 +20,7 @@ class Choices:
     models: list[str]
     raters: list[tuple[str, str]]  # (name, kind), clinicians first
     clinicians: list[str]
-    runs: list[tuple[str, str]]  # (run id, label) of answer runs, newest first
+    runs: list[tuple[str, str]]  # (label, run id) of answer runs, newest first: fill_combo's (text, value)
     assigned: dict[str, int]  # clinician name -> answers assigned to them
 
 
@@ -31,7 +31,7 @@ def load_choices(ws: store.Workspace) -> Choices:
         models=store.list_models(ws),
         raters=[(r["name"], r["kind"]) for r in sorted(raters, key=lambda r: (r["kind"] != "clinician", r["name"]))],
         clinicians=[r["name"] for r in store.list_raters(ws, RaterKind.CLINICIAN)],
-        runs=[(r["id"], run_label(r)) for r in list_runs(ws) if r["kind"] == "answer"],
+        runs=[(run_label(r), r["id"]) for r in list_runs(ws) if r["kind"] == "answer"],
         assigned={row["rater"]: row["assigned"] for row in assignment_summary(ws)},
     )
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from healthqa.flags import export_flags
+from healthqa.review import export_flags
 from healthqa.formats.exports import export_long, export_results
 from healthqa.formats.healthbench import export_healthbench
-from healthqa.results import MAJORITY
+from healthqa.scoring import MAJORITY
 
 from ..widgets.banner import make_banner, show_banner
 from ..widgets.combo import fill_combo

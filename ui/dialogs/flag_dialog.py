@@ -14,7 +14,7 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QVBoxLayout, QWidget)
 
-from healthqa.flags import FLAG_REASONS, MAX_FLAG_COMMENT
+from healthqa.review import FLAG_REASONS, MAX_FLAG_COMMENT
 
 from ..widgets.panel_header import section_title
 

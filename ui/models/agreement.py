@@ -2,13 +2,15 @@
 
 - `GroupStatisticsModel`: agreement of all raters, for all items and then by
   axis or theme (agreement_overview's blocks), each figure with its 95% interval;
-- `DisagreementModel`: the disagreement list (healthqa.adjudication.disagreements).
+- `DisagreementModel`: the disagreement list (healthqa.review.disagreements).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
+
+from healthqa.agreement import degenerate_note
 
 from ..agreement_format import GROUP_STATISTICS, VERDICT_COLOURS, VERDICT_LABELS, fmt, fmt_ci
 from ..look import THEME
@@ -38,7 +40,9 @@ class GroupStatisticsModel(RowListModel):
             if column == 1:
                 return str(block.get("items", ""))
             ci = fmt_ci(block.get(f"{key}_ci"))
-            return f"{fmt(block[key])}  ({ci})" if ci else fmt(block[key])
+            note = degenerate_note(block, key)
+            text = f"{fmt(block[key])}  ({ci})" if ci else fmt(block[key])
+            return f"{text}  ⚠ {note}" if note else text
         if role == Qt.ItemDataRole.TextAlignmentRole and column:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and index.row() == 0:

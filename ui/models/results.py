@@ -1,4 +1,4 @@
-"""Scores per model (rows of healthqa.results.score_workspace) as a table model."""
+"""Scores per model (rows of healthqa.scoring.score_workspace) as a table model."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from healthqa import store
-from healthqa.adjudication import adjudicate, adjudication_item, agreement_overview, disagreements
+from healthqa.agreement import degenerate_note
+from healthqa.review import adjudicate, adjudication_item, agreement_overview, disagreements
 
 from .. import look
 from ..agreement_format import BREAKDOWNS, GROUP_STATISTICS, VERDICT_LABELS, fmt, fmt_ci
@@ -139,7 +140,9 @@ class AgreementPanel(AgreementLayout, Panel):
             for key, tile in self.tiles.items():
                 tile.setText(f"<span style='color:{THEME['muted']}'>{GROUP_STATISTICS[key]}</span><br>"
                              f"<span style='font-size:15pt; font-weight:700'>{fmt(overall[key])}</span><br>"
-                             f"<span style='color:{THEME['muted']}'>{fmt_ci(overall.get(key + '_ci')) or '—'}</span>")
+                             f"<span style='color:{THEME['muted']}'>{fmt_ci(overall.get(key + '_ci')) or '—'}</span>"
+                             + (f"<br><span style='color:{THEME['disagree']}'>⚠ {note}</span>"
+                                if (note := degenerate_note(overall, key)) else ""))
             for key, model in self.group_models.items():
                 groups = overview["by"].get(key, {})
                 model.set_rows([("All items", overall)] +

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from healthqa.domain import Answer, Message, ModelConfig
 from healthqa.providers import estimate_cost, make_provider
-from healthqa.providers.errors import ProviderError
+from healthqa.providers import ProviderError
 from healthqa.secrets import get_api_key
 
 from .. import look

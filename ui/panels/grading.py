@@ -22,7 +22,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from healthqa import review
-from healthqa.flags import flag_criterion, list_flags, unflag_criterion
+from healthqa.review import flag_criterion, list_flags, unflag_criterion
 from healthqa.review import ActiveClock, AnswerView, Reveal
 from healthqa.store import save_review
 

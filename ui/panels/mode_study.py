@@ -3,7 +3,7 @@
 What each mode buys: score, Δ against instant with its 95 % interval, mean
 output tokens, latency p50/p95 and cost, in one table, and score against cost
 in one chart. Every figure comes from healthqa.runs' mode study
-(run_mode_study.py), computed off the GUI thread through ctx.ops.
+(healthqa.runs.study), computed off the GUI thread through ctx.ops.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QVBoxLayout, QWidget
 
 from healthqa import review
-from healthqa.runs import MAJORITY, mode_study, mode_study_choices
+from healthqa.runs import MAJORITY_RATER, mode_study, mode_study_choices
 
 from ..models.runs import RowsModel
 from ..widgets.charts import Point, ScatterChart
@@ -170,7 +170,7 @@ class ModeStudyView(QWidget):
             self.study_combo.setItemData(i, f"Runs in: {', '.join(c['modes'])}", Qt.ItemDataRole.ToolTipRole)
         clinicians = [r for r in raters if r["kind"] == "clinician"]
         fill_combo(self.rater_combo, [("The rater who graded most", MOST_GRADED)]
-                   + ([(f"Clinicians (majority of {len(clinicians)})", MAJORITY)] if clinicians else [])
+                   + ([(f"Clinicians (majority of {len(clinicians)})", MAJORITY_RATER)] if clinicians else [])
                    + [(f"{r['name']} — {'clinician' if r['kind'] == 'clinician' else 'model grader'}", r["name"])
                       for r in raters])
         if not choices:

@@ -13,7 +13,7 @@ import keyring.errors
 
 from healthqa.domain import ModelConfig
 from healthqa.providers import ProviderError, check_connection
-from healthqa.providers.errors import redact
+from healthqa.providers import redact
 from healthqa.secrets import SERVICE, delete_api_key, get_api_key, store_api_key
 from healthqa.store import delete_model_config, save_model_config
 

@@ -59,7 +59,7 @@ class QuestionsPanel(Panel):
 
     def _build(self) -> None:
         self.count_label = QLabel("")
-        self.import_button = QPushButton(look.icon("import_white"), "Import HealthBench…")
+        self.import_button = QPushButton(look.icon("import_white"), "Import…")
         self.import_button.setProperty("primary", True)
         self.import_button.clicked.connect(self.choose_and_import)
         header = panel_header("Questions", self.count_label, self.import_button)
@@ -213,8 +213,10 @@ class QuestionsPanel(Panel):
 
     # -- private: import and rubric ------------------------------------------------------------------
     def _ask_for_file(self) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import HealthBench JSONL", "",
-                                              "HealthBench JSONL (*.jsonl *.json);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import questions, results or an Inspect log", "",
+            "HealthBench, simple-evals or Inspect files (*.jsonl *.json *.eval);;HealthBench JSONL (*.jsonl *.json)"
+            ";;simple-evals results (*_allresults.json *.jsonl);;Inspect logs (*.eval *.json);;All files (*)")
         return path or None
 
     def _on_imported(self, report) -> None:

@@ -2,7 +2,7 @@
 
 Overall, per theme and per axis, and score against mean output tokens
 (token efficiency), plus a table. Everything is computed in the background
-by healthqa.results.score_workspace, from the grades of the chosen rater: a
+by healthqa.scoring.score_workspace, from the grades of the chosen rater: a
 clinician, a model grader, or the clinicians' majority.
 """
 
@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QHeade
                                QVBoxLayout, QWidget)
 
 from healthqa import review, store
-from healthqa.results import MAJORITY, score_workspace
+from healthqa.scoring import MAJORITY, score_workspace
 
 from .. import look
 from .mode_study import ModeStudyView

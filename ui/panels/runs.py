@@ -16,7 +16,7 @@ import time
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
 from PySide6.QtWidgets import QWidget
 
-from healthqa.grader import create_grade_run
+from healthqa.runs import create_grade_run
 from healthqa.runs import (CONTEMPLATING, DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run,
                            failed_items, list_runs, run_row)
 from healthqa.store import list_model_configs, list_sets
@@ -131,7 +131,7 @@ class RunsPanel(RunsLayout, WorkerPanel):
         else:
             self.items_model.set_rows([])
         if not data["sets"]:
-            self.form_hint.setText("No question set yet: import one with File → Import HealthBench JSONL.")
+            self.form_hint.setText("No question set yet: import one with File → Import questions, results or Inspect log.")
         elif not data["models"]:
             self.form_hint.setText("No model yet: add one in the Models panel.")
         else:

@@ -39,6 +39,9 @@ class GraderStanding(QWidget):
         if grader["macro_f1"] is None:
             return f"{grader['rater']}: macro-F1 undefined (its verdicts or the clinicians' are all one class)"
         text = f"{grader['rater']}: macro-F1 {grader['macro_f1']:.2f}"
+        if grader.get("macro_f1_ci"):
+            lo, hi = grader["macro_f1_ci"]
+            text += f" (95% CI {lo:.2f}–{hi:.2f})"
         values = sorted(value for _, value in self.clinicians)
         percentile = grader["percentile_among_clinicians"]
         if percentile is None or not values:

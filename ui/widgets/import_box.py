@@ -1,8 +1,12 @@
-"""Importing a HealthBench JSONL file: the background call and the box that reports on it.
+"""Importing a file: the background call and the box that reports on it.
 
-A failed import lists *every* bad row (file:line: field: reason), not just
-the first, and offers to import again skipping them. A file whose rows
-carry verdicts asks whose verdicts they are (a clinician or a model grader).
+Every format `healthqa import` reads is accepted (formats/detect.py):
+HealthBench JSONL, the meta-eval file, simple-evals results and Inspect
+logs. A failed HealthBench import lists *every* bad row (file:line: field:
+reason), not just the first, and offers to import again skipping them. A
+file whose rows carry verdicts asks whose verdicts they are (a clinician or
+a model grader). A simple-evals or Inspect import is whole or nothing; when
+it lands, the box sets the file's own figures beside HealthQA's.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from healthqa.errors import HealthQAError
-from healthqa.formats.healthbench import FormatError, ImportReport, import_healthbench, parse_file
+from healthqa.formats.detect import GRADED_RUNS, detect_format, import_file
+from healthqa.formats.healthbench import FormatError, ImportReport, parse_file
 
 MAX_LISTED = 200
 
@@ -22,17 +28,24 @@ MAX_LISTED = 200
 class ImportFailed(HealthQAError):
     """An import that wrote nothing; `problems` lists each bad row."""
 
-    def __init__(self, message: str, problems: list[str], *, needs_rater: bool = False):
+    def __init__(self, message: str, problems: list[str], *, needs_rater: bool = False, retryable: bool = True):
         super().__init__(message)
         self.problems = problems
         self.needs_rater = needs_rater
+        self.retryable = retryable  # False: importing again (skipping rows) cannot help
 
 
 def run_import(ws, path: str, *, skip_invalid: bool = False, rater: str | None = None,
                rater_kind: str = "clinician") -> ImportReport:
-    """import_healthbench, with every problem of a refused file collected (runs on the ops helper)."""
+    """import_file, with every problem of a refused file collected (runs on the ops helper)."""
+    if detect_format(path) in GRADED_RUNS:  # a tool's graded run: imported whole, its one problem named
+        try:
+            return import_file(ws, path)
+        except FormatError as problem:
+            raise ImportFailed(f"Nothing was imported from {Path(path).name}.", [str(problem)],
+                               retryable=False) from None
     try:
-        return import_healthbench(ws, path, skip_invalid=skip_invalid, rater=rater, rater_kind=rater_kind)
+        return import_file(ws, path, skip_invalid=skip_invalid, rater=rater, rater_kind=rater_kind)
     except FormatError as first:
         if "criteria_met" in first.reason and rater is None:
             raise ImportFailed(f"{Path(path).name} carries verdicts (criteria_met). Say whose verdicts they "
@@ -102,6 +115,9 @@ class ImportBox(QFrame):
         self._show(busy=True, details=None, retry=False)
 
     def succeeded(self, report: ImportReport) -> None:
+        if hasattr(report, "comparison_lines"):  # a simple-evals or Inspect run
+            self._graded_run(report)
+            return
         text = (f"Imported {report.rows} rows from {Path(report.path).name} into “{report.set_name}”: "
                 f"{report.questions_created} new questions, {report.answers_created} new answers, "
                 f"{report.grades_written} verdicts.")
@@ -115,10 +131,26 @@ class ImportBox(QFrame):
         self.title.setText(message)
         problems = getattr(exc, "problems", None) or [message]
         needs_rater = bool(getattr(exc, "needs_rater", False))
-        self._show(busy=False, details=problems, retry=True, needs_rater=needs_rater)
+        self._show(busy=False, details=problems, retry=getattr(exc, "retryable", True), needs_rater=needs_rater)
 
     # -- private --------------------------------------------------------------------------
+    def _graded_run(self, report) -> None:
+        exact = [c for c in report.checks if c.must_agree]
+        if not exact:
+            verdict = "The file reports no figures to compare."
+        elif report.agrees:
+            verdict = f"HealthQA's score agrees with the file's on all {len(exact)} figures that must match."
+        else:
+            verdict = "HealthQA's score DIFFERS from the file's: see the figures below."
+        self.title.setText(f"Imported {report.rows} graded answers from {Path(report.path).name} "
+                           f"({report.source}): {report.grades_written} verdicts by {', '.join(report.graders)}. "
+                           f"{verdict}")
+        details = [f"Note: {note}" for note in report.notes] + report.comparison_lines()
+        self._show(busy=False, details=details, retry=False)
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))  # columns line up
+
     def _show(self, *, busy: bool, details: list[str] | None, retry: bool, needs_rater: bool = False) -> None:
+        self.details.setFont(self.font())
         self.busy.setVisible(busy)
         self.details.setVisible(details is not None)
         self.details.setPlainText("\n".join(details or []))

@@ -1,0 +1,147 @@
+"""Scores of the workspace: the grades of each (model, rater) through formula.py.
+
+Every figure is computed from `grades`; nothing here is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from ..store import ADJUDICATED_RATER, Workspace, answer_filter
+from .formula import GradedCriterion, GradedExample, majority_verdict, score_examples, worst_at_k
+
+MAJORITY = "clinicians (majority)"
+_MET = {"met": True, "not_met": False}
+
+
+def _graded_rows(ws: Workspace, *, model: str | None, set_name: str | None, run_id: str | None) -> list[tuple]:
+    where, params = answer_filter(model=model, run_id=run_id, set_name=set_name)
+    sql = f"""SELECT a.id, a.model, a.question_id, a.output_tokens, r.name, r.kind, g.criterion_id, g.verdict
+              FROM grades g JOIN answers a ON a.id = g.answer_id JOIN raters r ON r.id = g.rater_id
+              {'WHERE ' + ' AND '.join(where) if where else ''}"""
+    with ws._lock:
+        return ws.conn.execute(sql, params).fetchall()
+
+
+def _rubrics(ws: Workspace, question_ids: set[str]) -> tuple[dict, dict]:
+    """Criteria (id, points, tags) per question, and each question's example tags."""
+    criteria: dict[str, list[tuple[str, int, tuple[str, ...]]]] = defaultdict(list)
+    tags: dict[str, tuple[str, ...]] = {}
+    parsed: dict[str, tuple[str, ...]] = {}  # a few distinct tag lists recur on thousands of criteria
+
+    def parse(text: str) -> tuple[str, ...]:
+        if text not in parsed:
+            parsed[text] = tuple(json.loads(text))
+        return parsed[text]
+
+    with ws._lock:
+        for qid, cid, points, ctags in ws.conn.execute(
+                "SELECT question_id, id, points, tags FROM criteria ORDER BY question_id, position"):
+            if qid in question_ids:
+                criteria[qid].append((cid, points, parse(ctags)))
+        for qid, etags in ws.conn.execute("SELECT id, example_tags FROM questions"):
+            if qid in question_ids:
+                tags[qid] = parse(etags)
+    return criteria, tags
+
+
+def flagged_criterion_ids(ws: Workspace) -> set[str]:
+    """Criteria that any clinician flagged as wrong or ambiguous."""
+    return {r["criterion_id"] for r in ws.query("SELECT DISTINCT criterion_id FROM criterion_flags")}
+
+
+def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | None = None,
+                    set_name: str | None = None, run_id: str | None = None,
+                    n_boot: int = 1000, without_flagged: bool = False,
+                    worst_at: tuple[int, ...] = ()) -> list[dict]:
+    """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers, metrics}.
+
+    `rater` may be a rater's name or MAJORITY ("majority" works too) for the
+    clinicians' majority verdict; without it every rater is scored, plus the
+    majority wherever at least two clinicians graded the same model.
+    `without_flagged` leaves out of every score the criteria a clinician
+    flagged (published rubrics contain errors), as if the rubric lacked them.
+    `worst_at` adds {"worst_at_k": {k: {"value", "prompts"}}} for runs with
+    several samples per question (HealthBench's worst-at-k reliability).
+    """
+    rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id)
+    # verdicts[(model, rater)][answer_id] = {criterion_id: met}
+    verdicts: dict[tuple[str, str], dict[str, dict[str, bool | None]]] = defaultdict(lambda: defaultdict(dict))
+    votes: dict[str, dict[str, dict[str, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    clinicians_per_model: dict[str, set[str]] = defaultdict(set)
+    answer_info: dict[str, tuple[str, int | None]] = {}
+    kinds: dict[str, str] = {}
+    for answer_id, answer_model, question_id, out_tokens, rater_name, kind, criterion_id, verdict in rows:
+        answer_info[answer_id] = (question_id, out_tokens)
+        kinds[rater_name] = kind
+        met = _MET.get(verdict)
+        verdicts[(answer_model, rater_name)][answer_id][criterion_id] = met
+        if kind == "clinician" and rater_name != ADJUDICATED_RATER:
+            clinicians_per_model[answer_model].add(rater_name)
+            if met is not None:
+                votes[answer_model][answer_id][criterion_id].append(met)
+            else:
+                votes[answer_model][answer_id]  # graded, even if only "cannot judge"
+    for answer_model, by_answer in votes.items():
+        wanted = rater in (MAJORITY, "majority") or (rater is None and len(clinicians_per_model[answer_model]) >= 2)
+        if wanted:
+            verdicts[(answer_model, MAJORITY)] = {
+                a: {c: majority_verdict(v) for c, v in crits.items()} for a, crits in by_answer.items()
+            }
+            kinds[MAJORITY] = "clinician"
+    criteria, example_tags = _rubrics(ws, {q for q, _ in answer_info.values()})
+    left_out = flagged_criterion_ids(ws) if without_flagged else set()
+    results = []
+    for (answer_model, rater_name), by_answer in sorted(verdicts.items()):
+        if rater not in (None, rater_name) and not (rater == "majority" and rater_name == MAJORITY):
+            continue
+        examples, prompts = [], []
+        for answer_id, given in by_answer.items():
+            question_id, out_tokens = answer_info[answer_id]
+            prompts.append(question_id)
+            examples.append(GradedExample(
+                example_tags=example_tags.get(question_id, ()),
+                criteria=[GradedCriterion(points, given.get(cid), ctags) for cid, points, ctags in criteria[question_id]
+                          if cid not in left_out],
+                output_tokens=out_tokens,
+            ))
+        result = score_examples(examples, n_boot=n_boot)
+        tokens = [e.output_tokens for e in examples if e.output_tokens is not None]
+        results.append({
+            "model": answer_model,
+            "rater": rater_name,
+            "rater_kind": kinds[rater_name],
+            "answers": len(examples),
+            "mean_output_tokens": sum(tokens) / len(tokens) if tokens else None,
+            **result.as_json(),
+        })
+        if worst_at:
+            by_prompt: dict[str, list[float]] = defaultdict(list)
+            for question_id, example in zip(prompts, result.per_example):
+                if example.score is not None:
+                    by_prompt[question_id].append(example.score)
+            results[-1]["worst_at_k"] = {
+                str(k): dict(zip(("value", "prompts"), worst_at_k(list(by_prompt.values()), k))) for k in worst_at}
+    return results
+
+
+def graded_examples(ws: Workspace, *, run_id: str, rater: str) -> list[GradedExample]:
+    """One rater's grades of one run's answers, as scoring.py takes them (answers in run order).
+
+    For checks that recompute another tool's own figures from the stored grades
+    (formats/inspect_log.py); HealthQA's scores come from `score_workspace`.
+    """
+    rows = [r for r in _graded_rows(ws, model=None, set_name=None, run_id=run_id) if r[4] == rater]
+    given: dict[str, dict[str, bool | None]] = defaultdict(dict)
+    question_of: dict[str, str] = {}
+    for answer_id, _model, question_id, _tokens, _rater, _kind, criterion_id, verdict in rows:
+        given[answer_id][criterion_id] = _MET.get(verdict)
+        question_of[answer_id] = question_id
+    criteria, example_tags = _rubrics(ws, set(question_of.values()))
+    order = {r["id"]: i for i, r in enumerate(ws.query(
+        "SELECT id FROM answers WHERE run_id = ? ORDER BY question_id, sample", (run_id,)))}
+    return [GradedExample(example_tags.get(question_of[a], ()),
+                          [GradedCriterion(points, given[a].get(cid), ctags)
+                           for cid, points, ctags in criteria[question_of[a]]])
+            for a in sorted(given, key=lambda a: order.get(a, 0))]
