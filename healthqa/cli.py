@@ -16,7 +16,7 @@ from . import __version__
 from .commands.common import add_workspace_option
 from .errors import HealthQAError
 
-COMMAND_MODULES = ["data", "exports", "models", "runs", "agreement", "bundles", "report"]
+COMMAND_MODULES = ["data", "exports", "models", "runs", "agreement", "bundles", "report", "compare"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 
 from ..store import ADJUDICATED_RATER, Workspace, answer_filter
 from .formula import GradedCriterion, GradedExample, majority_verdict, score_examples, worst_at_k
@@ -15,8 +16,20 @@ MAJORITY = "clinicians (majority)"
 _MET = {"met": True, "not_met": False}
 
 
-def _graded_rows(ws: Workspace, *, model: str | None, set_name: str | None, run_id: str | None) -> list[tuple]:
+def _graded_rows(ws: Workspace, *, model: str | None, set_name: str | None, run_id: str | None,
+                 rater: str | None = None) -> list[tuple]:
+    """(answer, model, question, output tokens, rater, kind, criterion, verdict) rows in scope.
+
+    With one rater asked for, only the grades that can matter are read: that
+    rater's, or the clinicians' for their majority.
+    """
     where, params = answer_filter(model=model, run_id=run_id, set_name=set_name)
+    if rater in (MAJORITY, "majority"):
+        where.append("r.kind = 'clinician' AND r.name != ?")
+        params.append(ADJUDICATED_RATER)
+    elif rater is not None:
+        where.append("r.name = ?")
+        params.append(rater)
     sql = f"""SELECT a.id, a.model, a.question_id, a.output_tokens, r.name, r.kind, g.criterion_id, g.verdict
               FROM grades g JOIN answers a ON a.id = g.answer_id JOIN raters r ON r.id = g.rater_id
               {'WHERE ' + ' AND '.join(where) if where else ''}"""
@@ -51,21 +64,28 @@ def flagged_criterion_ids(ws: Workspace) -> set[str]:
     return {r["criterion_id"] for r in ws.query("SELECT DISTINCT criterion_id FROM criterion_flags")}
 
 
-def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | None = None,
-                    set_name: str | None = None, run_id: str | None = None,
-                    n_boot: int = 1000, without_flagged: bool = False,
-                    worst_at: tuple[int, ...] = ()) -> list[dict]:
-    """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers, metrics}.
+@dataclass
+class GradedAnswers:
+    """One (model, rater)'s graded answers, ready for scoring.py: (answer_id, question_id, example) each."""
+
+    model: str
+    rater: str
+    rater_kind: str
+    answers: list[tuple[str, str, GradedExample]]
+
+
+def graded_answers(ws: Workspace, *, model: str | None = None, rater: str | None = None,
+                   set_name: str | None = None, run_id: str | None = None,
+                   without_flagged: bool = False) -> list[GradedAnswers]:
+    """The graded answers of each (model, rater) in scope, sorted by (model, rater).
 
     `rater` may be a rater's name or MAJORITY ("majority" works too) for the
-    clinicians' majority verdict; without it every rater is scored, plus the
+    clinicians' majority verdict; without it every rater is taken, plus the
     majority wherever at least two clinicians graded the same model.
-    `without_flagged` leaves out of every score the criteria a clinician
-    flagged (published rubrics contain errors), as if the rubric lacked them.
-    `worst_at` adds {"worst_at_k": {k: {"value", "prompts"}}} for runs with
-    several samples per question (HealthBench's worst-at-k reliability).
+    `without_flagged` leaves out the criteria a clinician flagged (published
+    rubrics contain errors), as if the rubric lacked them.
     """
-    rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id)
+    rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id, rater=rater)
     # verdicts[(model, rater)][answer_id] = {criterion_id: met}
     verdicts: dict[tuple[str, str], dict[str, dict[str, bool | None]]] = defaultdict(lambda: defaultdict(dict))
     votes: dict[str, dict[str, dict[str, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
@@ -92,26 +112,45 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
             kinds[MAJORITY] = "clinician"
     criteria, example_tags = _rubrics(ws, {q for q, _ in answer_info.values()})
     left_out = flagged_criterion_ids(ws) if without_flagged else set()
-    results = []
+    out = []
     for (answer_model, rater_name), by_answer in sorted(verdicts.items()):
         if rater not in (None, rater_name) and not (rater == "majority" and rater_name == MAJORITY):
             continue
-        examples, prompts = [], []
+        answers = []
         for answer_id, given in by_answer.items():
             question_id, out_tokens = answer_info[answer_id]
-            prompts.append(question_id)
-            examples.append(GradedExample(
+            answers.append((answer_id, question_id, GradedExample(
                 example_tags=example_tags.get(question_id, ()),
                 criteria=[GradedCriterion(points, given.get(cid), ctags) for cid, points, ctags in criteria[question_id]
                           if cid not in left_out],
                 output_tokens=out_tokens,
-            ))
+            )))
+        out.append(GradedAnswers(answer_model, rater_name, kinds[rater_name], answers))
+    return out
+
+
+def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | None = None,
+                    set_name: str | None = None, run_id: str | None = None,
+                    n_boot: int = 1000, without_flagged: bool = False,
+                    worst_at: tuple[int, ...] = ()) -> list[dict]:
+    """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers, metrics}.
+
+    Scope and raters as in `graded_answers`.
+    `worst_at` adds {"worst_at_k": {k: {"value", "prompts"}}} for runs with
+    several samples per question (HealthBench's worst-at-k reliability).
+    """
+    results = []
+    for group in graded_answers(ws, model=model, rater=rater, set_name=set_name, run_id=run_id,
+                                without_flagged=without_flagged):
+        answer_model, rater_name = group.model, group.rater
+        prompts = [question_id for _, question_id, _ in group.answers]
+        examples = [example for _, _, example in group.answers]
         result = score_examples(examples, n_boot=n_boot)
         tokens = [e.output_tokens for e in examples if e.output_tokens is not None]
         results.append({
             "model": answer_model,
             "rater": rater_name,
-            "rater_kind": kinds[rater_name],
+            "rater_kind": group.rater_kind,
             "answers": len(examples),
             "mean_output_tokens": sum(tokens) / len(tokens) if tokens else None,
             **result.as_json(),

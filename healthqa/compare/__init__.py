@@ -1,0 +1,232 @@
+"""Is the difference real?  Paired comparisons of answer sources (models or runs) under one rater.
+
+    compare_sources(ws, "model-a", "model-b", rater="majority", by="theme").as_json()
+    compare_all(ws, ["m1", "m2", "m3"], rater="grader")      # every pair, Holm-adjusted p
+
+On the questions both sources have a score for (from the same rater
+source), Δ = mean(A − B) of the per-question scores, with a paired
+bootstrap percentile interval over questions, a two-sided paired sign-flip
+permutation p-value, wins / ties / losses, the standard deviation of the
+differences and the questions a paired t-test would need to detect |Δ|
+with 80 % and 90 % power.  Optionally the same per theme (each question's
+overall score) or per axis (each question's axis subscore).
+
+Δ is a difference of unclipped means: HealthBench clips a reported score to
+[0, 1] once, after averaging; a paired difference is taken before that.
+
+Every pair and breakdown draws its resamples and sign flips from a stream
+seeded by the breakdown's name alone, so a pair's figures are the same
+whether it is compared alone or among many; pairs on the same questions are
+computed together, as columns of one matrix product.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..store import Workspace, set_id_by_name
+from .paired import (N_BOOT, N_FLIPS, bootstrap_ci, holm, mean_delta, rng_for, sd_diff, sign_flip_p,
+                     wins_ties_losses)
+from .power import ALPHA, questions_needed
+from .sources import (CompareError, Source, SourceScores, default_rater, load_scores, raters_on, resolve_rater,
+                      resolve_source)
+
+BY_CHOICES = ("theme", "axis")
+OVERALL = "overall"
+
+__all__ = ["BY_CHOICES", "CompareError", "Comparison", "MultiComparison", "Source", "SourceScores", "compare_all",
+           "compare_sources", "compare_loaded", "default_rater", "load_scores", "questions_needed", "raters_on",
+           "resolve_rater", "resolve_source", "holm", "N_BOOT", "N_FLIPS", "ALPHA"]
+
+
+@dataclass
+class Comparison:
+    """One pair A − B.  `by` maps a tag ("theme:hedging", "axis:accuracy") to its own figures."""
+
+    a: str
+    b: str
+    rater: str
+    n_questions: int
+    n_only_a: int
+    n_only_b: int
+    delta: float | None = None
+    delta_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    p_holm: float | None = None  # Holm-adjusted over the family of pairs (= p_value for one pair)
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    sd_diff: float | None = None
+    questions_needed: dict = field(default_factory=lambda: questions_needed(None, None))
+    by: dict[str, dict] = field(default_factory=dict)
+    a_source: Source | None = None
+    b_source: Source | None = None
+
+    def as_json(self) -> dict:
+        """The `healthqa compare --json` object (its keys are a contract), plus the sources' kinds."""
+        return {
+            "a": self.a, "b": self.b, "rater": self.rater,
+            "n_questions": self.n_questions, "n_only_a": self.n_only_a, "n_only_b": self.n_only_b,
+            "delta": self.delta, "delta_ci": list(self.delta_ci) if self.delta_ci else [None, None],
+            "p_value": self.p_value, "p_holm": self.p_holm,
+            "wins": self.wins, "ties": self.ties, "losses": self.losses,
+            "sd_diff": self.sd_diff, "questions_needed": dict(self.questions_needed),
+            "by": {tag: dict(entry, delta_ci=list(entry["delta_ci"]) if entry["delta_ci"] else [None, None])
+                   for tag, entry in self.by.items()},
+            "a_source": self.a_source.as_json() if self.a_source else None,
+            "b_source": self.b_source.as_json() if self.b_source else None,
+        }
+
+    def needs_line(self) -> str | None:
+        """'a difference of 0.027 on these questions needs about N questions' (None when undefined)."""
+        n80, n90 = self.questions_needed.get("power_80"), self.questions_needed.get("power_90")
+        if self.delta is None or n80 is None:
+            return None
+        return (f"a difference of {abs(self.delta):.3f} on these questions needs about {n80:,} questions "
+                f"(80% power; {n90:,} for 90%) at α = {ALPHA}, with sd of the differences {self.sd_diff:.3f}")
+
+
+@dataclass
+class MultiComparison:
+    """Every pair of several sources; p_holm is adjusted over all pairs."""
+
+    rater: str
+    sources: list[str]
+    pairs: list[Comparison]
+
+    def as_json(self) -> dict:
+        return {"rater": self.rater, "sources": self.sources, "pairs": [p.as_json() for p in self.pairs]}
+
+
+# -- public API --------------------------------------------------------------------------------
+
+def compare_sources(ws: Workspace, a: str, b: str, rater: str | None = None, set_name: str | None = None,
+                    by: str | tuple[str, ...] | None = None, *, n_boot: int = N_BOOT,
+                    n_flips: int = N_FLIPS) -> Comparison:
+    """A − B on the questions both have scores for.  CompareError for a source naming nothing, no
+    question in common, or a rater with no grades on either."""
+    return compare_all(ws, [a, b], rater, set_name, by, n_boot=n_boot, n_flips=n_flips).pairs[0]
+
+
+def compare_all(ws: Workspace, sources: list[str], rater: str | None = None, set_name: str | None = None,
+                by: str | tuple[str, ...] | None = None, *, n_boot: int = N_BOOT, n_flips: int = N_FLIPS,
+                require_overlap: bool = True) -> MultiComparison:
+    """Every pair (i < j, in the order given) of `sources`, with Holm-adjusted p-values.
+
+    `require_overlap=False` keeps a pair with no question in common (all its figures None) instead
+    of refusing; the report uses that so one disjoint pair does not hide the others.
+    """
+    if len(sources) < 2:
+        raise CompareError("a comparison needs at least two sources")
+    if len(set(sources)) != len(sources):
+        raise CompareError("a source is named twice: compare different models or runs")
+    if set_name and set_id_by_name(ws, set_name) is None:
+        raise CompareError(f"no question set named {set_name!r}")
+    resolved = [resolve_source(ws, s) for s in sources]
+    rater_name = resolve_rater(ws, rater) if rater else default_rater(ws, resolved, set_name)
+    loaded = [load_scores(ws, s, rater_name, set_name) for s in resolved]
+    for s in loaded:
+        if not s.overall:
+            raise CompareError(f"{rater or rater_name!r} has no scored grades on the answers of {s.source.text!r}"
+                               + (f" in set {set_name!r}" if set_name else ""))
+    return compare_loaded(loaded, by, n_boot=n_boot, n_flips=n_flips, require_overlap=require_overlap)
+
+
+def compare_loaded(loaded: list[SourceScores], by: str | tuple[str, ...] | None = None, *, n_boot: int = N_BOOT,
+                   n_flips: int = N_FLIPS, require_overlap: bool = True) -> MultiComparison:
+    """The statistics for every pair of already loaded sources (same rater)."""
+    kinds = _by_kinds(by)
+    jobs: list[_Job] = []
+    pairs: list[Comparison] = []
+    for i, j in itertools.combinations(range(len(loaded)), 2):
+        a, b = loaded[i], loaded[j]
+        common = sorted(a.overall.keys() & b.overall.keys())
+        if not common and require_overlap:
+            raise CompareError(f"{a.source.text!r} and {b.source.text!r} have no scored question in common")
+        pair = Comparison(a.source.text, b.source.text, a.rater, len(common),
+                          len(a.overall.keys() - b.overall.keys()), len(b.overall.keys() - a.overall.keys()),
+                          a_source=a.source, b_source=b.source)
+        pairs.append(pair)
+        jobs += _jobs(len(pairs) - 1, a, b, common, kinds)
+    _run(jobs, pairs, n_boot=n_boot, n_flips=n_flips)
+    for pair in pairs:
+        pair.by = dict(sorted(pair.by.items()))
+    adjusted = holm([p.p_value for p in pairs])
+    for pair, p in zip(pairs, adjusted):
+        pair.p_holm = p
+    return MultiComparison(loaded[0].rater if loaded else "", [s.source.text for s in loaded], pairs)
+
+
+# -- the statistics, batched ---------------------------------------------------------------------
+
+@dataclass
+class _Job:
+    pair: int
+    tag: str  # OVERALL or a theme / axis tag
+    questions: tuple[str, ...]
+    d: np.ndarray
+
+
+def _by_kinds(by) -> tuple[str, ...]:
+    if not by:
+        return ()
+    kinds = (by,) if isinstance(by, str) else tuple(by)
+    unknown = [k for k in kinds if k not in BY_CHOICES]
+    if unknown:
+        raise CompareError(f"--by must be one of {', '.join(BY_CHOICES)}, not {unknown[0]!r}")
+    return kinds
+
+
+def _jobs(pair: int, a: SourceScores, b: SourceScores, common: list[str], kinds: tuple[str, ...]) -> list[_Job]:
+    d = np.array([a.overall[q] - b.overall[q] for q in common])
+    jobs = [_Job(pair, OVERALL, tuple(common), d)]
+    if "theme" in kinds:
+        by_theme: dict[str, list[int]] = {}
+        for k, q in enumerate(common):
+            for tag in a.themes.get(q, ()):
+                by_theme.setdefault(tag, []).append(k)
+        for tag in sorted(by_theme):
+            rows = by_theme[tag]
+            jobs.append(_Job(pair, tag, tuple(common[k] for k in rows), d[rows]))
+    if "axis" in kinds:
+        for tag in sorted(a.axes.keys() | b.axes.keys()):
+            left, right = a.axes.get(tag, {}), b.axes.get(tag, {})
+            both = [q for q in common if q in left and q in right]  # this axis scored on both sides
+            if both:
+                jobs.append(_Job(pair, tag, tuple(both), np.array([left[q] - right[q] for q in both])))
+    return jobs
+
+
+def _run(jobs: list[_Job], pairs: list[Comparison], *, n_boot: int, n_flips: int) -> None:
+    """Fill in every pair's figures.  Jobs on the same tag and questions share resamples (one column each)."""
+    batches: dict[tuple[str, tuple[str, ...]], list[_Job]] = {}
+    for job in jobs:
+        batches.setdefault((job.tag, job.questions), []).append(job)
+    for (tag, questions), batch in batches.items():
+        n = len(questions)
+        if n == 0:
+            continue  # a pair without common questions: its figures stay None
+        cols = np.column_stack([job.d for job in batch])
+        cis = bootstrap_ci(cols, n_boot=n_boot, rng=rng_for(tag)) if n >= 2 else None
+        ps = sign_flip_p(cols, n_flips=n_flips, rng=rng_for(f"flips:{tag}")) if n >= 2 else None
+        for c, job in enumerate(batch):
+            delta, sd = mean_delta(job.d), sd_diff(job.d)
+            figures = {
+                "n": n,
+                "delta": delta,
+                "delta_ci": None if cis is None else (float(cis[c, 0]), float(cis[c, 1])),
+                "p_value": None if ps is None else float(ps[c]),
+                "sd_diff": sd,
+            }
+            figures["wins"], figures["ties"], figures["losses"] = wins_ties_losses(job.d)
+            pair = pairs[job.pair]
+            if tag == OVERALL:
+                pair.delta, pair.delta_ci, pair.p_value = delta, figures["delta_ci"], figures["p_value"]
+                pair.wins, pair.ties, pair.losses = figures["wins"], figures["ties"], figures["losses"]
+                pair.sd_diff = sd
+                pair.questions_needed = questions_needed(delta, sd)
+            else:
+                pair.by[tag] = figures
