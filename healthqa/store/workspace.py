@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterator
-
-import sqlite_utils
 
 from ..domain import new_id
 from ..errors import HealthQAError
@@ -46,11 +45,18 @@ class Workspace:
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"{self.path} is not a HealthQA workspace ({exc})") from None
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+
+    @functools.cached_property
+    def db(self):
+        """A sqlite_utils view of the connection, made on first use: sqlite_utils imports pandas
+        whenever it is installed, which would add about a second to every command."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- lifecycle -------------------------------------------------------
 
