@@ -97,11 +97,9 @@ def _print_pair(pair: Comparison, *, several: bool) -> None:
     p_label = "p (Holm)" if several else "p"
     rows = [_row("overall", pair.n_questions, pair.delta, pair.delta_ci, pair.p_holm if several else pair.p_value,
                  pair.wins, pair.ties, pair.losses, p_label)]
-    rows += [_row(tag, e["n"], e["delta"], e["delta_ci"], e["p_value"], e["wins"], e["ties"], e["losses"], p_label)
+    rows += [_row(tag, e["n"], e["delta"], e["delta_ci"], None, e["wins"], e["ties"], e["losses"], p_label)
              for tag, e in pair.by.items()]
     print_table(rows, ["", "n", "Δ (A − B)", "95% CI", p_label, "wins", "ties", "losses"])
-    if pair.by:
-        print("(per-tag p-values are not adjusted for the number of tags)")
     line = pair.needs_line()
     if line:
         print(line)

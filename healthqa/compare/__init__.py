@@ -31,14 +31,14 @@ from ..store import Workspace, set_id_by_name
 from .paired import (N_BOOT, N_FLIPS, bootstrap_ci, holm, mean_delta, rng_for, sd_diff, sign_flip_p,
                      wins_ties_losses)
 from .power import ALPHA, questions_needed
-from .sources import (CompareError, Source, SourceScores, default_rater, load_scores, raters_on, resolve_rater,
-                      resolve_source)
+from .sources import (CompareError, Source, SourceScores, default_rater, load_many, load_scores, raters_on,
+                      resolve_rater, resolve_source)
 
 BY_CHOICES = ("theme", "axis")
 OVERALL = "overall"
 
 __all__ = ["BY_CHOICES", "CompareError", "Comparison", "MultiComparison", "Source", "SourceScores", "compare_all",
-           "compare_sources", "compare_loaded", "default_rater", "load_scores", "questions_needed", "raters_on",
+           "compare_sources", "compare_loaded", "default_rater", "load_many", "load_scores", "questions_needed", "raters_on",
            "resolve_rater", "resolve_source", "holm", "N_BOOT", "N_FLIPS", "ALPHA"]
 
 
@@ -127,9 +127,9 @@ def compare_all(ws: Workspace, sources: list[str], rater: str | None = None, set
         raise CompareError(f"no question set named {set_name!r}")
     resolved = [resolve_source(ws, s) for s in sources]
     rater_name = resolve_rater(ws, rater) if rater else default_rater(ws, resolved, set_name)
-    loaded = [load_scores(ws, s, rater_name, set_name) for s in resolved]
+    loaded = load_many(ws, resolved, rater_name, set_name)
     for s in loaded:
-        if not s.overall:
+        if not s.scored.any():
             raise CompareError(f"{rater or rater_name!r} has no scored grades on the answers of {s.source.text!r}"
                                + (f" in set {set_name!r}" if set_name else ""))
     return compare_loaded(loaded, by, n_boot=n_boot, n_flips=n_flips, require_overlap=require_overlap)
@@ -139,18 +139,22 @@ def compare_loaded(loaded: list[SourceScores], by: str | tuple[str, ...] | None 
                    n_flips: int = N_FLIPS, require_overlap: bool = True) -> MultiComparison:
     """The statistics for every pair of already loaded sources (same rater)."""
     kinds = _by_kinds(by)
+    if any(s.questions is not loaded[0].questions and s.questions != loaded[0].questions for s in loaded):
+        raise ValueError("sources must be loaded together (load_many), on one list of questions")
+    theme_rows = _theme_rows(loaded[0].themes) if "theme" in kinds else {}
     jobs: list[_Job] = []
     pairs: list[Comparison] = []
     for i, j in itertools.combinations(range(len(loaded)), 2):
         a, b = loaded[i], loaded[j]
-        common = sorted(a.overall.keys() & b.overall.keys())
-        if not common and require_overlap:
+        both = a.scored & b.scored
+        common = np.flatnonzero(both)
+        if not len(common) and require_overlap:
             raise CompareError(f"{a.source.text!r} and {b.source.text!r} have no scored question in common")
         pair = Comparison(a.source.text, b.source.text, a.rater, len(common),
-                          len(a.overall.keys() - b.overall.keys()), len(b.overall.keys() - a.overall.keys()),
+                          int((a.scored & ~b.scored).sum()), int((b.scored & ~a.scored).sum()),
                           a_source=a.source, b_source=b.source)
         pairs.append(pair)
-        jobs += _jobs(len(pairs) - 1, a, b, common, kinds)
+        jobs += _jobs(len(pairs) - 1, a, b, both, theme_rows, "axis" in kinds)
     _run(jobs, pairs, n_boot=n_boot, n_flips=n_flips)
     for pair in pairs:
         pair.by = dict(sorted(pair.by.items()))
@@ -166,8 +170,12 @@ def compare_loaded(loaded: list[SourceScores], by: str | tuple[str, ...] | None 
 class _Job:
     pair: int
     tag: str  # OVERALL or a theme / axis tag
-    questions: tuple[str, ...]
+    rows: np.ndarray  # indices of the questions (in the sources' shared list)
     d: np.ndarray
+
+    @property
+    def key(self) -> tuple[str, bytes]:
+        return self.tag, self.rows.tobytes()
 
 
 def _by_kinds(by) -> tuple[str, ...]:
@@ -180,51 +188,59 @@ def _by_kinds(by) -> tuple[str, ...]:
     return kinds
 
 
-def _jobs(pair: int, a: SourceScores, b: SourceScores, common: list[str], kinds: tuple[str, ...]) -> list[_Job]:
-    d = np.array([a.overall[q] - b.overall[q] for q in common])
-    jobs = [_Job(pair, OVERALL, tuple(common), d)]
-    if "theme" in kinds:
-        by_theme: dict[str, list[int]] = {}
-        for k, q in enumerate(common):
-            for tag in a.themes.get(q, ()):
-                by_theme.setdefault(tag, []).append(k)
-        for tag in sorted(by_theme):
-            rows = by_theme[tag]
-            jobs.append(_Job(pair, tag, tuple(common[k] for k in rows), d[rows]))
-    if "axis" in kinds:
+def _theme_rows(themes: list[tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """{theme tag: boolean mask over the questions}."""
+    masks: dict[str, np.ndarray] = {}
+    for k, tags in enumerate(themes):
+        for tag in tags:
+            masks.setdefault(tag, np.zeros(len(themes), dtype=bool))[k] = True
+    return dict(sorted(masks.items()))
+
+
+def _jobs(pair: int, a: SourceScores, b: SourceScores, both: np.ndarray, theme_rows: dict[str, np.ndarray],
+          axes: bool) -> list[_Job]:
+    rows = np.flatnonzero(both)
+    jobs = [_Job(pair, OVERALL, rows, a.scores[rows] - b.scores[rows])]
+    for tag, mask in theme_rows.items():
+        mine = np.flatnonzero(both & mask)
+        if len(mine):
+            jobs.append(_Job(pair, tag, mine, a.scores[mine] - b.scores[mine]))
+    if axes:
         for tag in sorted(a.axes.keys() | b.axes.keys()):
-            left, right = a.axes.get(tag, {}), b.axes.get(tag, {})
-            both = [q for q in common if q in left and q in right]  # this axis scored on both sides
-            if both:
-                jobs.append(_Job(pair, tag, tuple(both), np.array([left[q] - right[q] for q in both])))
+            if tag in a.axes and tag in b.axes:
+                # This axis scored on both sides (only ever where the overall score is).
+                mine = np.flatnonzero(both & ~np.isnan(a.axes[tag]) & ~np.isnan(b.axes[tag]))
+                if len(mine):
+                    jobs.append(_Job(pair, tag, mine, a.axes[tag][mine] - b.axes[tag][mine]))
     return jobs
 
 
 def _run(jobs: list[_Job], pairs: list[Comparison], *, n_boot: int, n_flips: int) -> None:
     """Fill in every pair's figures.  Jobs on the same tag and questions share resamples (one column each)."""
-    batches: dict[tuple[str, tuple[str, ...]], list[_Job]] = {}
+    batches: dict[tuple[str, bytes], list[_Job]] = {}
     for job in jobs:
-        batches.setdefault((job.tag, job.questions), []).append(job)
-    for (tag, questions), batch in batches.items():
-        n = len(questions)
+        batches.setdefault(job.key, []).append(job)
+    for (tag, _), batch in batches.items():
+        n = len(batch[0].rows)
         if n == 0:
             continue  # a pair without common questions: its figures stay None
         cols = np.column_stack([job.d for job in batch])
         cis = bootstrap_ci(cols, n_boot=n_boot, rng=rng_for(tag)) if n >= 2 else None
-        ps = sign_flip_p(cols, n_flips=n_flips, rng=rng_for(f"flips:{tag}")) if n >= 2 else None
+        # The p-value is for the comparison as a whole; per-tag p-values would be a family of their own.
+        ps = sign_flip_p(cols, n_flips=n_flips, rng=rng_for(f"flips:{tag}")) if n >= 2 and tag == OVERALL else None
         for c, job in enumerate(batch):
             delta, sd = mean_delta(job.d), sd_diff(job.d)
             figures = {
                 "n": n,
                 "delta": delta,
                 "delta_ci": None if cis is None else (float(cis[c, 0]), float(cis[c, 1])),
-                "p_value": None if ps is None else float(ps[c]),
                 "sd_diff": sd,
             }
             figures["wins"], figures["ties"], figures["losses"] = wins_ties_losses(job.d)
             pair = pairs[job.pair]
             if tag == OVERALL:
-                pair.delta, pair.delta_ci, pair.p_value = delta, figures["delta_ci"], figures["p_value"]
+                pair.delta, pair.delta_ci = delta, figures["delta_ci"]
+                pair.p_value = None if ps is None else float(ps[c])
                 pair.wins, pair.ties, pair.losses = figures["wins"], figures["ties"], figures["losses"]
                 pair.sd_diff = sd
                 pair.questions_needed = questions_needed(delta, sd)

@@ -16,12 +16,15 @@ source, so it is counted as answered by one side only, never guessed.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import itertools
+import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import HealthQAError
-from ..results import MAJORITY, graded_answers
-from ..scoring import score_example
+from ..results import MAJORITY
+from ..scoring import majority_verdicts, subset_scores
 from ..store import ADJUDICATED_RATER, Workspace, answer_filter
 
 
@@ -45,14 +48,25 @@ class Source:
 
 @dataclass
 class SourceScores:
-    """Per question (by question id): the overall score, each axis subscore and the theme tags."""
+    """Per question of `questions` (shared by every source loaded together): the overall score, each
+    axis subscore (NaN: no score) and the question's theme tags."""
 
     source: Source
     rater: str
-    overall: dict[str, float] = field(default_factory=dict)
-    axes: dict[str, dict[str, float]] = field(default_factory=dict)  # "axis:accuracy" -> {question: score}
-    themes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # question -> ("theme:hedging",)
-    answers: int = 0  # scored answers behind `overall`
+    questions: list[str]
+    scores: np.ndarray
+    axes: dict[str, np.ndarray] = field(default_factory=dict)  # "axis:accuracy" -> per-question subscores
+    themes: list[tuple[str, ...]] = field(default_factory=list)  # per question, e.g. ("theme:hedging",)
+    answers: int = 0  # scored answers behind `scores`
+
+    @property
+    def scored(self) -> np.ndarray:
+        return ~np.isnan(self.scores)
+
+    @property
+    def overall(self) -> dict[str, float]:
+        """{question id: score} of the scored questions."""
+        return {self.questions[k]: float(self.scores[k]) for k in np.flatnonzero(self.scored)}
 
 
 def resolve_source(ws: Workspace, text: str) -> Source:
@@ -122,24 +136,139 @@ def default_rater(ws: Workspace, sources: list[Source], set_name: str | None = N
 
 def load_scores(ws: Workspace, source: Source, rater: str, set_name: str | None = None) -> SourceScores:
     """Per-question scores of `source` from `rater` (canonical name, see resolve_rater)."""
-    per_question: dict[str, list[float]] = defaultdict(list)
-    per_axis: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    themes: dict[str, tuple[str, ...]] = {}
-    answers = 0
-    for group in graded_answers(ws, model=source.model, run_id=source.run_id, rater=rater, set_name=set_name):
-        for _answer_id, question_id, example in group.answers:
-            scored = score_example(example)
-            if scored.score is None:
-                continue  # no positive-point criterion with a verdict: no score (as scoring counts it)
-            answers += 1
-            per_question[question_id].append(scored.score)
-            themes[question_id] = tuple(t for t in example.example_tags if t.startswith("theme:"))
-            for tag, value in scored.metrics.items():
-                if tag.startswith("axis:"):
-                    per_axis[tag][question_id].append(value)
-    return SourceScores(
-        source=source, rater=rater,
-        overall={q: sum(v) / len(v) for q, v in per_question.items()},
-        axes={tag: {q: sum(v) / len(v) for q, v in by_q.items()} for tag, by_q in per_axis.items()},
-        themes=themes, answers=answers,
-    )
+    return load_many(ws, [source], rater, set_name)[0]
+
+
+def load_many(ws: Workspace, sources: list[Source], rater: str, set_name: str | None = None) -> list[SourceScores]:
+    """Per-question scores of each source from `rater`, reading the grades once for all of them.
+
+    Every answer in any source is scored once with scoring.subset_scores (the
+    HealthBench formula, vectorised; the clinicians' majority with
+    scoring.majority_verdicts); each source then averages its own answers per
+    question.  An answer can belong to several sources (a run, and its model).
+    """
+    answer_ids: dict[str, int] = {}
+    answer_question: list[str] = []
+    members: list[list[int]] = []
+    for source in sources:
+        where, params = answer_filter(model=source.model, run_id=source.run_id, set_name=set_name)
+        rows = _rows(ws, f"SELECT a.id, a.question_id FROM answers a WHERE {' AND '.join(where)}", params)
+        mine = []
+        for answer_id, question_id in rows:
+            if answer_id not in answer_ids:
+                answer_ids[answer_id] = len(answer_question)
+                answer_question.append(question_id)
+            mine.append(answer_ids[answer_id])
+        members.append(mine)
+    overall, axes, axis_names = _answer_scores(ws, answer_ids, _rater_ids(ws, rater))
+    questions = sorted(set(answer_question))
+    themes = _themes(ws, questions)
+    question_index = {q: k for k, q in enumerate(questions)}
+    answer_q = np.fromiter(map(question_index.__getitem__, answer_question), dtype=np.int64,
+                           count=len(answer_question))
+    out = []
+    for source, mine in zip(sources, members):
+        mine = np.asarray(mine, dtype=np.int64)
+        means = _per_question(answer_q[mine], overall[mine], len(questions))
+        # An answer without an overall score has no axis score either (no positive criterion graded).
+        by_axis = {name: _per_question(answer_q[mine], axes[mine, a], len(questions))
+                   for a, name in enumerate(axis_names)}
+        out.append(SourceScores(source=source, rater=rater, questions=questions, scores=means,
+                                axes={k: v for k, v in by_axis.items() if (~np.isnan(v)).any()},
+                                themes=[themes.get(q, ()) for q in questions],
+                                answers=int((~np.isnan(overall[mine])).sum())))
+    return out
+
+
+def _rater_ids(ws: Workspace, rater: str) -> dict[str, bool]:
+    """{rater id: is a vote} — the rater's own id, or every clinician's (not the adjudicated) for the majority."""
+    if rater == MAJORITY:
+        rows = ws.query("SELECT id FROM raters WHERE kind = 'clinician' AND name != ?", (ADJUDICATED_RATER,))
+        return {r["id"]: True for r in rows}
+    rater_id = ws.scalar("SELECT id FROM raters WHERE name = ?", (rater,))
+    return {rater_id: False} if rater_id else {}
+
+
+def _answer_scores(ws: Workspace, answer_ids: dict[str, int], raters: dict[str, bool]):
+    """Per answer: the overall score and each axis subscore (NaN: no score), and the axis names.
+
+    Built for 5 models x 5,000 questions: the grade rows are turned into index arrays with C-level
+    map() calls, not a Python loop.
+    """
+    n_answers = len(answer_ids)
+    if not raters or not n_answers:
+        return np.full(n_answers, np.nan), np.full((n_answers, 0), np.nan), []
+    marks = ", ".join("?" * len(raters))
+    rows = _rows(ws, f"""SELECT answer_id, criterion_id, CASE verdict WHEN 'met' THEN 1 WHEN 'not_met' THEN 0 END
+                         FROM grades WHERE rater_id IN ({marks})""", list(raters))
+    criterion_index, points, pair_criterion, pair_axis, axis_names = _criteria(ws)
+    if not rows:
+        return np.full(n_answers, np.nan), np.full((n_answers, len(axis_names)), np.nan), axis_names
+    answer_col, criterion_col, verdict_col = zip(*rows)
+    a_idx = np.fromiter(map(answer_ids.get, answer_col, itertools.repeat(-1)), dtype=np.int64, count=len(rows))
+    c_idx = np.fromiter(map(criterion_index.get, criterion_col), dtype=np.int64, count=len(rows))
+    met = np.array(verdict_col, dtype=float)  # None (cannot judge, no verdict) becomes NaN
+    mine = a_idx >= 0  # the others are another model's, run's or set's answers
+    a_idx, c_idx, met = a_idx[mine], c_idx[mine], met[mine]
+    n_criteria = len(points)
+    if any(raters.values()):  # the clinicians' majority: one verdict per (answer, criterion)
+        keys, inverse = np.unique(a_idx * n_criteria + c_idx, return_inverse=True)
+        verdicts = majority_verdicts(np.bincount(inverse, weights=met == 1.0, minlength=len(keys)),
+                                     np.bincount(inverse, weights=met == 0.0, minlength=len(keys)))
+        a_idx, c_idx, met = keys // n_criteria, keys % n_criteria, verdicts
+    overall = subset_scores(a_idx, points[c_idx], met, n_answers)
+    # Axis subscores: each row once per (criterion, axis tag) pair of its criterion (normally exactly one).
+    per_criterion = np.bincount(pair_criterion, minlength=n_criteria)
+    first = np.concatenate(([0], np.cumsum(per_criterion)[:-1]))
+    repeat = per_criterion[c_idx]
+    row = np.repeat(np.arange(len(c_idx)), repeat)
+    within = np.arange(len(row)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    axis = pair_axis[first[c_idx][row] + within]
+    n_axes = len(axis_names)
+    axes = subset_scores(a_idx[row] * n_axes + axis, points[c_idx][row], met[row], n_answers * n_axes)
+    return overall, axes.reshape(n_answers, n_axes), axis_names
+
+
+def _criteria(ws: Workspace):
+    """Every criterion: {id: index}, points by index, its (criterion, axis) pairs sorted by criterion,
+    and the axis names the pairs index."""
+    rows = _rows(ws, "SELECT id, points, tags FROM criteria")
+    index = {cid: k for k, (cid, _, _) in enumerate(rows)}
+    points = np.fromiter((pts for _, pts, _ in rows), dtype=float, count=len(rows))
+    parsed: dict[str, tuple[str, ...]] = {}  # a few distinct tag lists recur on thousands of criteria
+    for _, _, tags in rows:
+        if tags not in parsed:
+            parsed[tags] = tuple(sorted({t for t in json.loads(tags) if t.startswith("axis:")}))
+    names = sorted({name for axes in parsed.values() for name in axes})
+    number = {name: k for k, name in enumerate(names)}
+    pairs = [(k, number[name]) for k, (_, _, tags) in enumerate(rows) for name in parsed[tags]]
+    pair_criterion = np.array([k for k, _ in pairs], dtype=np.int64)
+    pair_axis = np.array([a for _, a in pairs], dtype=np.int64)
+    return index, points, pair_criterion, pair_axis, names
+
+
+def _themes(ws: Workspace, questions: list[str]) -> dict[str, tuple[str, ...]]:
+    wanted = set(questions)
+    parsed: dict[str, tuple[str, ...]] = {}
+    out = {}
+    for qid, tags in _rows(ws, "SELECT id, example_tags FROM questions"):
+        if qid in wanted:
+            if tags not in parsed:
+                parsed[tags] = tuple(t for t in json.loads(tags) if t.startswith("theme:"))
+            out[qid] = parsed[tags]
+    return out
+
+
+def _rows(ws: Workspace, sql: str, params=()) -> list[tuple]:
+    """Plain tuples (not dicts: these are the large reads), under the workspace's lock."""
+    with ws._lock:
+        return ws.conn.execute(sql, params).fetchall()
+
+
+def _per_question(question_of: np.ndarray, values: np.ndarray, n_questions: int) -> np.ndarray:
+    """Mean per question of the values that are not NaN (NaN where a question has none)."""
+    present = ~np.isnan(values)
+    sums = np.bincount(question_of[present], weights=values[present], minlength=n_questions)
+    counts = np.bincount(question_of[present], minlength=n_questions)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
