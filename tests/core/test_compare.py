@@ -219,3 +219,49 @@ def test_cli_bad_input_one_line_nonzero_exit(ws_path, args, message):
     proc = healthqa("compare", *args, workspace=ws_path, check=False)
     assert proc.returncode != 0 and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+
+
+def test_loaded_scores_equal_score_example_over_graded_answers(tmp_path):
+    """The vectorised loader against the one-answer-at-a-time path (results.graded_answers +
+    scoring.score_example): three clinicians, 'cannot judge', two samples per question, a model grader."""
+    from healthqa.compare.sources import load_many, resolve_source
+    from healthqa.results import MAJORITY, graded_answers
+    from healthqa.scoring import score_example
+
+    rng = np.random.default_rng(5)
+    with store.Workspace(tmp_path / "random.healthqa") as ws:
+        set_id = store.ensure_set(ws, "R")
+        raters = [store.ensure_rater(ws, name) for name in ("Dr A", "Dr B", "Dr C")]
+        raters.append(store.ensure_rater(ws, "grader", "model"))
+        axes = ["axis:accuracy", "axis:completeness", "axis:communication_quality"]
+        for q in range(25):
+            rubric = [{"criterion": f"criterion {k} of {q}", "points": int(rng.choice([-6, -2, 3, 5, 8])),
+                       "tags": [str(rng.choice(axes)), "level:example"]} for k in range(int(rng.integers(2, 7)))]
+            row = healthbench_row(f"r{q}", rubrics=rubric, example_tags=[f"theme:t{q % 3}"])
+            qid, _ = store.upsert_question(ws, Question.model_validate(row), set_id)
+            for model in ("x", "y"):
+                for sample in range(2):
+                    aid, _ = store.add_answer(ws, qid, Answer(text=f"{model} {q} {sample}", model=model))
+                    for criterion in store.criteria_rows(ws, qid):
+                        for rater_id in raters:
+                            if rng.random() < 0.15:
+                                continue  # this rater left this criterion ungraded
+                            verdict = str(rng.choice(["met", "not_met", "cannot_judge"], p=[0.5, 0.4, 0.1]))
+                            store.set_grade(ws, aid, criterion["id"], rater_id, verdict)
+        for rater in ("Dr A", "grader", MAJORITY):
+            loaded = {s.source.text: s for s in load_many(ws, [resolve_source(ws, m) for m in ("x", "y")], rater)}
+            for group in graded_answers(ws, rater=rater):
+                per_question: dict[str, list[dict]] = {}
+                for _, question_id, example in group.answers:
+                    scored = score_example(example)
+                    if scored.score is not None:
+                        per_question.setdefault(question_id, []).append(scored.metrics)
+                got = loaded[group.model]
+                assert got.overall == pytest.approx(
+                    {q: np.mean([m["overall_score"] for m in ms]) for q, ms in per_question.items()}, abs=1e-12)
+                for axis in axes:
+                    expected = {q: np.mean(v) for q, ms in per_question.items()
+                                if (v := [m[axis] for m in ms if axis in m])}
+                    values = got.axes.get(axis, np.full(len(got.questions), np.nan))
+                    assert {got.questions[k]: values[k] for k in np.flatnonzero(~np.isnan(values))} == \
+                        pytest.approx(expected, abs=1e-12)

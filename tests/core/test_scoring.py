@@ -126,3 +126,36 @@ def test_worst_at_k_by_hand_and_against_brute_force():
         assert worst_at_k(prompts, k) == (pytest.approx(float(np.clip(np.mean(brute), 0, 1))), len(kept))
     with pytest.raises(ValueError):
         worst_at_k(prompts, 0)
+
+
+# -- the vectorised formula (compare uses it over thousands of answers) ---------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from healthqa.scoring import majority_verdicts, subset_scores  # noqa: E402
+
+_POINTS = st.integers(-10, 10).filter(lambda p: p != 0)
+_EXAMPLES = st.lists(st.lists(st.tuples(_POINTS, st.sampled_from([True, False, None])), max_size=8), min_size=1,
+                     max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_EXAMPLES)
+def test_subset_scores_equal_subset_score_exactly(examples):
+    group = [k for k, criteria in enumerate(examples) for _ in criteria]
+    points = [p for criteria in examples for p, _ in criteria]
+    met = [np.nan if m is None else float(m) for criteria in examples for _, m in criteria]
+    vectorised = subset_scores(np.array(group, dtype=np.int64), np.array(points), np.array(met), len(examples))
+    for k, criteria in enumerate(examples):
+        expected = subset_score([C(p, m) for p, m in criteria])
+        assert (np.isnan(vectorised[k]) if expected is None else vectorised[k] == expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.booleans(), max_size=6), min_size=1, max_size=20))
+def test_majority_verdicts_equal_majority_verdict(vote_lists):
+    met = np.array([sum(v) for v in vote_lists])
+    not_met = np.array([len(v) - sum(v) for v in vote_lists])
+    for votes, got in zip(vote_lists, majority_verdicts(met, not_met)):
+        expected = majority_verdict(votes)
+        assert np.isnan(got) if expected is None else got == float(expected)
