@@ -23,12 +23,14 @@ from typing import ClassVar
 import numpy as np
 
 from ..agreement import degenerate_note
+from ..compare import ALPHA, N_BOOT, N_FLIPS, compare_all
 from ..errors import CommandError
 from ..review import agreement_overview, answer_scope
 from ..runs import mode_study, mode_study_choices
 from ..scoring import MAJORITY, N_BOOTSTRAP, SEED, score_workspace
 from ..store import ADJUDICATED_RATER, Workspace, rater_id_or_error, set_id_or_error
-from .report_charts import BarChart, Estimate, HeatmapChart, ScatterChart, StandingChart, chart_svg, write_pdf
+from .report_charts import (BarChart, Estimate, ForestChart, HeatmapChart, ScatterChart, StandingChart, chart_svg,
+                            write_pdf)
 
 FORMATS = ("html", "pdf")
 Z95 = 1.96
@@ -117,6 +119,7 @@ def report_blocks(ws: Workspace, *, set_name: str | None = None, model: str | No
     blocks: list = [Heading(title, 0), Paragraph(_scope_line(ws, set_name, model, rater), small=True)]
     blocks += _summary_section(ws, set_name, model)
     blocks += _score_sections(scores)
+    blocks += _comparison_sections(ws, scores, set_name)
     blocks += _mode_study_sections(ws, set_name, model, rater)
     blocks += _agreement_sections(overview)
     blocks += _flag_section(ws, set_name, model, rater, scores)
@@ -303,6 +306,56 @@ def _seconds(ms: float | None) -> str:
     return DASH if ms is None else f"{ms / 1000:.1f} s"
 
 
+MAX_COMPARISON_RATERS = 3  # rater sources compared on; more would repeat the same story
+MAX_BREAKDOWN_PAIRS = 3  # pairs that get a forest plot by theme and by axis
+
+
+def _comparison_sections(ws: Workspace, scores: list[dict], set_name) -> list:
+    """Every pair of models scored by the same rater source: Δ, its interval, p (Holm), a forest plot."""
+    blocks: list = [Heading("Is the difference real? Paired comparisons")]
+    by_rater: dict[str, list[str]] = {}
+    for s in _reference_series(scores, limit=None):
+        by_rater.setdefault(s["rater"], []).append(s["model"])
+    compared = [(rater, models) for rater, models in by_rater.items() if len(models) >= 2][:MAX_COMPARISON_RATERS]
+    if not compared:
+        return blocks + [Paragraph("A comparison needs at least two models in scope scored by the same rater.")]
+    blocks.append(Paragraph(
+        "For two models A and B, on the questions both have a score for from the same rater source: Δ = mean "
+        "over questions of A's score minus B's (a question's score is the mean over its answers), a 95% paired "
+        f"bootstrap interval ({N_BOOT:,} resamples of questions), a two-sided paired sign-flip permutation "
+        f"p-value, and p adjusted over all pairs of the table (Holm). “Questions needed” is how many questions "
+        f"a paired t-test needs to detect the observed |Δ| with 80% power at α = {ALPHA}."))
+    for rater, models in compared:
+        result = compare_all(ws, models, rater, set_name, by=("theme", "axis"), require_overlap=False)
+        blocks.append(Heading(f"Scored by {rater}", 2))
+        rows = []
+        for pair in result.pairs:
+            needed = pair.questions_needed.get("power_80")
+            rows.append([pair.a, pair.b, f"{pair.n_questions}\n(+{pair.n_only_a} / +{pair.n_only_b})",
+                         _signed(pair.delta), _ci(pair.delta_ci), _p(pair.p_value), _p(pair.p_holm),
+                         f"{pair.wins} / {pair.ties} / {pair.losses}", DASH if needed is None else f"{needed:,}"])
+        blocks.append(Table(["A", "B", "Questions (only A / only B)", "Δ = A − B", "95% interval", "p", "p (Holm)",
+                             "Wins / ties / losses", "Questions needed"], rows,
+                            ["l", "l", "r", "r", "r", "r", "r", "r", "r"], [1.2, 1.2, 0.9, 0.7, 1.2, 0.6, 0.65, 0.9, 0.75],
+                            caption=f"Every pair of models, rater: {rater}"))
+        blocks.append(Chart(ForestChart([(f"{p.a} − {p.b} (n={p.n_questions})",
+                                          Estimate(p.delta, *(p.delta_ci or (None, None)))) for p in result.pairs]),
+                            "Δ = A − B with its 95% paired bootstrap interval; filled squares: the interval excludes "
+                            "0. Right of the line, A scores higher."))
+        for pair in result.pairs[:MAX_BREAKDOWN_PAIRS]:
+            tags = [(tag, e) for tag, e in pair.by.items()]
+            if tags:
+                blocks.append(Chart(
+                    ForestChart([(f"{_tag_label(tag)} (n={e['n']})",
+                                  Estimate(e["delta"], *(e["delta_ci"] or (None, None)))) for tag, e in tags]),
+                    f"{pair.a} − {pair.b} by theme (each question's score) and by axis (each question's axis "
+                    f"subscore), with 95% intervals; n: questions in the row."))
+        if len(result.pairs) > MAX_BREAKDOWN_PAIRS:
+            blocks.append(Paragraph(f"Breakdowns by theme and axis are drawn for the first {MAX_BREAKDOWN_PAIRS} "
+                                    "pairs; `healthqa compare --a A --b B --by theme` gives any other.", small=True))
+    return blocks
+
+
 def _agreement_sections(overview: dict | None) -> list:
     blocks: list = [Heading("Agreement between raters")]
     if overview is None:
@@ -450,6 +503,13 @@ def _method_notes(agreement: dict | None) -> list:
         f"Krippendorff's α is nominal. Their 95% intervals are percentile intervals from {AGREEMENT_RESAMPLES:,} "
         f"bootstrap resamples of whole answers (seed {AGREEMENT_SEED}); resamples where a statistic is undefined "
         f"are counted, not dropped silently.",
+        f"Paired comparisons: Δ is a difference of unclipped means over the questions both models have a score "
+        f"for (questions only one answered are counted and left out). The interval is the 2.5th–97.5th "
+        f"percentile of Δ over {N_BOOT:,} resamples of whole questions; the p-value flips the sign of each "
+        f"question's difference — all 2^n ways for up to 20 questions (exact), else {N_FLIPS:,} seeded random "
+        f"flips with p = (b + 1) / (m + 1); Holm's step-down adjustment is over the pairs of one table. "
+        f"Questions needed: the exact noncentral-t sample size of a two-sided paired t-test (as statsmodels' "
+        f"TTestPower) at the observed sd of the differences.",
         "Cohen's κ is computed per pair of raters on the items both rated; its interval is κ ± 1.96 × the "
         "Fleiss-Cohen-Everitt large-sample standard error.",
         "Kappa paradox: when most items are “met” (high prevalence), κ and α can be low or negative although "
@@ -478,7 +538,7 @@ def _estimate(metrics: dict, name: str) -> Estimate:
     return Estimate(value, max(0.0, value - Z95 * std), min(1.0, value + Z95 * std))
 
 
-def _reference_series(scores: list[dict]) -> list[dict]:
+def _reference_series(scores: list[dict], limit: int | None = MAX_CHART_SERIES) -> list[dict]:
     """What the per-tag and length charts compare: per model, the clinicians' majority and each model
     grader; a model without a majority shows its clinicians.  The tables keep every series."""
     chosen = []
@@ -486,7 +546,7 @@ def _reference_series(scores: list[dict]) -> list[dict]:
         rows = [s for s in scores if s["model"] == model and s["score"] is not None]
         reference = [s for s in rows if s["rater"] == MAJORITY or s["rater_kind"] == "model"]
         chosen += reference if any(s["rater"] == MAJORITY for s in reference) else rows
-    return chosen[:MAX_CHART_SERIES]
+    return chosen[:limit]
 
 
 def _series_label(s: dict) -> str:
@@ -501,6 +561,16 @@ def _num(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return DASH
     return f"{value:,.{digits}f}" if digits == 0 else f"{value:.{digits}f}"
+
+
+def _signed(value) -> str:
+    return DASH if value is None else f"{value:+.3f}"
+
+
+def _p(value) -> str:
+    if value is None:
+        return DASH
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
 def _interval(est: Estimate) -> str:

@@ -309,6 +309,52 @@ class StandingChart:
         ax.spines["left"].set_visible(False)
 
 
+@dataclass(frozen=True)
+class ForestChart:
+    """Differences with 95% intervals, one row each, around a line at 0 (no difference).
+
+    Rows whose interval excludes 0 are drawn filled, the others hollow, and each row prints its
+    value and interval on the right, so the chart reads without colour.
+    """
+
+    rows: list[tuple[str, Estimate]]  # label, difference (A − B) with its interval
+    xlabel: str = "difference in score, A − B (95% interval)"
+
+    @property
+    def height(self) -> float:
+        return 0.6 + 0.24 * max(len(self.rows), 1)
+
+    def draw(self, fig: Figure, box) -> None:
+        labels = [short(label, 44) for label, _ in self.rows]
+        left = min(3.0, 0.15 + _text_width(labels, 7.5))
+        ax = _axes(fig, box, left=left, bottom=0.42, top=0.08, right=1.45)
+        bounds = [v for _, e in self.rows for v in (e.value, e.low, e.high) if v is not None]
+        reach = max([abs(v) for v in bounds] + [0.01]) * 1.12
+        for y, (_, e) in enumerate(self.rows):
+            if e.value is None:
+                ax.text(0, y, "no questions in common", ha="center", va="center", fontsize=7, color=MUTED)
+                continue
+            clear = e.low is not None and (e.low > 0 or e.high < 0)
+            if e.low is not None and e.high is not None:
+                ax.plot([e.low, e.high], [y, y], color=INK, linewidth=1.1, solid_capstyle="butt")
+                ax.plot([e.low, e.low], [y - 0.15, y + 0.15], color=INK, linewidth=1.1)
+                ax.plot([e.high, e.high], [y - 0.15, y + 0.15], color=INK, linewidth=1.1)
+            ax.plot([e.value], [y], marker="s", markersize=5.5, color=PALETTE[0],
+                    markerfacecolor=PALETTE[0] if clear else "white", markeredgewidth=1.2, linestyle="none")
+            interval = "" if e.low is None else f"  [{e.low:+.3f}, {e.high:+.3f}]"
+            ax.text(1.02, y, f"{e.value:+.3f}{interval}", va="center", fontsize=7, color=INK,
+                    transform=ax.get_yaxis_transform())
+        ax.axvline(0, color=MUTED, linewidth=0.8, linestyle="--", zorder=0)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.set_xlim(-reach, reach)
+        ax.set_xlabel(self.xlabel)
+        ax.grid(axis="x", color="#e6e6e6", linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.tick_params(axis="y", length=0)
+        ax.spines["left"].set_visible(False)
+
+
 def chart_figure(chart, width: float = CHART_WIDTH) -> Figure:
     with style():
         fig = Figure(figsize=(width, chart.height))

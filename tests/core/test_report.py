@@ -197,6 +197,40 @@ def test_agreement_in_the_report_is_agreement_report_figures(demo):
             assert f"{p['cohen_kappa']:.2f}" in cells and f"n={p['n']}" in cells
 
 
+def test_comparison_in_the_report_is_compare_all_figures(demo):
+    from healthqa.compare import compare_all
+
+    path, page = demo
+    tables = _Tables(page)
+    with store.Workspace(path) as ws:
+        majority = compare_all(ws, ["model-a", "model-b"], "majority", by=("theme", "axis"), require_overlap=False)
+        grader = compare_all(ws, ["model-a", "model-b"], GRADER, by=("theme", "axis"), require_overlap=False)
+    for result, rater in ((majority, "clinicians (majority)"), (grader, GRADER)):
+        rows = tables.find("A", f"rater: {rater}")
+        assert rows[0] == ["A", "B", "Questions (only A / only B)", "Δ = A − B", "95% interval", "p", "p (Holm)",
+                           "Wins / ties / losses", "Questions needed"]
+        (pair,) = result.pairs
+        lo, hi = pair.delta_ci
+        needed = pair.questions_needed["power_80"]
+        p = "< 0.0001" if pair.p_value < 1e-4 else f"{pair.p_value:.4f}"
+        assert rows[1] == ["model-a", "model-b", f"{pair.n_questions}\n(+0 / +0)", f"{pair.delta:+.3f}",
+                           f"[{lo:.3f}, {hi:.3f}]", p, p, f"{pair.wins} / {pair.ties} / {pair.losses}",
+                           "—" if needed is None else f"{needed:,}"]
+    assert grader.pairs[0].delta > 0  # model-a meets more criteria (0.72 against 0.5 of the hidden truth)
+    # forest plots: every pair, then per theme and axis, with each row's value and interval printed
+    forest = re.search(r"<figure[^>]*aria-label=\"Δ = A − B with its 95%.*?</figure>", page, re.S).group(0)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", forest)
+    assert f"model-a − model-b (n={majority.pairs[0].n_questions})" in texts
+    assert f"{majority.pairs[0].delta:+.3f}  [{majority.pairs[0].delta_ci[0]:+.3f}, " \
+           f"{majority.pairs[0].delta_ci[1]:+.3f}]" in texts
+    breakdown = re.search(r"<figure[^>]*aria-label=\"model-a − model-b by theme.*?</figure>", page, re.S).group(0)
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", breakdown)
+    by = majority.pairs[0].by  # the clinicians' majority comes first
+    assert {f"theme:hedging (n={by['theme:hedging']['n']})", f"axis:accuracy (n={by['axis:accuracy']['n']})"} \
+        <= set(labels)
+    assert "exact noncentral-t sample size" in page
+
+
 def test_untrusted_text_is_escaped_and_nothing_is_loaded(demo):
     _, page = demo
     assert "<script" not in page.lower() and "<img" not in page.lower() and "<i>" not in page
