@@ -151,6 +151,23 @@ def docs_screenshots(out: Path, folder: Path) -> None:
     app.processEvents()
     window.grab().save(str(out / "grading-reveal.png"))
     print(f"saved {out / 'grading-reveal.png'}")
+    # Results > Compare: the two demo models from the model grader
+    from tests.ui.factories import GRADER
+    from ui.panels.results import COMPARE
+
+    results = None
+
+    def show_results():
+        nonlocal results
+        results = window.show_panel("results")
+
+    run_until(ctx.ops.sig_idle, show_results)  # its choices loaded and its first scores shown
+    run_until(results.compare.sig_compared, lambda: (results.choose_rater(GRADER), results.show_view(COMPARE)))
+    models = store.list_models(ctx.ws)
+    run_until(results.compare.sig_compared, lambda: results.compare.choose(models[0], models[1]))
+    app.processEvents()  # the new texts' sizes reach the layout before the picture
+    window.grab().save(str(out / "compare.png"))
+    print(f"saved {out / 'compare.png'}")
     window.close()
 
 

@@ -31,13 +31,13 @@ from ..store import Workspace, set_id_by_name
 from .paired import (N_BOOT, N_FLIPS, bootstrap_ci, holm, mean_delta, rng_for, sd_diff, sign_flip_p,
                      wins_ties_losses)
 from .power import ALPHA, questions_needed
-from .sources import (CompareError, Source, SourceScores, default_rater, load_many, load_scores, raters_on,
+from .sources import (CompareError, Source, SourceScores, answer_sources, default_rater, load_many, load_scores, raters_on,
                       resolve_rater, resolve_source)
 
 BY_CHOICES = ("theme", "axis")
 OVERALL = "overall"
 
-__all__ = ["BY_CHOICES", "CompareError", "Comparison", "MultiComparison", "Source", "SourceScores", "compare_all",
+__all__ = ["answer_sources", "BY_CHOICES", "CompareError", "Comparison", "MultiComparison", "Source", "SourceScores", "compare_all",
            "compare_sources", "compare_loaded", "default_rater", "load_many", "load_scores", "questions_needed", "raters_on",
            "resolve_rater", "resolve_source", "holm", "N_BOOT", "N_FLIPS", "ALPHA"]
 

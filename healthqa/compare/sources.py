@@ -92,6 +92,28 @@ def resolve_source(ws: Workspace, text: str) -> Source:
     raise CompareError(f"source {text!r} names no model and no run with answers (models: {known})")
 
 
+def answer_sources(ws: Workspace, set_name: str | None = None) -> list[dict]:
+    """What can be compared: every model with answers, then every run with answers (newest first).
+
+    Each: {"source": the SOURCE text (model name or run id), "kind", "model", "answers", "label"}.
+    A run's label names its model, its mode when the run records one, when it started and its size.
+    """
+    where, params = answer_filter(set_name=set_name)
+    scope = f"WHERE {' AND '.join(where)}" if where else ""
+    models = _rows(ws, f"SELECT a.model, count(*) FROM answers a {scope} GROUP BY a.model ORDER BY a.model", params)
+    runs = _rows(ws, f"""SELECT a.run_id, min(a.model), count(*), r.created_at, r.settings FROM answers a
+                         LEFT JOIN runs r ON r.id = a.run_id {scope + ' AND' if scope else 'WHERE'}
+                         a.run_id IS NOT NULL GROUP BY a.run_id ORDER BY r.created_at DESC""", params)
+    out = [{"source": model, "kind": "model", "model": model, "answers": n,
+            "label": f"{model} · {n} answers"} for model, n in models]
+    for run_id, model, n, created, settings in runs:
+        mode = (json.loads(settings or "{}") or {}).get("mode") if settings else None
+        when = f" · {created[:16].replace('T', ' ')}" if created else ""
+        out.append({"source": run_id, "kind": "run", "model": model, "answers": n,
+                    "label": f"run {run_id[:8]} · {model}{' · ' + mode if mode else ''}{when} · {n} answers"})
+    return out
+
+
 def resolve_rater(ws: Workspace, text: str | None) -> str | None:
     """The rater source's canonical name: MAJORITY, ADJUDICATED_RATER or a rater's name (None stays None)."""
     if text is None:
@@ -161,8 +183,10 @@ def load_many(ws: Workspace, sources: list[Source], rater: str, set_name: str | 
             mine.append(answer_ids[answer_id])
         members.append(mine)
     overall, axes, axis_names = _answer_scores(ws, answer_ids, _rater_ids(ws, rater))
-    questions = sorted(set(answer_question))
-    themes = _themes(ws, questions)
+    themes, prompt_ids = _question_tags(ws, set(answer_question))
+    # In prompt-id order, which a workspace's copies and merges share (internal ids differ between
+    # workspaces): seeded resamples then pick the same questions wherever the same data is compared.
+    questions = sorted(set(answer_question), key=lambda q: (prompt_ids.get(q, ""), q))
     question_index = {q: k for k, q in enumerate(questions)}
     answer_q = np.fromiter(map(question_index.__getitem__, answer_question), dtype=np.int64,
                            count=len(answer_question))
@@ -247,16 +271,16 @@ def _criteria(ws: Workspace):
     return index, points, pair_criterion, pair_axis, names
 
 
-def _themes(ws: Workspace, questions: list[str]) -> dict[str, tuple[str, ...]]:
-    wanted = set(questions)
+def _question_tags(ws: Workspace, wanted: set[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Theme tags and prompt id of each wanted question."""
     parsed: dict[str, tuple[str, ...]] = {}
-    out = {}
-    for qid, tags in _rows(ws, "SELECT id, example_tags FROM questions"):
+    themes, prompt_ids = {}, {}
+    for qid, prompt_id, tags in _rows(ws, "SELECT id, prompt_id, example_tags FROM questions"):
         if qid in wanted:
             if tags not in parsed:
                 parsed[tags] = tuple(t for t in json.loads(tags) if t.startswith("theme:"))
-            out[qid] = parsed[tags]
-    return out
+            themes[qid], prompt_ids[qid] = parsed[tags], prompt_id
+    return themes, prompt_ids
 
 
 def _rows(ws: Workspace, sql: str, params=()) -> list[tuple]:

@@ -265,3 +265,26 @@ def test_loaded_scores_equal_score_example_over_graded_answers(tmp_path):
                     values = got.axes.get(axis, np.full(len(got.questions), np.nan))
                     assert {got.questions[k]: values[k] for k in np.flatnonzero(~np.isnan(values))} == \
                         pytest.approx(expected, abs=1e-12)
+
+
+def test_same_data_in_two_workspaces_gives_the_same_figures(tmp_path):
+    """Questions are resampled in prompt-id order, not by internal ids (which differ between workspaces)."""
+    from healthqa.formats.healthbench import import_healthbench
+    from tests.conftest import write_jsonl
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for q in range(30):
+        for model in ("m1", "m2"):
+            row = healthbench_row(f"p{q:02d}", completion=f"{model} answer {q}", model=model)
+            for item in row["rubrics"]:
+                item["criteria_met"] = bool(rng.random() < (0.7 if model == "m1" else 0.5))
+            rows.append(row)
+    source = write_jsonl(tmp_path / "graded.jsonl", rows)
+    figures = []
+    for name in ("one", "two"):
+        with store.Workspace(tmp_path / f"{name}.healthqa") as ws:
+            import_healthbench(ws, source, rater="grader", rater_kind="model")
+            c = compare_sources(ws, "m1", "m2", rater="grader")
+            figures.append((c.delta, c.delta_ci, c.p_value))
+    assert figures[0] == figures[1]

@@ -1,18 +1,23 @@
-"""Results: HealthBench scores per model from one rater, with bootstrap error bars.
+"""Results: HealthBench scores per model from one rater, with bootstrap error bars; and Compare.
 
-Overall, per theme and per axis, and score against mean output tokens
-(token efficiency), plus a table. Everything is computed in the background
-by healthqa.scoring.score_workspace, from the grades of the chosen rater: a
-clinician, a model grader, or the clinicians' majority.
+Scores: overall, per theme and per axis, and score against mean output
+tokens (token efficiency), plus a table, computed in the background by
+healthqa.scoring.score_workspace from the grades of the chosen rater: a
+clinician, a model grader, or the clinicians' majority.  Compare
+(compare_view.py): is the difference between two models or runs real, from
+the same rater.  The rater and set choices in the header serve both views.
+Mode study (mode_study.py), with choices of its own, takes their place while
+it is shown.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QHeaderView, QLabel, QPushButton, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from healthqa import review, store
+from healthqa.compare import answer_sources
 from healthqa.scoring import MAJORITY, score_workspace
 
 from .. import look
@@ -23,12 +28,14 @@ from ..widgets.charts import BarChart, Point, ScatterChart, Series
 from ..widgets.combo import fill_combo, filter_combo
 from ..widgets.panel_header import page_layout, panel_header
 from . import Panel
+from .compare_view import CompareView
 
 ALL_SETS = ""
+SCORES, COMPARE = 0, 1  # the panel's two views
 
 
-def _load_choices(ws) -> tuple[list[dict], list[dict]]:
-    return review.raters_with_grades(ws), store.list_sets(ws)
+def _load_choices(ws) -> tuple[list[dict], list[dict], list[dict]]:
+    return review.raters_with_grades(ws), store.list_sets(ws), answer_sources(ws)
 
 
 def _compute(ws, rater: str, set_name: str | None, without_flagged: bool = False) -> list[dict]:
@@ -74,6 +81,16 @@ class ResultsPanel(Panel):
         self.mode_study_button.toggled.connect(self._show_mode_study)
         self._score_controls = [QLabel("Scores from"), self.rater_combo, QLabel("Set"), self.set_combo,
                                 self.refresh_button]  # hidden while the mode study (with its own) is shown
+        self.view_buttons = QButtonGroup(self)
+        self.view_buttons.setExclusive(True)
+        self.scores_button, self.compare_button = QPushButton("Scores"), QPushButton("Compare")
+        self.compare_button.setToolTip("Is the difference between two models or runs real? Paired over questions")
+        for view, button in ((SCORES, self.scores_button), (COMPARE, self.compare_button)):
+            button.setCheckable(True)
+            button.setAccessibleName(f"Show {button.text().lower()}")
+            self.view_buttons.addButton(button, view)
+        self.scores_button.setChecked(True)
+        self.view_buttons.idToggled.connect(self._on_view_toggled)
         header = panel_header("Results", self.subtitle, *self._score_controls, self.mode_study_button, spacing=10)
 
         note = "bars: mean score, clipped to 0–1; whiskers: ± 1 bootstrap standard error"
@@ -117,12 +134,28 @@ class ResultsPanel(Panel):
         body_layout.addWidget(self.without_flagged, 0, Qt.AlignmentFlag.AlignLeft)  # above the table it changes
         body_layout.addWidget(self.table)
         self._body = body
+        scores_page = QWidget()
+        scores_layout = QVBoxLayout(scores_page)
+        scores_layout.setContentsMargins(0, 0, 0, 0)
+        scores_layout.addWidget(self.notice, 1)
+        scores_layout.addWidget(body, 1)
+        self.compare = CompareView(self.ctx)
+        self.views = QStackedWidget()
+        self.views.addWidget(scores_page)
+        self.views.addWidget(self.compare)
+        self._switch = QWidget()  # the two views, like tabs, under the header whose choices serve both
+        switch = QHBoxLayout(self._switch)
+        switch.setContentsMargins(0, 0, 0, 0)
+        switch.setSpacing(4)
+        switch.addWidget(self.scores_button)
+        switch.addWidget(self.compare_button)
+        switch.addStretch(1)
         self.setFocusProxy(self.rater_combo)
         self.mode_study = ModeStudyView(self.ctx)
         self.mode_study.setVisible(False)
         layout = page_layout(self, header)
-        layout.addWidget(self.notice, 1)
-        layout.addWidget(body, 1)
+        layout.addWidget(self._switch)
+        layout.addWidget(self.views, 1)
         layout.addWidget(self.mode_study, 1)
 
     # -- Panel contract ---------------------------------------------------------------
@@ -133,6 +166,10 @@ class ResultsPanel(Panel):
         self.ctx.ops.run(_load_choices, self.ctx.ws, key="results.choices", on_done=self._on_choices)
 
     # -- public API ---------------------------------------------------------------------
+    def show_view(self, view: int) -> None:
+        """SCORES or COMPARE."""
+        self.view_buttons.button(view).setChecked(True)
+
     def choose_rater(self, name: str) -> None:
         index = self.rater_combo.findData(name)
         if index >= 0:
@@ -140,8 +177,14 @@ class ResultsPanel(Panel):
             self._compute()
 
     # -- private ---------------------------------------------------------------------------
+    def _on_view_toggled(self, view: int, checked: bool) -> None:
+        if checked:
+            self.views.setCurrentIndex(view)
+            self._compute()
+
     def _on_choices(self, result) -> None:
-        raters, sets = result
+        raters, sets, sources = result
+        self.compare.set_sources(sources)
         clinicians = [r for r in raters if r["kind"] == "clinician"]
         graders = [r for r in raters if r["kind"] == "model"]
         majority = [(f"Clinicians (majority of {len(clinicians)})", MAJORITY)] if clinicians else []
@@ -151,12 +194,17 @@ class ResultsPanel(Panel):
         if not raters:
             self._show_notice("No verdicts yet.\nGrade answers in the Grading panel, run a model grader, "
                               "or import a file with verdicts; scores appear here.")
+            if self.views.currentIndex() == COMPARE:
+                self.compare.compute(None, None)
             return
         self._compute()
 
     def _compute(self) -> None:
         rater = self.rater_combo.currentData()
         if rater is None:
+            return
+        if self.views.currentIndex() == COMPARE:
+            self.compare.compute(rater, self.set_combo.currentData() or None)
             return
         self.subtitle.setText("Computing…")
         self.ctx.ops.run(_compute, self.ctx.ws, rater, self.set_combo.currentData() or None,
@@ -196,6 +244,8 @@ class ResultsPanel(Panel):
         self.mode_study_button.setText("Back to scores" if shown else "Mode study")
         for widget in (*self._score_controls, self.subtitle):
             widget.setVisible(not shown)
+        self._switch.setVisible(not shown)
+        self.views.setVisible(not shown)  # Scores or Compare, as they were, come back with "Back to scores"
         if shown:
             self._body.setVisible(False)
             self.notice.setVisible(False)

@@ -3,6 +3,7 @@
 - `BarChart`: horizontal bars, one group per category and one bar per
   series, each with an error bar (± one standard error) and its value.
 - `ScatterChart`: labelled points with vertical error bars.
+- `ForestChart`: differences with intervals around a line at 0 (Results › Compare).
 
 Series differ by colour *and* by pattern (bars) or marker shape (points),
 and every series is named in a legend, so the charts read without colour.
@@ -331,3 +332,95 @@ class ScatterChart(_Chart):
         path.lineTo(plot.bottomRight())
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(path)
+
+
+@dataclass
+class Interval:
+    label: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    note: str = ""  # e.g. "n=42", shown after the figures
+
+
+class ForestChart(_Chart):
+    """A forest plot: one row per label, a square at the value and a line across its interval, around a
+    dashed line at 0 (no difference).  A row whose interval excludes 0 has a filled square, the others a
+    hollow one, and every row prints its value and interval at the right, so it reads without colour."""
+
+    def __init__(self, title: str = "", subtitle: str = "", parent: QWidget | None = None):
+        super().__init__(title, subtitle, parent)
+        self.empty_text = "Nothing to compare"
+        self.rows: list[Interval] = []
+
+    def set_rows(self, rows: list[Interval]) -> None:
+        self.rows = rows
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(480, 90 + 26 * max(len(self.rows), 2))
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter, area = self._begin()
+        if not self.rows:
+            self._empty(painter, area)
+            return
+        metrics = QFontMetrics(self.font())
+        labels = [r.label for r in self.rows]
+        label_width = min(max(metrics.horizontalAdvance(t) for t in labels) + 14, area.width() * 0.42)
+        figures = [("—" if r.value is None else f"{r.value:+.3f}" + (
+            f"  [{r.low:+.3f}, {r.high:+.3f}]" if r.low is not None else "")) + (f"  {r.note}" if r.note else "")
+            for r in self.rows]
+        figure_width = max(metrics.horizontalAdvance(t) for t in figures) + 12
+        axis_height = metrics.height() + 6
+        plot = QRectF(area.left() + label_width, area.top(), area.width() - label_width - figure_width,
+                      area.height() - axis_height)
+        bounds = [abs(v) for r in self.rows for v in (r.value, r.low, r.high) if v is not None]
+        reach = max(bounds + [0.01]) * 1.08  # symmetric about 0, so left and right read alike
+        # Round ticks inside the range, as many as fit their labels.
+        room = metrics.horizontalAdvance("+0.00") + 14
+        steps = [t for t in nice_ticks(0, reach, 3)[1:] if t <= reach]
+        if len(steps) > 1 and plot.width() / (2 * len(steps) + 1) < room:
+            steps = steps[-1:]
+        ticks = [-t for t in reversed(steps)] + [0.0] + steps
+
+        def x_of(value: float) -> float:
+            return plot.left() + (value + reach) / (2 * reach) * plot.width()
+
+        grid = QPen(QColor(THEME["border"]), 1, Qt.PenStyle.DashLine)
+        for tick in ticks:
+            x = x_of(tick)
+            painter.setPen(grid)
+            painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
+            painter.setPen(QColor(THEME["muted"]))
+            painter.drawText(QRectF(x - 30, plot.bottom() + 4, 60, metrics.height()), Qt.AlignmentFlag.AlignCenter,
+                             f"{tick:+.2f}" if tick else "0")
+        painter.setPen(QPen(QColor(THEME["muted"]), 1.4, Qt.PenStyle.DashLine))
+        painter.drawLine(QPointF(x_of(0), plot.top()), QPointF(x_of(0), plot.bottom()))
+        row_height = plot.height() / len(self.rows)
+        colour = QColor(SERIES_COLOURS[0])
+        for k, (row, label, figure) in enumerate(zip(self.rows, labels, figures)):
+            mid = plot.top() + (k + 0.5) * row_height
+            painter.setPen(QColor(THEME["text"]))
+            painter.drawText(QRectF(area.left(), mid - row_height / 2, label_width - 10, row_height),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, int(label_width - 10)))
+            painter.drawText(QRectF(plot.right() + 10, mid - row_height / 2, figure_width, row_height),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, figure)
+            if row.value is None:
+                continue
+            cap = min(6.0, row_height * 0.25)
+            if row.low is not None and row.high is not None:
+                painter.setPen(QPen(QColor(THEME["text"]), 1.5))
+                lo, hi = x_of(row.low), x_of(row.high)
+                painter.drawLine(QPointF(lo, mid), QPointF(hi, mid))
+                for x in (lo, hi):
+                    painter.drawLine(QPointF(x, mid - cap), QPointF(x, mid + cap))
+            clear = row.low is not None and (row.low > 0 or row.high < 0)
+            side = min(11.0, row_height * 0.55)
+            painter.setPen(QPen(colour.darker(130), 1.6))
+            painter.setBrush(colour if clear else QColor(THEME["surface"]))
+            painter.drawRect(QRectF(x_of(row.value) - side / 2, mid - side / 2, side, side))
+            tip = f"{label}: Δ {figure}" + ("" if clear else " — the interval includes 0")
+            self._hits.append((QRectF(area.left(), mid - row_height / 2, area.width(), row_height), tip))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
