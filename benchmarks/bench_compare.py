@@ -83,6 +83,7 @@ def main() -> None:
         for p in pairs:
             print(f"  {p['a']} - {p['b']}: delta {p['delta']:+.4f} [{p['delta_ci'][0]:+.4f}, {p['delta_ci'][1]:+.4f}]"
                   f"  p {p['p_value']:.4f}  p(Holm) {p['p_holm']:.4f}  needs {p['questions_needed']['power_80']}")
+        print(f"  (load average while measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         ok = min(elapsed) < 3 and peak < 1024
         print("PASS" if ok else "FAIL: over target")
 
