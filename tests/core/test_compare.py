@@ -22,7 +22,7 @@ VERDICTS = {  # question -> model -> verdicts of the grader
     "q2": {"m1": (1, 0, 0), "m2": (1, 0, 0)},   # tie 6/14
     "q3": {"m1": (0, 1, 1), "m2": (1, 1, 0)},   # 1/14 vs 14/14
     "q4": {"m1": (1, 1, 0), "m2": (0, 1, 0)},   # 14/14 vs 8/14
-    "q5": {"m1": (1, 1, 1)},                    # only m1 answered
+    "q5": {"m1": (1, 1, 1), "lone": (1, 0, 0)},  # m1 (and "lone", which has nothing in common with m2)
     "q6": {"m2": (1, 1, 0)},                    # only m2 answered
 }
 THEMES = {"q1": "hedging", "q2": "hedging", "q3": "emergency_referrals", "q4": "emergency_referrals",
@@ -214,6 +214,8 @@ def test_cli_text_several_sources_and_set(ws_path):
     (["--a", "m1", "--b", "m1-run", "--rater", "Dr A"], "'Dr A' has no scored grades on the answers of 'm1-run'"),
     (["--a", "m1", "--b", "m2", "--set", "Empty", "--rater", "grader"], "has no scored grades"),
     (["--a", "m1"], "compare needs --a SOURCE and --b SOURCE"),
+    (["--a", "lone", "--b", "m2", "--rater", "grader"], "'lone' and 'm2' have no scored question in common"),
+    (["--sources", "m1,lone,m2", "--rater", "grader"], "'lone' and 'm2' have no scored question in common"),
 ])
 def test_cli_bad_input_one_line_nonzero_exit(ws_path, args, message):
     proc = healthqa("compare", *args, workspace=ws_path, check=False)
@@ -288,3 +290,16 @@ def test_same_data_in_two_workspaces_gives_the_same_figures(tmp_path):
             c = compare_sources(ws, "m1", "m2", rater="grader")
             figures.append((c.delta, c.delta_ci, c.p_value))
     assert figures[0] == figures[1]
+
+
+def test_answer_sources_lists_models_then_runs(ws_path):
+    from healthqa.compare import answer_sources
+
+    with store.Workspace(ws_path) as ws:
+        with ws.transaction({"runs"}) as conn:
+            conn.execute("UPDATE runs SET settings = ? WHERE id = ?", ('{"mode": "thinking"}', "run-7f3a-0001"))
+        sources = answer_sources(ws)
+    assert [(s["source"], s["kind"], s["answers"]) for s in sources] == [
+        ("lone", "model", 1), ("m1", "model", 5), ("m1-run", "model", 6), ("m2", "model", 5),
+        ("run-7f3a-0001", "run", 6)]
+    assert sources[-1]["label"].startswith("run run-7f3a · m1-run · thinking · ")  # the first 8 characters
