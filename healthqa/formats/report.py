@@ -334,9 +334,10 @@ def _comparison_sections(ws: Workspace, scores: list[dict], set_name) -> list:
             rows.append([pair.a, pair.b, f"{pair.n_questions}\n(+{pair.n_only_a} / +{pair.n_only_b})",
                          _signed(pair.delta), _ci(pair.delta_ci), _p(pair.p_value), _p(pair.p_holm),
                          f"{pair.wins} / {pair.ties} / {pair.losses}", DASH if needed is None else f"{needed:,}"])
-        blocks.append(Table(["A", "B", "Questions (only A / only B)", "Δ = A − B", "95% interval", "p", "p (Holm)",
+        blocks.append(Table(["A", "B", "Questions (+ only A / B)", "Δ (A − B)", "95% interval", "p", "p (Holm)",
                              "Wins / ties / losses", "Questions needed"], rows,
-                            ["l", "l", "r", "r", "r", "r", "r", "r", "r"], [1.2, 1.2, 0.9, 0.7, 1.2, 0.6, 0.65, 0.9, 0.75],
+                            ["l", "l", "r", "r", "r", "r", "r", "r", "r"],
+                            [1.1, 1.1, 0.85, 0.8, 1.3, 0.65, 0.7, 0.9, 0.95],
                             caption=f"Every pair of models, rater: {rater}"))
         blocks.append(Chart(ForestChart([(f"{p.a} − {p.b} (n={p.n_questions})",
                                           Estimate(p.delta, *(p.delta_ci or (None, None)))) for p in result.pairs]),

@@ -207,7 +207,7 @@ def test_comparison_in_the_report_is_compare_all_figures(demo):
         grader = compare_all(ws, ["model-a", "model-b"], GRADER, by=("theme", "axis"), require_overlap=False)
     for result, rater in ((majority, "clinicians (majority)"), (grader, GRADER)):
         rows = tables.find("A", f"rater: {rater}")
-        assert rows[0] == ["A", "B", "Questions (only A / only B)", "Δ = A − B", "95% interval", "p", "p (Holm)",
+        assert rows[0] == ["A", "B", "Questions (+ only A / B)", "Δ (A − B)", "95% interval", "p", "p (Holm)",
                            "Wins / ties / losses", "Questions needed"]
         (pair,) = result.pairs
         lo, hi = pair.delta_ci
