@@ -31,15 +31,15 @@ from ..store import Workspace, set_id_by_name
 from .paired import (N_BOOT, N_FLIPS, bootstrap_ci, holm, mean_delta, rng_for, sd_diff, sign_flip_p,
                      wins_ties_losses)
 from .power import ALPHA, questions_needed
-from .sources import (CompareError, Source, SourceScores, answer_sources, default_rater, load_many, load_scores, raters_on,
-                      resolve_rater, resolve_source)
+from .sources import (CompareError, Source, SourceScores, answer_sources, default_rater, load_many, resolve_rater,
+                      resolve_source)
 
 BY_CHOICES = ("theme", "axis")
 OVERALL = "overall"
 
-__all__ = ["answer_sources", "BY_CHOICES", "CompareError", "Comparison", "MultiComparison", "Source", "SourceScores", "compare_all",
-           "compare_sources", "compare_loaded", "default_rater", "load_many", "load_scores", "questions_needed", "raters_on",
-           "resolve_rater", "resolve_source", "holm", "N_BOOT", "N_FLIPS", "ALPHA"]
+__all__ = ["ALPHA", "BY_CHOICES", "N_BOOT", "N_FLIPS", "CompareError", "Comparison", "MultiComparison", "Source",
+           "SourceScores", "answer_sources", "compare_all", "compare_loaded", "compare_sources", "default_rater",
+           "holm", "load_many", "questions_needed", "resolve_rater", "resolve_source"]
 
 
 @dataclass

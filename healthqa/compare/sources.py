@@ -156,11 +156,6 @@ def default_rater(ws: Workspace, sources: list[Source], set_name: str | None = N
     raise CompareError(f"several raters graded these answers ({', '.join(options)}): choose one with --rater")
 
 
-def load_scores(ws: Workspace, source: Source, rater: str, set_name: str | None = None) -> SourceScores:
-    """Per-question scores of `source` from `rater` (canonical name, see resolve_rater)."""
-    return load_many(ws, [source], rater, set_name)[0]
-
-
 def load_many(ws: Workspace, sources: list[Source], rater: str, set_name: str | None = None) -> list[SourceScores]:
     """Per-question scores of each source from `rater`, reading the grades once for all of them.
 

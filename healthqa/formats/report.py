@@ -341,10 +341,10 @@ def _comparison_sections(ws: Workspace, scores: list[dict], set_name) -> list:
                             caption=f"Every pair of models, rater: {rater}"))
         blocks.append(Chart(ForestChart([(f"{p.a} − {p.b} (n={p.n_questions})",
                                           Estimate(p.delta, *(p.delta_ci or (None, None)))) for p in result.pairs]),
-                            "Δ = A − B with its 95% paired bootstrap interval; filled squares: the interval excludes "
-                            "0. Right of the line, A scores higher."))
+                            "Δ = A − B with its 95% paired bootstrap interval; filled squares: the interval "
+                            "excludes 0. Right of the line, A scores higher."))
         for pair in result.pairs[:MAX_BREAKDOWN_PAIRS]:
-            tags = [(tag, e) for tag, e in pair.by.items()]
+            tags = list(pair.by.items())
             if tags:
                 blocks.append(Chart(
                     ForestChart([(f"{_tag_label(tag)} (n={e['n']})",

@@ -126,6 +126,8 @@ class CompareView(QWidget):
         self.needs = QLabel("")
         self.needs.setWordWrap(True)
         self.needs.setAccessibleName("How many questions")
+        for label in (self.direction, self.verdict, self.needs):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # model and rater names are never markup
         summary, summary_layout = card("DIFFERENCE A − B · PAIRED OVER QUESTIONS · 95% INTERVAL")
         summary_layout.addLayout(figures)
         summary_layout.addWidget(self.direction)
@@ -143,6 +145,7 @@ class CompareView(QWidget):
         forests.addWidget(self.axis_forest, 0, 1)
 
         self.notice = QLabel("")
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)
         self.notice.setObjectName("emptyState")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.notice.setWordWrap(True)
