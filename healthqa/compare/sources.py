@@ -6,10 +6,11 @@ produced them.  A rater source is a rater's name (a clinician or a model
 grader), "majority" (the clinicians' majority verdict per criterion) or
 "adjudicated" (the final verdicts recorded by adjudication).
 
-Each answer is scored by scoring.py through results.graded_answers (the one
-score formula, the one majority rule); a question's score is the mean over
-its scored samples, and so is each of its axis subscores (an axis score is
-the HealthBench score over the criteria carrying that axis tag).  A
+Each answer is scored with healthqa.scoring's formula in its vectorised form
+(subset_scores, tested equal to subset_score; the clinicians' majority with
+majority_verdicts, equal to majority_verdict); a question's score is the
+mean over its scored samples, and so is each of its axis subscores (an axis
+score is the HealthBench score over the criteria carrying that axis tag).  A
 question whose answers this rater left unscored is not a question of this
 source, so it is counted as answered by one side only, never guessed.
 """
@@ -23,8 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import HealthQAError
-from ..results import MAJORITY
-from ..scoring import majority_verdicts, subset_scores
+from ..scoring import MAJORITY, majority_verdicts, subset_scores
 from ..store import ADJUDICATED_RATER, Workspace, answer_filter
 
 

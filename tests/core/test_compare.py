@@ -227,8 +227,7 @@ def test_loaded_scores_equal_score_example_over_graded_answers(tmp_path):
     """The vectorised loader against the one-answer-at-a-time path (results.graded_answers +
     scoring.score_example): three clinicians, 'cannot judge', two samples per question, a model grader."""
     from healthqa.compare.sources import load_many, resolve_source
-    from healthqa.results import MAJORITY, graded_answers
-    from healthqa.scoring import score_example
+    from healthqa.scoring import MAJORITY, graded_answers, score_example
 
     rng = np.random.default_rng(5)
     with store.Workspace(tmp_path / "random.healthqa") as ws:
