@@ -66,7 +66,7 @@ def flagged_criterion_ids(ws: Workspace) -> set[str]:
 
 @dataclass
 class GradedAnswers:
-    """One (model, rater)'s graded answers, ready for scoring.py: (answer_id, question_id, example) each."""
+    """One (model, rater)'s graded answers, ready for formula.py: (answer_id, question_id, example) each."""
 
     model: str
     rater: str
@@ -171,16 +171,7 @@ def graded_examples(ws: Workspace, *, run_id: str, rater: str) -> list[GradedExa
     For checks that recompute another tool's own figures from the stored grades
     (formats/inspect_log.py); HealthQA's scores come from `score_workspace`.
     """
-    rows = [r for r in _graded_rows(ws, model=None, set_name=None, run_id=run_id) if r[4] == rater]
-    given: dict[str, dict[str, bool | None]] = defaultdict(dict)
-    question_of: dict[str, str] = {}
-    for answer_id, _model, question_id, _tokens, _rater, _kind, criterion_id, verdict in rows:
-        given[answer_id][criterion_id] = _MET.get(verdict)
-        question_of[answer_id] = question_id
-    criteria, example_tags = _rubrics(ws, set(question_of.values()))
+    answers = [entry for group in graded_answers(ws, run_id=run_id, rater=rater) for entry in group.answers]
     order = {r["id"]: i for i, r in enumerate(ws.query(
         "SELECT id FROM answers WHERE run_id = ? ORDER BY question_id, sample", (run_id,)))}
-    return [GradedExample(example_tags.get(question_of[a], ()),
-                          [GradedCriterion(points, given[a].get(cid), ctags)
-                           for cid, points, ctags in criteria[question_of[a]]])
-            for a in sorted(given, key=lambda a: order.get(a, 0))]
+    return [example for answer_id, _, example in sorted(answers, key=lambda entry: order.get(entry[0], 0))]
