@@ -16,29 +16,50 @@ from . import __version__
 from .commands.common import add_workspace_option
 from .errors import HealthQAError
 
-COMMAND_MODULES = ["data", "exports", "models", "runs", "agreement", "bundles", "report", "compare"]
+# Which module registers each command. A command line imports only its own
+# module (the others bring numpy, matplotlib, zstandard, ...: about half a
+# second of start-up); help and unknown commands import them all. A test
+# checks that this table says what the modules register.
+COMMANDS = {
+    "import": "data", "sets": "data", "questions": "data", "score": "data",
+    "export": "exports",
+    "models": "models",
+    "run": "runs", "grade": "runs", "runs": "runs", "answers": "runs",
+    "agreement": "agreement",
+    "assign": "bundles", "assignments": "bundles", "flag": "bundles", "flags": "bundles", "bundle": "bundles",
+    "report": "report", "disagreements": "report", "adjudicate": "report",
+    "compare": "compare",
+}
+COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`'s command only, or for every command (argv None, --help, a typo)."""
     parser = argparse.ArgumentParser(prog="healthqa", description="Grade language-model health answers "
                                      "against HealthBench-style rubrics.")
     parser.add_argument("--version", action="version", version=f"healthqa {__version__}")
     add_workspace_option(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f".commands.{name}", __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.commands.{name}":
-                continue  # a command group not built yet
-            raise
-        module.register(sub)
+    wanted = COMMANDS.get(_command_word(argv)) if argv is not None else None
+    for name in [wanted] if wanted else COMMAND_MODULES:
+        importlib.import_module(f".commands.{name}", __package__).register(sub)
     return parser
 
 
+def _command_word(argv: list[str]) -> str | None:
+    """The command name in `argv`: the first word that is not an option or --workspace's value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--workspace":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args) or 0
     except HealthQAError as exc:

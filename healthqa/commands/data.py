@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CommandError
-from ..formats.detect import import_file
 from ..scoring import MAJORITY, score_workspace
 from ..store import list_sets, question_rows, rater_id_or_error, set_id_or_error
 from .common import add_command, open_from, print_json, print_rows, print_table
@@ -49,6 +48,10 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
+    # Imported here: the readers of other tools' files (zstandard, JSON streaming)
+    # are not needed by `sets`, `questions` or `score`, which share this module.
+    from ..formats.detect import import_file
+
     with open_from(args) as ws:
         report = import_file(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
                              rater_kind=args.rater_kind, grader=args.grader, skip_invalid=args.skip_invalid)

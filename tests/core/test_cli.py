@@ -121,3 +121,26 @@ def test_score_worst_at_k_over_samples(tmp_path):
     assert "worst-at-2" in healthqa("score", "--worst-at-k", "2", workspace=ws).stdout
     bad = healthqa("score", "--worst-at-k", "two", workspace=ws, check=False)
     assert bad.returncode == 2 and "whole numbers" in bad.stderr
+
+
+def test_command_table_says_what_each_module_registers():
+    """healthqa.cli.COMMANDS decides which module a command line imports: it must match registration."""
+    import argparse
+    import importlib
+
+    from healthqa.cli import COMMAND_MODULES, COMMANDS
+    registered = {}
+    for name in COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"healthqa.commands.{name}").register(sub)
+        registered.update({command: name for command in sub.choices})
+    assert registered == COMMANDS
+
+
+def test_a_command_line_imports_only_its_own_command_module():
+    from healthqa.cli import _command_word, build_parser
+    assert _command_word(["--workspace", "sets", "score", "--json"]) == "score"
+    assert set(build_parser(["sets"])._subparsers._group_actions[0].choices) == {"import", "sets", "questions",
+                                                                                  "score"}
+    assert "compare" in build_parser(["--help"])._subparsers._group_actions[0].choices
+    assert "compare" in build_parser(["no-such-command"])._subparsers._group_actions[0].choices
