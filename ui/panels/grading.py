@@ -11,12 +11,21 @@
 - Submitting (Enter) reveals the model graders' verdicts; where they
   differ the rows are marked, and a change made now is kept in the grade
   history as made after the reveal. With nothing to discuss, Enter moves on.
+- Moving to another answer is one step that completes or changes nothing:
+  it is loaded (workspace thread), rendered (io thread: Markdown of model
+  output can be slow), and only then switched to on the GUI thread, all
+  widgets and the state that key presses act on together. Until then the
+  old answer stays on screen and stays current; verdict keys pressed in
+  between are refused with a message rather than landing on either answer.
 
 The session logic (queue, blinding, reveal, active time) lives in
 healthqa/review.py; this module only shows it and forwards keys.
 """
 
 from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
@@ -30,12 +39,14 @@ from .. import look
 from ..dialogs.flag_dialog import FlagDialog, flag_marker_text
 from ..widgets.banner import show_banner
 from ..widgets.checklist import VERDICTS, verdict_info
-from ..widgets.markdown_view import render_answer, render_conversation
+from ..widgets.markdown_view import (RenderedDocument, plain_conversation, plain_html, render_answer,
+                                     render_conversation)
 from . import Panel
 from .grading_layout import GradingActions as A
 from .grading_layout import GradingLayout
 
 COMMENT_SAVE_MS = 600
+log = logging.getLogger(__name__)
 
 
 def _short(name: str, limit: int = 40) -> str:
@@ -64,11 +75,42 @@ def drafts_markdown(drafts: list[dict]) -> str:
     return "\n\n---\n\n".join(parts)
 
 
-def _load_answer(ws, answer_id: str, rater_id: str, rater_name: str) -> tuple[AnswerView, Reveal | None, str, Flags]:
+@dataclass
+class OpenedAnswer:
+    """An answer with everything needed to show it: the switch to it is made from this alone."""
+
+    view: AnswerView
+    reveal: Reveal | None
+    rater_id: str
+    flags: Flags
+    conversation: RenderedDocument | None = None  # None until rendered
+    answer: RenderedDocument | None = None
+
+
+def _load_answer(ws, answer_id: str, rater_id: str, rater_name: str) -> OpenedAnswer:
+    """Workspace thread: the answer, its rubric, the clinician's verdicts and flags."""
     view = review.load_answer(ws, answer_id, rater_id)
     flags = {f["criterion_id"]: (f["reason"], f["comment"] or "")
              for f in list_flags(ws, rater=rater_name, prompt_id=view.prompt_id)}
-    return view, (review.reveal(ws, answer_id, rater_id) if view.submitted else None), rater_id, flags
+    return OpenedAnswer(view, review.reveal(ws, answer_id, rater_id) if view.submitted else None, rater_id, flags)
+
+
+def _render_answer(opened: OpenedAnswer) -> OpenedAnswer:
+    """io thread: the conversation and the answer as documents; plain text where formatting fails."""
+    view = opened.view
+    try:
+        conversation = render_conversation(view.conversation)
+    except Exception:  # noqa: BLE001 - e.g. an attachment that does not decode: still show the words
+        log.warning("conversation of answer %s shown as plain text", view.answer_id, exc_info=True)
+        conversation = plain_conversation(view.conversation)
+    return replace(opened, conversation=conversation, answer=render_answer(view.answer_text))
+
+
+def _as_plain(opened: OpenedAnswer) -> OpenedAnswer:
+    """The same answer with both documents as plain text (when showing the formatted ones failed)."""
+    return replace(opened, conversation=plain_conversation(opened.view.conversation),
+                   answer=RenderedDocument(plain_html(opened.view.answer_text,
+                                                      "Shown as plain text: it could not be shown formatted.")))
 
 
 def _save_verdict(ws, answer_id: str, criterion_id: str, rater_id: str, verdict: str | None,
@@ -102,8 +144,10 @@ class GradingPanel(GradingLayout, Panel):
         self.flag_dialog: FlagDialog | None = None  # the open one, if any (tests drive it)
         self.queue: list[str] = []
         self.index = 0
-        self.view: AnswerView | None = None
-        self._opening: str | None = None  # the answer being loaded, on its way to the screen
+        self.view: AnswerView | None = None  # the answer on screen: every key acts on it
+        self._opening: str | None = None  # the answer being loaded and rendered, on its way to the screen
+        self._opening_index = 0  # its place in the queue
+        self._documents: tuple[RenderedDocument, RenderedDocument] | None = None  # what is on screen
         self.reveal: Reveal | None = None
         self.clock = ActiveClock(ctx.clock)
         self._submitted: set[str] = set()
@@ -145,12 +189,18 @@ class GradingPanel(GradingLayout, Panel):
     def current_answer_id(self) -> str | None:
         return self.view.answer_id if self.view else None
 
+    def is_opening(self) -> bool:
+        """An answer is on its way to the screen (keys that grade are refused until it is there)."""
+        return self._opening is not None
+
     def open_index(self, index: int) -> None:
+        """Start moving to the answer at `index`; the one on screen stays current until it is ready."""
         if not 0 <= index < len(self.queue):
             return
         self._leave_answer()
-        self.index = index
-        self._opening = self.queue[index]
+        self._opening, self._opening_index = self.queue[index], index
+        if self.view is not None:
+            self.position.setText(f"Opening {review.blind_label(index)}…")
         self.ctx.ops.run(_load_answer, self.ctx.ws, self.queue[index], self.rater_id, self.rater_name,
                          key="grading.answer", on_done=self._on_answer_loaded)
 
@@ -161,16 +211,17 @@ class GradingPanel(GradingLayout, Panel):
         # moves on must not put the position back on the answer just submitted.
         current = self._opening or self.current_answer_id()
         self.queue, self._submitted = queue, submitted
+        if self.view is not None and self.view.answer_id in queue:
+            self.index = queue.index(self.view.answer_id)
+        if self._opening in queue:
+            self._opening_index = queue.index(self._opening)
         self._show_progress(progress)
         if not queue:
-            self.view = None
+            self.view, self._opening = None, None
             self._show_empty("No answers to grade yet.\nImport a HealthBench file with completions, "
                              "or run a question set on a model.", sign_in=False)
             return
         if current in queue:
-            self.index = queue.index(current)
-            if self._opening is None:
-                self._update_texts()  # (an answer on its way updates them when it arrives)
             return  # the open answer stays as it is; only the queue around it changed
         self.open_index(review.first_open_index(queue, submitted))
 
@@ -181,16 +232,57 @@ class GradingPanel(GradingLayout, Panel):
         self._opening = None
         self.mark_stale()
 
-    def _on_answer_loaded(self, result: tuple[AnswerView, Reveal | None, str, Flags]) -> None:
-        if result[2] != self.rater_id:
-            return  # loaded for a clinician who has since handed over
-        self.view, self.reveal, _, self.flags = result
+    def _wanted(self, opened: OpenedAnswer) -> bool:
+        """Still the answer asked for, for the clinician signed in (not one since left or handed over)?"""
+        return opened.rater_id == self.rater_id and opened.view.answer_id == self._opening
+
+    def _on_answer_loaded(self, opened: OpenedAnswer) -> None:
+        if self._wanted(opened):
+            self.ctx.ops.run(_render_answer, opened, io=True, key="grading.render", owner=self,
+                             on_done=self._on_answer_rendered, on_error=self._on_render_failed)
+
+    def _on_render_failed(self, message: str, exc: BaseException) -> None:
+        self._say(f"{review.blind_label(self._opening_index)} could not be opened: {message}", "error")
         self._opening = None
+        self._update_texts()
+
+    def _on_answer_rendered(self, opened: OpenedAnswer) -> None:
+        if not self._wanted(opened):
+            return
+        shown = (OpenedAnswer(self.view, self.reveal, self.rater_id, self.flags, *self._documents)
+                 if self.view is not None and self._documents else None)
+        try:
+            self._switch_to(opened)
+        except Exception:  # noqa: BLE001 - Qt refused the formatted documents: try them as plain text
+            log.exception("showing answer %s failed; trying plain text", opened.view.answer_id)
+            try:
+                self._switch_to(_as_plain(opened))
+            except Exception:  # noqa: BLE001 - back to the answer that was on screen, all of it
+                log.exception("showing answer %s as plain text failed", opened.view.answer_id)
+                label = review.blind_label(self._opening_index)
+                self._opening = None
+                if shown is not None:
+                    self._switch_to(shown)
+                    self._say(f"{label} could not be shown; you are still on "
+                              f"{review.blind_label(self.index)}.", "error")
+                else:
+                    self.view = None
+                    self._show_empty(f"{label} could not be shown.", sign_in=False)
+                return
+        self._opening = None
+        self.sig_answer_shown.emit(opened.view.answer_id)
+
+    def _switch_to(self, opened: OpenedAnswer) -> None:
+        """Everything on screen and every key's target to `opened`, together (raises if a widget refuses)."""
+        self.view, self.reveal, self.flags = opened.view, opened.reveal, opened.flags
+        self._documents = (opened.conversation, opened.answer)
         view = self.view
+        if view.answer_id in self.queue:
+            self.index = self.queue.index(view.answer_id)
         label = review.blind_label(self.index)
-        self.conversation_view.show_document(render_conversation(view.conversation))
+        self.conversation_view.show_document(opened.conversation)
         self.answer_heading.setText(f"{label.upper()} · TO GRADE")
-        self.answer_view.show_document(render_answer(view.answer_text))
+        self.answer_view.show_document(opened.answer)
         self._show_drafts_button()
         rows = self.checklist.ensure_rows(len(view.criteria))
         for row in self.checklist.rows[self._wired_rows:]:  # rows are pooled: wire each new one once
@@ -221,7 +313,6 @@ class GradingPanel(GradingLayout, Panel):
         self.clock.touch()
         if self.isVisible():
             self.checklist.setFocus()
-        self.sig_answer_shown.emit(view.answer_id)
 
     def _show_progress(self, progress: review.Progress) -> None:
         self._progress = progress
@@ -284,11 +375,18 @@ class GradingPanel(GradingLayout, Panel):
             return
         drafts = self.reveal.drafts if self.reveal is not None else []
         if shown and drafts:
-            self.answer_heading.setText(f"{review.blind_label(self.index).upper()} · {len(drafts)} DRAFTS")
-            self.answer_view.show_document(render_answer(drafts_markdown(drafts)))
+            # Model text: rendered on the io pool like the answer (the same answer stays current meanwhile).
+            answer_id = self.view.answer_id
+            self.ctx.ops.run(render_answer, drafts_markdown(drafts), io=True, key="grading.drafts", owner=self,
+                             on_done=lambda document: self._show_drafts(answer_id, len(drafts), document))
         else:
             self.answer_heading.setText(f"{review.blind_label(self.index).upper()} · TO GRADE")
-            self.answer_view.show_document(render_answer(self.view.answer_text))
+            self.answer_view.show_document(self._documents[1])  # the answer as rendered when it was opened
+
+    def _show_drafts(self, answer_id: str, count: int, document: RenderedDocument) -> None:
+        if self.view is not None and self.view.answer_id == answer_id and self.drafts_button.isChecked():
+            self.answer_heading.setText(f"{review.blind_label(self.index).upper()} · {count} DRAFTS")
+            self.answer_view.show_document(document)
 
     def _show_empty(self, text: str, *, sign_in: bool) -> None:
         self.empty.setText(text)
@@ -313,7 +411,14 @@ class GradingPanel(GradingLayout, Panel):
         if self.view is None:
             return
         self.clock.touch()
-        if action == A.PREV_CRITERION:
+        if action in (A.PREV_ANSWER, A.NEXT_ANSWER):
+            self._move(-1 if action == A.PREV_ANSWER else 1)
+        elif self._opening is not None:
+            # What is on screen is about to change: a verdict now would be meant for an answer not
+            # yet shown. Refuse it in words rather than guess.
+            self._say(f"{review.blind_label(self._opening_index)} is still opening — that key was not "
+                      f"applied. Press it again once the answer is shown.", "warning")
+        elif action == A.PREV_CRITERION:
             self.checklist.set_current(self.checklist.current - 1)
         elif action == A.NEXT_CRITERION:
             self.checklist.set_current(self.checklist.current + 1)
@@ -330,10 +435,16 @@ class GradingPanel(GradingLayout, Panel):
             self._on_unsafe_clicked()
         elif action == A.SUBMIT:
             self._submit()
-        elif action == A.PREV_ANSWER:
-            self.open_index(self.index - 1)
-        elif action == A.NEXT_ANSWER:
+
+    def _move(self, step: int) -> None:
+        """Previous / next answer, counted from the one on its way if there is one (→ → skips two)."""
+        if step < 0:
+            self.open_index(self._target_index() - 1)
+        else:
             self._next_answer()
+
+    def _target_index(self) -> int:
+        return self._opening_index if self._opening is not None else self.index
 
     def _set_verdict(self, verdict: str | None, *, advance: bool = True) -> None:
         view, index = self.view, self.checklist.current
@@ -354,9 +465,12 @@ class GradingPanel(GradingLayout, Panel):
 
     def _on_verdict_clicked(self, index: int, verdict: str) -> None:
         self.clock.touch()
+        self.checklist.setFocus()
+        if self._opening is not None:
+            self._on_action(verdict)  # refused in words, like the key
+            return
         self.checklist.set_current(index)
         self._set_verdict(verdict)
-        self.checklist.setFocus()
 
     def _start_comment(self) -> None:
         view, index = self.view, self.checklist.current
@@ -481,8 +595,9 @@ class GradingPanel(GradingLayout, Panel):
         self._next_answer()
 
     def _next_answer(self) -> None:
-        if self.index < len(self.queue) - 1:
-            self.open_index(self.index + 1)
+        index = self._target_index()
+        if index < len(self.queue) - 1:
+            self.open_index(index + 1)
             return
         open_left = [i for i, a in enumerate(self.queue) if a not in self._submitted]
         if open_left:

@@ -72,6 +72,7 @@ class CriterionRow(QFrame):
     def __init__(self, index: int, parent: QWidget | None = None):
         super().__init__(parent)
         self.index = index
+        self._full_text = ""
         self.setObjectName("criterionRow")
         self.setProperty("current", False)
         self.setProperty("disagree", False)
@@ -180,6 +181,7 @@ class CriterionRow(QFrame):
 
     # -- public API -----------------------------------------------------------------
     def set_criterion(self, number: int, text: str, points: int, axis: str | None) -> None:
+        self._full_text = text
         self.number.setText(str(number))
         self.text.setText(text)
         self.points.setText(f"+{points}" if points > 0 else f"−{abs(points)}")
@@ -187,6 +189,10 @@ class CriterionRow(QFrame):
         self.points.setToolTip(f"{points:+d} points {'if met' if points > 0 else 'if met (a penalty)'}")
         self.axis.setText(f"Axis: {axis.replace('_', ' ')}" if axis else "No axis")
         look.repolish(self.points)
+
+    def full_text(self) -> str:
+        """The criterion's whole text, however much of it is shown."""
+        return self._full_text
 
     def set_verdict(self, verdict: str | None) -> None:
         for value, button in self.buttons.items():

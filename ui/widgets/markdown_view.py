@@ -10,13 +10,19 @@ anything from the network, run anything, or inject markup.
   to the document ourselves.
 - `SafeTextBrowser.loadResource` refuses every other resource (http, file,
   qrc, CSS backgrounds…) and records the refusal; links are not followed.
+- Work is bounded (render_guard.py): a text too long, too deep or too odd
+  for the converter or for Qt's layout is shown as plain text with a note,
+  and so is one the converter fails on (e.g. RecursionError). The render_*
+  functions touch no Qt object, so panels run them on a worker thread.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import logging
 import re
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -29,6 +35,9 @@ from PySide6.QtGui import QFont, QImage, QTextDocument
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from ..look import THEME
+from .render_guard import note_html, plain_text_html, plain_text_reason
+
+log = logging.getLogger(__name__)
 
 IMAGE_SCHEME = "healthqa-image"
 MAX_IMAGE_WIDTH = 460
@@ -102,17 +111,37 @@ class _ChatMarkdown(Extension):
         md.preprocessors.register(_ListsAfterText(md), "lists_after_text", 25)
 
 
-_converter: markdown.Markdown | None = None
+_local = threading.local()  # a Markdown converter keeps state while converting: one per thread
+
+
+def _convert(text: str) -> str:
+    converter = getattr(_local, "converter", None)
+    if converter is None:
+        converter = _local.converter = markdown.Markdown(
+            extensions=[_NoRawHtml(), _ChatMarkdown(), "fenced_code", "tables", "sane_lists", "nl2br"])
+    converter.reset()
+    return converter.convert(text)
 
 
 def markdown_html(text: str) -> str:
-    """Untrusted Markdown as HTML with raw HTML escaped and images removed (GUI thread only)."""
-    global _converter
-    if _converter is None:
-        _converter = markdown.Markdown(extensions=[_NoRawHtml(), _ChatMarkdown(), "fenced_code", "tables",
-                                                   "sane_lists", "nl2br"])
-    _converter.reset()
-    return _converter.convert(text)
+    """Untrusted Markdown as HTML with raw HTML escaped and images removed; any thread.
+
+    Past the render guard's limits, or when the converter fails, the text is
+    shown literally instead, under a note that says so.
+    """
+    reason = plain_text_reason(text)
+    if reason is None:
+        try:
+            return _convert(text)
+        except Exception as exc:  # noqa: BLE001 - RecursionError and the like: show the text anyway
+            log.warning("Markdown conversion failed (%s): showing plain text", type(exc).__name__)
+            reason = f"it could not be formatted ({type(exc).__name__})"
+    return plain_html(text, f"Shown as plain text: {reason}.")
+
+
+def plain_html(text: str, note: str) -> str:
+    """`text` shown literally (bounded for Qt's layout) under a note saying why."""
+    return note_html(note) + plain_text_html(text)
 
 
 @dataclass
@@ -175,6 +204,17 @@ def render_conversation(messages: list[dict], *, reference: str | None = None) -
 def render_answer(text: str) -> RenderedDocument:
     """An answer to grade: untrusted Markdown, nothing else."""
     return RenderedDocument(markdown_html(text))
+
+
+def plain_conversation(messages: list[dict]) -> RenderedDocument:
+    """The conversation as plain text only (the last resort when showing it formatted failed)."""
+    parts = []
+    for message in messages:
+        text, _ = _message_parts(message)
+        role = message.get("role", "user")
+        parts.append(f'<p class="role">{html.escape(ROLE_LABELS.get(role, role.title())).upper()}</p>'
+                     + plain_text_html(text))
+    return RenderedDocument(note_html("Shown as plain text: it could not be shown formatted.") + "".join(parts))
 
 
 class SafeTextBrowser(QTextBrowser):
