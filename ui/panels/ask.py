@@ -132,7 +132,7 @@ class AskPanel(AskLayout, WorkerPanel):
         self.banner.setVisible(False)
         worker = async_worker_for(self.ctx)
         for config in configs:
-            column = AnswerColumn(config)
+            column = AnswerColumn(config, self.ctx.ops)
             column.sig_continue.connect(self.continue_with)
             column.sig_finished.connect(self._on_column_finished)
             column.attach(worker.start(stream_answer, config, conversation))

@@ -1,8 +1,11 @@
 """One model's answer in the Ask panel, as it streams: the coroutine that streams it and the column that shows it.
 
 Text pieces arrive as signals from the async worker's loop thread; the
-column re-renders its Markdown at most every RENDER_MS. When the answer is
-complete it shows tokens, time and cost; an error stays in its own column.
+column re-renders its Markdown at most every RENDER_MS, on the ops helper's
+io pool (model output can be slow to convert; the GUI thread only shows the
+result, latest wins). When the answer is complete it shows tokens, time and
+cost, and says it is finished once its last rendering is on screen; an
+error stays in its own column.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from healthqa.secrets import get_api_key
 
 from .. import look
 from ..async_worker import AsyncTask, TaskControl
+from ..ops import Ops
 from ..widgets.banner import make_banner
 from ..widgets.markdown_view import SafeTextBrowser, render_answer
 from ..widgets.progress_panel import format_cost
@@ -50,8 +54,11 @@ class AnswerColumn(QFrame):
     sig_finished = Signal(str)
     """model config name — the answer is complete, failed or was stopped."""
 
-    def __init__(self, config: ModelConfig, parent: QWidget | None = None):
+    def __init__(self, config: ModelConfig, ops: Ops, parent: QWidget | None = None):
         super().__init__(parent)
+        self._ops = ops
+        self._rendering = False  # a rendering is on its way to the screen
+        self._finish_told = False  # the task ended; sig_finished waits for the last rendering
         self.setObjectName("card")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.config = config
@@ -103,7 +110,9 @@ class AnswerColumn(QFrame):
         task.sig_finished.connect(self._on_task_finished)
 
     def _on_task_finished(self) -> None:
-        self.sig_finished.emit(self.config.name)
+        self._finish_told = True
+        if not self._rendering:
+            self.sig_finished.emit(self.config.name)
 
     def on_piece(self, piece: str) -> None:
         if not self.text:
@@ -147,11 +156,21 @@ class AnswerColumn(QFrame):
             self.on_error("Stopped before the answer was complete.")
 
     def _render(self) -> None:
-        # Columns are read side by side from the top: keep the reader's place while text arrives below.
-        bar = self.view.verticalScrollBar()
-        position = bar.value()
-        self.view.show_document(render_answer(self.text))
-        bar.setValue(position)
+        self._rendering = True
+        self._ops.run(render_answer, self.text, io=True, key=f"ask.render.{id(self)}", owner=self,
+                      on_done=self._show_rendered, on_error=lambda message, exc: self._show_rendered(None))
+
+    def _show_rendered(self, document) -> None:
+        self._rendering = False
+        if document is not None:
+            # Columns are read side by side from the top: keep the reader's place while text arrives below.
+            bar = self.view.verticalScrollBar()
+            position = bar.value()
+            self.view.show_document(document)
+            bar.setValue(position)
+        if self._finish_told:
+            self._finish_told = False  # said once
+            self.sig_finished.emit(self.config.name)
 
     def _set_state(self, text: str) -> None:
         self.state.setText(text)

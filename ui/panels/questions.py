@@ -32,8 +32,15 @@ def _load_filters(ws) -> tuple[list[dict], list[str]]:
 
 
 def _load_question(ws, question_id: str):
-    return store.get_question(ws, question_id), store.criteria_rows(ws, question_id), \
+    return question_id, store.get_question(ws, question_id), store.criteria_rows(ws, question_id), \
         review.grades_on_question(ws, question_id)
+
+
+def _render_question(loaded):
+    """io thread: the conversation as a document (Markdown of imported text can be slow), with the rest."""
+    question = loaded[1]
+    reference = question.ideal_completions_data.ideal_completion if question.ideal_completions_data else None
+    return (*loaded, render_conversation([m.model_dump(mode="json") for m in question.prompt], reference=reference))
 
 
 class QuestionsPanel(Panel):
@@ -191,13 +198,18 @@ class QuestionsPanel(Panel):
             return
         self.question_id = question_id
         self.ctx.ops.run(_load_question, self.ctx.ws, question_id, key="questions.detail",
-                         on_done=self._on_question)
+                         on_done=self._on_question_loaded)
+
+    def _on_question_loaded(self, loaded) -> None:
+        if loaded[0] == self.question_id:  # (not one the selection has since moved away from)
+            self.ctx.ops.run(_render_question, loaded, io=True, key="questions.render",
+                             on_done=self._on_question)
 
     def _on_question(self, result) -> None:
-        question, criteria, grades = result
-        reference = question.ideal_completions_data.ideal_completion if question.ideal_completions_data else None
-        self.conversation.show_document(render_conversation(
-            [m.model_dump(mode="json") for m in question.prompt], reference=reference))
+        question_id, question, criteria, grades, document = result
+        if question_id != self.question_id:
+            return
+        self.conversation.show_document(document)
         self.prompt_label.setText(question.prompt_id)
         self.tags_layout.clear()
         for tag in question.example_tags:
