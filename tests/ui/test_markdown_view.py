@@ -50,3 +50,29 @@ def test_attachments_show_and_only_they(qtbot):
     remote = render_conversation([{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "https://example.org/x.png"}}]}])
     assert remote.images == {} and "not an attachment" in remote.html
+
+
+def test_hostile_markdown_is_shown_as_plain_text_with_a_note_and_bounded_work():
+    """Issue 9 item 7: inputs that took the converter or Qt seconds to minutes go the plain-text way."""
+    import time
+
+    from ui.widgets.render_guard import MAX_SHOWN_CHARS, ZWSP
+
+    cases = {
+        "[ " * 500: "too many unmatched",
+        "a" * 300_000: "very long",
+        "\n".join("  " * i + "- x" for i in range(40)): "nested",
+        "- " * 3_000 + "x": "nested",
+        "x" * 5_000: "without a space",
+    }
+    for text, why in cases.items():
+        started = time.perf_counter()
+        html = markdown_html(text)
+        assert time.perf_counter() - started < 1.0
+        assert html.startswith('<p class="note">Shown as plain text: ') and why in html.split("</p>")[0]
+    long_run = markdown_html("y" * 300_000)
+    assert f"first {MAX_SHOWN_CHARS:,} of 300,000 characters" in long_run
+    assert ZWSP in long_run  # a break opportunity: Qt lays a 300,000-character run out in n²
+    literal = markdown_html("<img src=\"/dev/zero\"> &amp; " + "[" * 200)
+    assert "<img" not in literal and "&lt;img" in literal and "&amp;amp;" in literal
+    assert markdown_html("**bold** and [a](b)").startswith("<p><strong>bold</strong>")

@@ -30,6 +30,12 @@ MAX_RUN = 1_000
 """Characters without whitespace (a URL is a few hundred; longer is a blob, not prose)."""
 BRACKET_BUDGET = 100_000
 """Unmatched "[" times the length of their paragraph (the link parser's quadratic work)."""
+MAX_HTML_TAGS = 2_000
+"""Elements in the converted HTML: Qt parses about 10,000 a second here (a 49 kB soup of []()*_ made
+15,000 and took 0.3 s to show); an 8 kB answer has about 200, a long formatted one 2,000."""
+MAX_SHOWN_CHARS = 50_000
+"""A plain-text form shows at most this much; the note says how much more there is (1 MB took Qt 0.1 s
+to parse, and the conversation and the answer are shown together)."""
 PLAIN_BLOCK_CHARS = 2_000
 PLAIN_RUN = 80
 ZWSP = "\u200b"
@@ -61,15 +67,26 @@ def plain_text_reason(text: str) -> str | None:
 
 
 def plain_text_html(text: str) -> str:
-    """`text` as safe HTML showing it literally, one paragraph per line, cheap for Qt to lay out."""
-    parts = []
+    """`text` as safe HTML showing it literally, cheap for Qt to lay out.
+
+    One <pre> element (Qt parses an element's style for each element: a <p> per
+    line of a 49 kB text took 107 ms, one <pre> 35 ms); each line is a block of
+    its own, long lines are cut into blocks, long runs get break opportunities.
+    """
+    lines = []
     for line in text.split("\n"):
         for block in _blocks(line):
             if len(block) > PLAIN_RUN:  # break before escaping: a break must not split "&amp;"
                 block = _RUN.sub(_break_run, block)
-            broken = html.escape(block, quote=False)
-            parts.append(f'<p style="white-space: pre-wrap;">{broken or "&nbsp;"}</p>')
-    return "".join(parts)
+            lines.append(block)
+    return ('<pre style="white-space: pre-wrap; background-color: transparent; padding: 0px;">'
+            + html.escape("\n".join(lines), quote=False) + "</pre>")
+
+
+def too_much_markup(converted: str) -> str | None:
+    """Why converted HTML is too costly for Qt to show, or None."""
+    tags = converted.count("<")
+    return f"it has too much formatting to show quickly ({tags:,} elements)" if tags > MAX_HTML_TAGS else None
 
 
 def note_html(text: str) -> str:
