@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QProgressBar,
+                               QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from healthqa.errors import HealthQAError
 
@@ -27,6 +27,7 @@ from .dialogs.identity import IdentityDialog
 from .dialogs.prompts import Prompts
 from .panels import Panel, PanelSpec, available_panels, panel_class
 from .settings import AppSettings
+from .widgets.plain_text import plain_label, plain_message_box, plain_tooltip
 
 log = logging.getLogger(__name__)
 WORKSPACE_FILTER = "HealthQA workspaces (*.healthqa);;All files (*)"
@@ -39,7 +40,7 @@ class BrokenPanel(Panel):
     def __init__(self, ctx: AppContext, spec: PanelSpec, exc: BaseException):
         super().__init__(ctx)
         self.name, self.title = spec.name, spec.title
-        label = QLabel(f"The {spec.title} panel could not be loaded.\n{type(exc).__name__}: {exc}\n"
+        label = plain_label(f"The {spec.title} panel could not be loaded.\n{type(exc).__name__}: {exc}\n"
                        f"The details are in the log.")
         label.setObjectName("emptyState")
         label.setWordWrap(True)
@@ -129,7 +130,7 @@ class MainWindow(QMainWindow):
     def show_error(self, message: str) -> None:
         self.statusBar().showMessage(message.splitlines()[0], 10000)
         if self.interactive:
-            box = QMessageBox(QMessageBox.Icon.Warning, "HealthQA", message, QMessageBox.StandardButton.Ok, self)
+            box = plain_message_box(QMessageBox.Icon.Warning, "HealthQA", message, QMessageBox.StandardButton.Ok, self)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()  # not exec(): the window keeps running
         else:
@@ -194,9 +195,9 @@ class MainWindow(QMainWindow):
             item.setToolTip(f"{spec.title} panel")
             self._sidebar.addItem(item)
         self._sidebar.currentRowChanged.connect(self._on_sidebar_row)
-        brand = QLabel("HealthQA")
+        brand = plain_label("HealthQA")
         brand.setObjectName("brand")
-        self._identity_label = QLabel()
+        self._identity_label = plain_label()
         self._identity_label.setWordWrap(True)
         self._identity_button = QPushButton(look.icon("person"), "Change clinician…")
         self._identity_button.clicked.connect(self.ask_identity)
@@ -229,7 +230,7 @@ class MainWindow(QMainWindow):
         self._busy.setFixedWidth(120)
         self._busy.setVisible(False)
         self._busy.setAccessibleName("Working")
-        self._workspace_label = QLabel()
+        self._workspace_label = plain_label()
         bar = self.statusBar()
         bar.addPermanentWidget(self._busy)
         bar.addPermanentWidget(self._workspace_label)
@@ -292,7 +293,7 @@ class MainWindow(QMainWindow):
         else:
             self.setWindowTitle(f"HealthQA — review bundle for {bundle.rater} — {name}")
             self._workspace_label.setText(f"Review bundle for {bundle.rater}: {name}")
-        self._workspace_label.setToolTip(str(self.ctx.ws.path))
+        self._workspace_label.setToolTip(plain_tooltip(str(self.ctx.ws.path)))
 
     def _on_bundle_checked(self, bundle: OpenedBundle | None) -> None:
         if bundle is None:

@@ -11,15 +11,15 @@ all of it, stratified by theme: the audit of an imported run.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QTableWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from healthqa.review import AssignReport, assign, assignment_summary
 
+from .. import look
 from ..widgets.banner import make_banner, show_banner
 from ..widgets.combo import fill_combo
-from .. import look
+from ..widgets.plain_text import plain_label
 from .choices import Choices, load_choices
 from .form_helpers import action_buttons
 
@@ -50,7 +50,7 @@ class AssignDialog(QDialog):
         self.ctx = ctx
         self.setWindowTitle("Assign answers to clinicians")
         self.setMinimumWidth(560)
-        intro = QLabel("Each answer goes to k of the chosen clinicians, balanced, so agreement can be measured. "
+        intro = plain_label("Each answer goes to k of the chosen clinicians, balanced, so agreement can be measured. "
                        "Answers assigned earlier stay assigned. A clinician with assignments grades only those.")
         intro.setWordWrap(True)
         intro.setObjectName("muted")
@@ -91,7 +91,7 @@ class AssignDialog(QDialog):
         form.addRow("&Run", self.run_combo)
         form.addRow("&Set", self.set_combo)
         form.addRow("&Model", self.model_combo)
-        sample_label = QLabel("Answers to &hand out")
+        sample_label = plain_label("Answers to &hand out")
         sample_label.setBuddy(self.sample_spin)
         form.addRow(sample_label, sample_row)
         self.message = make_banner()
@@ -103,7 +103,7 @@ class AssignDialog(QDialog):
         self.summary.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.summary.setVisible(False)
         self.buttons, self.assign_button = action_buttons(self, "Assign", self.assign)
-        chosen_title = QLabel("&Clinicians")
+        chosen_title = plain_label("&Clinicians")
         chosen_title.setBuddy(self.clinician_list)
         layout = QVBoxLayout(self)
         layout.setSpacing(10)

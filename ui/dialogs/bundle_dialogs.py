@@ -13,13 +13,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
-                               QGridLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QGridLayout, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from healthqa.formats.bundle import KINDS, SUFFIX, BundleExportReport, BundleImportReport, export_bundle
 
 from ..widgets.banner import make_banner, show_banner
 from ..widgets.combo import fill_combo
 from ..widgets.panel_header import section_title
+from ..widgets.plain_text import plain_label, plain_tooltip
 from .choices import Choices, load_choices
 from .form_helpers import FileField, action_buttons
 from .prompts import Prompts
@@ -63,7 +64,7 @@ class BundleExportDialog(QDialog):
         self.ctx, self.prompts = ctx, prompts
         self.setWindowTitle("Export a review bundle")
         self.setMinimumWidth(600)
-        intro = QLabel("A bundle holds the answers assigned to one clinician, to grade offline in HealthQA "
+        intro = plain_label("A bundle holds the answers assigned to one clinician, to grade offline in HealthQA "
                        "(File → Review bundles → Open bundle to grade offline…). Import it back when graded.")
         intro.setWordWrap(True)
         intro.setObjectName("muted")
@@ -132,7 +133,7 @@ class BundleExportDialog(QDialog):
         self._set_busy(False)
         # the digest shortened (it would not wrap), whole in the tooltip
         summary = report.summary().replace(f"; checksum {report.checksum}", f". Checksum {report.checksum[:23]}…")
-        self.message.setToolTip(f"Checksum: {report.checksum}")
+        self.message.setToolTip(plain_tooltip(f"Checksum: {report.checksum}"))
         how = "they open it in HealthQA with File → Review bundles → Open bundle to grade offline…"
         show_banner(self.message, f"{summary}\n\nSend the file to {report.rater}: {how}", "success")
         self.export_button.setVisible(False)  # done: only Close is left
@@ -182,7 +183,7 @@ class ImportSummaryDialog(QDialog):
             notes.append(f"Skipped {report.stale} rows: their answer or rubric item was removed or changed here "
                          "since the export.")
         for note in notes:
-            label = QLabel(note)
+            label = plain_label(note)
             label.setWordWrap(True)
             layout.addWidget(label)
         self.conflicts = None
@@ -206,13 +207,13 @@ class ImportSummaryDialog(QDialog):
         grid = QGridLayout()
         grid.setHorizontalSpacing(24)
         for column, heading in enumerate(("", "added", "updated", "withdrawn")):
-            label = QLabel(heading)
+            label = plain_label(heading)
             label.setObjectName("muted")
             grid.addWidget(label, 0, column, Qt.AlignmentFlag.AlignRight if column else Qt.AlignmentFlag.AlignLeft)
         for row, kind in enumerate(KINDS, 1):
-            grid.addWidget(QLabel(KIND_WORDS.get(kind.name, kind.name)), row, 0)
+            grid.addWidget(plain_label(KIND_WORDS.get(kind.name, kind.name)), row, 0)
             for column, counter in enumerate((self.report.added, self.report.updated, self.report.removed), 1):
-                grid.addWidget(QLabel(str(counter[kind.name])), row, column, Qt.AlignmentFlag.AlignRight)
+                grid.addWidget(plain_label(str(counter[kind.name])), row, column, Qt.AlignmentFlag.AlignRight)
         grid.setColumnStretch(4, 1)
         return grid
 
@@ -228,7 +229,7 @@ class ImportSummaryDialog(QDialog):
                      "this workspace's" if c.kept == "workspace" else "the bundle's")
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(plain_tooltip(text))
                 table.setItem(row, column, item)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

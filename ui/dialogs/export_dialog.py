@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QVBoxLayout, QWidget
 
 from healthqa.review import export_flags
 from healthqa.formats.exports import export_long, export_results
@@ -21,6 +21,7 @@ from healthqa.scoring import MAJORITY
 
 from ..widgets.banner import make_banner, show_banner
 from ..widgets.combo import fill_combo
+from ..widgets.plain_text import plain_label
 from .choices import Choices, load_choices
 from .form_helpers import FileField, action_buttons
 from .prompts import Prompts
@@ -113,7 +114,7 @@ class ExportDialog(QDialog):
         self.format_combo = QComboBox()
         for spec in FORMATS:
             self.format_combo.addItem(spec.label, spec.key)
-        self.hint = QLabel()
+        self.hint = plain_label()
         self.hint.setObjectName("muted")
         self.hint.setWordWrap(True)
         self.set_combo, self.model_combo, self.rater_combo, self.run_combo = (QComboBox() for _ in range(4))

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from healthqa.review import FLAG_REASONS, MAX_FLAG_COMMENT
 
 from ..widgets.panel_header import section_title
+from ..widgets.plain_text import plain_label
 
 FLAG_MARK = "⚑"
 # The stored reasons in a clinician's words: (short label, what it means).
@@ -61,7 +62,7 @@ class FlagDialog(QDialog):
         self.setWindowTitle(f"Flag rubric item #{criterion_number}")
         self.setMinimumWidth(520)
         heading = section_title(f"Rubric item #{criterion_number}")
-        quoted = QLabel(criterion_text)
+        quoted = plain_label(criterion_text)
         quoted.setTextFormat(Qt.TextFormat.PlainText)  # rubric text is data, never markup
         quoted.setWordWrap(True)
         quoted.setObjectName("muted")
@@ -80,11 +81,11 @@ class FlagDialog(QDialog):
         self.comment.setMaxLength(MAX_FLAG_COMMENT)
         self.comment.setPlaceholderText("What should it say instead? (optional)")
         self.comment.setAccessibleName("Comment")
-        reason_title = QLabel(f"&Why is it wrong or unclear?  (1–{len(FLAG_REASONS)} or ↑ ↓)")
+        reason_title = plain_label(f"&Why is it wrong or unclear?  (1–{len(FLAG_REASONS)} or ↑ ↓)")
         reason_title.setBuddy(self.reasons)
-        comment_title = QLabel("&Comment")
+        comment_title = plain_label("&Comment")
         comment_title.setBuddy(self.comment)
-        note = QLabel("A flag goes to whoever maintains the question set; it changes neither the rubric "
+        note = plain_label("A flag goes to whoever maintains the question set; it changes neither the rubric "
                       "nor your verdict.")
         note.setObjectName("muted")
         note.setWordWrap(True)

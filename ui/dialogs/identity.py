@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
 from ..context import RaterIdentity
+from ..widgets.plain_text import plain_label
 
 ROLES = ["Physician", "Resident", "Nurse", "Nurse practitioner", "Pharmacist", "Physician assistant",
          "Medical student", "Other"]
@@ -19,7 +19,7 @@ class IdentityDialog(QDialog):
         self.setWindowTitle("Who is grading?")
         self.setMinimumWidth(420)
         self._known = {r.name: r for r in known}
-        intro = QLabel("Your name signs every verdict you give in this workspace. "
+        intro = plain_label("Your name signs every verdict you give in this workspace. "
                        "Graders' verdicts stay hidden until you submit your own.")
         intro.setWordWrap(True)
         intro.setObjectName("muted")
@@ -34,7 +34,7 @@ class IdentityDialog(QDialog):
         self.role_edit.setCurrentText(current.role if current and current.role else "")
         self.specialty_edit = QLineEdit(current.specialty if current and current.specialty else "")
         self.specialty_edit.setPlaceholderText("e.g. Emergency medicine")
-        self.error = QLabel("")
+        self.error = plain_label("")
         self.error.setObjectName("muted")
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)

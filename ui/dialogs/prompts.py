@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from ..widgets.plain_text import plain_message_box
+
 
 class Prompts:
     def save_file(self, parent: QWidget | None, caption: str, suggested: str, filters: str) -> str | None:
@@ -23,7 +25,7 @@ class Prompts:
 
     def confirm(self, parent: QWidget | None, title: str, text: str, accept: str) -> bool:
         """True when the person chose `accept` (a button that says what will happen), False on Cancel."""
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+        box = plain_message_box(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
         yes = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)  # the safe answer on a stray Enter

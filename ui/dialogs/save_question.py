@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import uuid
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout,
-                               QWidget)
 from pydantic import ValidationError
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from healthqa.domain import IdealCompletions, Message, Question
 
 from ..panels.rubric_editor import RubricEditor, parse_tags
 from ..widgets.banner import make_banner
 from ..widgets.panel_header import section_title
+from ..widgets.plain_text import plain_label
 
 
 class SaveQuestionDialog(QDialog):
@@ -51,7 +52,7 @@ class SaveQuestionDialog(QDialog):
         self.rubric.start_editing()
         self.rubric.add_criterion()
         self.rubric.error_label.setVisible(False)  # no complaint about the empty row before it is written
-        rubric_hint = QLabel("Write what a good answer must do (positive points, up to +10) or must not do "
+        rubric_hint = plain_label("Write what a good answer must do (positive points, up to +10) or must not do "
                              "(negative points). Graders judge each criterion as met or not met.")
         rubric_hint.setObjectName("muted")
         rubric_hint.setWordWrap(True)
@@ -67,7 +68,7 @@ class SaveQuestionDialog(QDialog):
         form.addRow("Tags", self.tags_edit)
         form.addRow("Reference answer", self.reference_combo)
         turns = len(conversation)
-        summary = QLabel(f"The conversation ({turns} turn{'s' if turns != 1 else ''}, ending with your question) "
+        summary = plain_label(f"The conversation ({turns} turn{'s' if turns != 1 else ''}, ending with your question) "
                          "becomes a new question with the rubric below.")
         summary.setWordWrap(True)
         buttons = QHBoxLayout()

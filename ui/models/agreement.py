@@ -15,6 +15,7 @@ from healthqa.agreement import degenerate_note
 from ..agreement_format import GROUP_STATISTICS, VERDICT_COLOURS, VERDICT_LABELS, fmt, fmt_ci
 from ..look import THEME
 from .row_list import RowListModel
+from ..widgets.plain_text import plain_tooltip
 
 
 class GroupStatisticsModel(RowListModel):
@@ -51,8 +52,9 @@ class GroupStatisticsModel(RowListModel):
             return font
         if role == Qt.ItemDataRole.ToolTipRole and key:
             degenerate = block.get("bootstrap", {}).get("degenerate", {}).get(key, 0)
-            return (f"{GROUP_STATISTICS[key]} for {label}: {fmt(block[key], 3)}; 95% bootstrap interval "
-                    f"{fmt_ci(block.get(f'{key}_ci')) or 'undefined'}; {degenerate} resamples undefined")
+            return plain_tooltip(f"{GROUP_STATISTICS[key]} for {label}: {fmt(block[key], 3)}; 95% bootstrap "
+                                 f"interval {fmt_ci(block.get(f'{key}_ci')) or 'undefined'}; "
+                                 f"{degenerate} resamples undefined")
         return None
 
 
@@ -76,5 +78,5 @@ class DisagreementModel(RowListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [item["criterion"], ""] + [
                 f"{v['rater']}: {VERDICT_LABELS[v['verdict']]}" for v in item["verdicts"]]
-            return "\n".join(lines)
+            return plain_tooltip("\n".join(lines))
         return None

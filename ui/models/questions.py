@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from .row_list import RowListModel
+from ..widgets.plain_text import plain_tooltip
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Question", "Theme", "Criteria")
@@ -37,7 +38,7 @@ class QuestionTableModel(RowListModel):
                 return theme_label(row["theme"])
             return row["criteria"]
         if role == Qt.ItemDataRole.ToolTipRole and column == 0:
-            return (row["preview"] or "").split("\n", 1)[0][:300]
+            return plain_tooltip((row["preview"] or "").split("\n", 1)[0][:300])
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == ID_ROLE:

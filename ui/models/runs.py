@@ -7,6 +7,7 @@ from typing import Callable
 from PySide6.QtCore import Qt
 
 from .row_list import RowListModel
+from ..widgets.plain_text import plain_tooltip
 
 Column = tuple[str, Callable[[dict], object]]  # (header, the cell's value from a row)
 
@@ -30,8 +31,10 @@ class RowsModel(RowListModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             value = self.columns[index.column()][1](row)
             if role == Qt.ItemDataRole.ToolTipRole and "id" in row and index.column() == len(self.columns) - 1:
-                return f"{value}  (id {row['id']})"
-            return None if value is None else str(value)
+                return plain_tooltip(f"{value}  (id {row['id']})")
+            if value is None:
+                return None
+            return plain_tooltip(str(value)) if role == Qt.ItemDataRole.ToolTipRole else str(value)
         if role == Qt.ItemDataRole.UserRole:
             return row
         return None

@@ -16,26 +16,17 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
-                               QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
+                               QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from .. import look
 from ..agreement_format import VERDICT_COLOURS, VERDICT_LABELS
 from ..look import THEME
 from ..widgets.card import card
-from ..widgets.panel_header import heading_row, panel_title
 from ..widgets.markdown_view import (RenderedDocument, SafeTextBrowser, message_bubble, render_answer,
                                      render_conversation)
-
-
-def plain_label(text: str = "", object_name: str | None = None, *, wrap: bool = False) -> QLabel:
-    """A label that shows its text as text: workspace text (criteria, comments, names) is untrusted."""
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(wrap)
-    if object_name:
-        label.setObjectName(object_name)
-    return label
+from ..widgets.panel_header import heading_row, panel_title
+from ..widgets.plain_text import plain_label
 
 
 class AdjudicationView(QWidget):
@@ -56,7 +47,7 @@ class AdjudicationView(QWidget):
     def _build(self) -> None:
         self.back_button = QPushButton("← Agreement")
         self.back_button.clicked.connect(self.sig_back.emit)
-        self.position = QLabel("")
+        self.position = plain_label("")
         self.position.setObjectName("panelSubtitle")
         self.previous_button = QPushButton("‹ Previous")
         self.previous_button.clicked.connect(lambda: self.sig_step.emit(-1))
@@ -69,7 +60,7 @@ class AdjudicationView(QWidget):
         self.answer_view.setObjectName("answerView")
         self.answer_view.setAccessibleName("Conversation and answer")
 
-        self.points = QLabel("")
+        self.points = plain_label("")
         self.criterion = plain_label("", wrap=True)
         self.criterion.setAccessibleName("Criterion")
         big = QFont(self.criterion.font())
@@ -124,7 +115,7 @@ class AdjudicationView(QWidget):
         self.record_button.setProperty("primary", True)
         self.record_button.clicked.connect(self._record)
         sign = QHBoxLayout()
-        sign.addWidget(QLabel("Adjudicator"))
+        sign.addWidget(plain_label("Adjudicator"))
         sign.addWidget(self.adjudicator, 1)
         sign.addWidget(self.record_button)
 

@@ -32,8 +32,7 @@ from healthqa.agreement import degenerate_note
 from healthqa.review import adjudicate, adjudication_item, agreement_overview, disagreements
 
 from .. import look
-from ..agreement_format import BREAKDOWNS, GROUP_STATISTICS, VERDICT_LABELS, fmt, fmt_ci
-from ..look import THEME
+from ..agreement_format import BREAKDOWNS, VERDICT_LABELS, fmt, fmt_ci
 from ..widgets.combo import fill_combo
 from . import Panel
 from .agreement_layout import AgreementLayout
@@ -138,11 +137,8 @@ class AgreementPanel(AgreementLayout, Panel):
             self.heatmap.set_data(report["raters"], report["pairs"])
             overall = {**report["overall"], "items": report["items"]}
             for key, tile in self.tiles.items():
-                tile.setText(f"<span style='color:{THEME['muted']}'>{GROUP_STATISTICS[key]}</span><br>"
-                             f"<span style='font-size:15pt; font-weight:700'>{fmt(overall[key])}</span><br>"
-                             f"<span style='color:{THEME['muted']}'>{fmt_ci(overall.get(key + '_ci')) or '—'}</span>"
-                             + (f"<br><span style='color:{THEME['disagree']}'>⚠ {note}</span>"
-                                if (note := degenerate_note(overall, key)) else ""))
+                tile.show_value(fmt(overall[key]), fmt_ci(overall.get(key + "_ci")) or "—",
+                                degenerate_note(overall, key))
             for key, model in self.group_models.items():
                 groups = overview["by"].get(key, {})
                 model.set_rows([("All items", overall)] +

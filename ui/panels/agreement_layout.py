@@ -13,7 +13,7 @@ one method per section:
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QFrame, QHBoxLayout, QHeaderView,
                                QPushButton, QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from .. import look
@@ -24,6 +24,7 @@ from ..widgets.combo import filter_combo
 from ..widgets.grader_standing import GraderStanding
 from ..widgets.heatmap import RaterHeatmap
 from ..widgets.panel_header import page_layout, panel_header
+from ..widgets.plain_text import plain_label
 from ..widgets.row_table import row_table
 from ..widgets.splitter import two_panes
 from .adjudication_view import AdjudicationView
@@ -52,7 +53,7 @@ class AgreementLayout:
         self.adjudication.sig_step.connect(lambda step: self.open_item(self._position + step))
         self.adjudication.sig_record.connect(self._record)
 
-        self.notice = QLabel("")
+        self.notice = plain_label("")
         self.notice.setObjectName("emptyState")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.notice.setWordWrap(True)
@@ -65,7 +66,7 @@ class AgreementLayout:
         self.setFocusProxy(self.list_view)
 
     def _build_header(self) -> QHBoxLayout:
-        self.subtitle = QLabel("")
+        self.subtitle = plain_label("")
         self.model_combo = filter_combo("Answers of model", 140, self._reload)
         self.set_combo = filter_combo("Question set", 130, self._reload)
         self.report_button = QPushButton("Save report…")
@@ -88,7 +89,7 @@ class AgreementLayout:
             lambda _: self.heatmap.set_statistic(self.statistic_combo.currentData()))
         heat_card, heat_layout = card("EACH PAIR OF RATERS", self.statistic_combo)
         heat_layout.addWidget(self.heatmap, 1)
-        heat_note = QLabel("Each cell: the value on the items both raters judged, and how many (n). "
+        heat_note = plain_label("Each cell: the value on the items both raters judged, and how many (n). "
                            "Click a cell to list that pair's disagreements.")
         heat_note.setObjectName("muted")
         heat_note.setWordWrap(True)
@@ -96,16 +97,12 @@ class AgreementLayout:
         return heat_card
 
     def _build_overall_card(self) -> QFrame:
-        self.tiles = {key: QLabel("") for key in GROUP_STATISTICS}
+        self.tiles = {key: StatTile(GROUP_STATISTICS[key]) for key in GROUP_STATISTICS}
         tiles_row = QHBoxLayout()
         tiles_row.setSpacing(8)
-        for key, tile in self.tiles.items():
-            tile.setObjectName("card")
-            tile.setAccessibleName(GROUP_STATISTICS[key])
-            tile.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            tile.setMinimumHeight(76)
+        for tile in self.tiles.values():
             tiles_row.addWidget(tile, 1)
-        self.facts = QLabel("")
+        self.facts = plain_label("")
         self.facts.setObjectName("muted")
         overall_card, overall_layout = card("ALL RATERS TOGETHER · 95% INTERVALS")
         overall_layout.addLayout(tiles_row)
@@ -115,7 +112,7 @@ class AgreementLayout:
     def _build_standing_card(self) -> QFrame:
         self.standing = GraderStanding()
         self.standing.setAccessibleName("Model graders among clinicians")
-        self.standing_text = QLabel("")
+        self.standing_text = plain_label("")
         self.standing_text.setWordWrap(True)
         self.standing_text.setTextFormat(Qt.TextFormat.PlainText)
         standing_card, standing_layout = card("MODEL GRADERS AMONG CLINICIANS (MACRO-F1)")
@@ -188,3 +185,36 @@ class AgreementLayout:
         table.verticalHeader().setDefaultSectionSize(28)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         return table
+
+
+class StatTile(QFrame):
+    """One statistic as a card: its name, the value large, the interval (three plain labels, no markup)."""
+
+    def __init__(self, name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.setAccessibleName(name)
+        self.setMinimumHeight(76)
+        self.name = plain_label(name, "muted")
+        self.value = plain_label()
+        self.value.setStyleSheet("font-size: 15pt; font-weight: 700;")
+        self.interval = plain_label("", "muted")
+        self.note = plain_label(wrap=True)  # e.g. too many undefined resamples: in words, not colour alone
+        self.note.setStyleSheet(f"color: {look.THEME['disagree']};")
+        self.note.setVisible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(2)
+        for label in (self.name, self.value, self.interval, self.note):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(label)
+
+    def show_value(self, value: str, interval: str, note: str | None = None) -> None:
+        self.value.setText(value)
+        self.interval.setText(interval)
+        self.note.setText(f"⚠ {note}" if note else "")
+        self.note.setVisible(bool(note))
+
+    def text(self) -> str:
+        """What the tile says, as one line (tests, screen readers)."""
+        return " ".join(t for t in (self.name.text(), self.value.text(), self.interval.text(), self.note.text()) if t)

@@ -31,6 +31,7 @@ from ..widgets.markdown_view import render_conversation
 from .ask_column import AnswerColumn, stream_answer
 from .ask_layout import AskLayout
 from .worker_panel import WorkerPanel
+from ..widgets.plain_text import plain_tooltip
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
@@ -202,7 +203,7 @@ class AskPanel(AskLayout, WorkerPanel):
         for i, config in enumerate(self.configs):
             item = QListWidgetItem(config.name)
             item.setData(Qt.ItemDataRole.UserRole, config.name)
-            item.setToolTip(f"{config.provider} · {config.model}")
+            item.setToolTip(plain_tooltip(f"{config.provider} · {config.model}"))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             ticked = config.name in checked if checked is not None else i == 0
             item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from healthqa.domain import Answer, Message, ModelConfig
 from healthqa.providers import estimate_cost, make_provider
@@ -26,6 +26,7 @@ from ..async_worker import AsyncTask, TaskControl
 from ..ops import Ops
 from ..widgets.banner import make_banner
 from ..widgets.markdown_view import SafeTextBrowser, render_answer
+from ..widgets.plain_text import plain_label, plain_tooltip
 from ..widgets.progress_panel import format_cost
 
 RENDER_MS = 60  # a streaming column repaints at most this often (re-rendering Markdown per piece is quadratic)
@@ -66,18 +67,18 @@ class AnswerColumn(QFrame):
         self.answer: Answer | None = None
         self.error: str | None = None
         self.task: AsyncTask | None = None
-        name = QLabel(config.name)
+        name = plain_label(config.name)
         name.setTextFormat(Qt.TextFormat.PlainText)
         name.setStyleSheet("font-weight: 700;")
-        name.setToolTip(f"{config.provider} · {config.model}")
-        self.state = QLabel("Waiting…")
+        name.setToolTip(plain_tooltip(f"{config.provider} · {config.model}"))
+        self.state = plain_label("Waiting…")
         self.state.setObjectName("chip")
         header = QHBoxLayout()
         header.addWidget(name, 1)
         header.addWidget(self.state)
         self.view = SafeTextBrowser()
         self.view.setAccessibleName(f"Answer of {config.name}")
-        self.footer = QLabel()
+        self.footer = plain_label()
         self.footer.setObjectName("muted")
         self.footer.setWordWrap(True)
         self.error_label = make_banner("error")

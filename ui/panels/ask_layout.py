@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QPlainTextEdit, QPushButton, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListWidget, QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from .. import look
 from ..widgets.banner import make_banner
 from ..widgets.markdown_view import SafeTextBrowser
 from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
+from ..widgets.plain_text import plain_label
 from ..widgets.splitter import two_panes
 
 
@@ -54,7 +55,7 @@ class AskLayout:
 
         self.columns_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.columns_splitter.setChildrenCollapsible(False)
-        self.empty = QLabel("Tick one or more models, type a question below and press Ask (Ctrl+Enter).")
+        self.empty = plain_label("Tick one or more models, type a question below and press Ask (Ctrl+Enter).")
         self.empty.setObjectName("emptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
@@ -71,7 +72,7 @@ class AskLayout:
         self.question_edit.textChanged.connect(self._update_buttons)
         self.attach_button = QPushButton(look.icon("import"), "Attach image…")
         self.attach_button.clicked.connect(self._on_attach_clicked)
-        self.thumbnail = QLabel()
+        self.thumbnail = plain_label()
         self.thumbnail.setVisible(False)
         self.thumbnail.setAccessibleName("Attached image")
         self.remove_image_button = QPushButton(look.icon("remove"), "")
@@ -79,7 +80,7 @@ class AskLayout:
         self.remove_image_button.setAccessibleName("Remove the image")
         self.remove_image_button.clicked.connect(self.clear_image)
         self.remove_image_button.setVisible(False)
-        self.hint = QLabel()
+        self.hint = plain_label()
         self.hint.setObjectName("muted")
         self.hint.setWordWrap(True)
         self.save_button = QPushButton("Save as question…")

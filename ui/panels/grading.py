@@ -44,6 +44,7 @@ from ..widgets.markdown_view import (RenderedDocument, plain_conversation, plain
 from . import Panel
 from .grading_layout import GradingActions as A
 from .grading_layout import GradingLayout
+from ..widgets.plain_text import plain_tooltip
 
 COMMENT_SAVE_MS = 600
 log = logging.getLogger(__name__)
@@ -339,7 +340,7 @@ class GradingPanel(GradingLayout, Panel):
             self.blind_badge.setObjectName("revealBadge")
             self.blind_badge.setText(self.blind_badge.fontMetrics().elidedText(
                 f"Model: {self.view.model}", Qt.TextElideMode.ElideRight, 280))
-            self.blind_badge.setToolTip(self.view.model)
+            self.blind_badge.setToolTip(plain_tooltip(self.view.model))
             self.blind_icon.setPixmap(look.icon("visible").pixmap(20, 20))
         look.repolish(self.blind_badge)
         self.submit_button.setText("Next answer  (Enter)" if self.view.submitted else "Submit  (Enter)")

@@ -8,8 +8,8 @@ are defined here, side by side, so they cannot drift apart.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QPlainTextEdit, QProgressBar, QPushButton, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from .. import look
 from ..widgets.banner import make_banner
@@ -17,6 +17,7 @@ from ..widgets.checklist import ChecklistView
 from ..widgets.key_legend import KeyLegend
 from ..widgets.markdown_view import SafeTextBrowser
 from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
+from ..widgets.plain_text import plain_label
 from ..widgets.splitter import two_panes
 
 
@@ -58,14 +59,14 @@ class GradingLayout:
     """Mixin for GradingPanel: builds its widgets."""
 
     def _build(self) -> None:
-        self.position = QLabel("")
+        self.position = plain_label("")
         self.progress_bar = QProgressBar()
         self.progress_bar.setFixedWidth(180)
         self.progress_bar.setTextVisible(False)
-        self.progress_text = QLabel("")
+        self.progress_text = plain_label("")
         self.progress_text.setObjectName("muted")
-        self.blind_badge = QLabel()
-        self.blind_icon = QLabel()
+        self.blind_badge = plain_label()
+        self.blind_icon = plain_label()
         self.prev_button = QPushButton(look.icon("prev"), "Previous")
         self.next_button = QPushButton(look.icon("next"), "Next")
         self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # icon after the word
@@ -81,7 +82,7 @@ class GradingLayout:
 
         self.conversation_view = SafeTextBrowser()
         self.conversation_view.setAccessibleName("Conversation")
-        self.answer_heading = QLabel()
+        self.answer_heading = plain_label()
         self.answer_heading.setObjectName("answerHeading")
         self.answer_view = SafeTextBrowser()
         self.answer_view.setObjectName("answerView")
@@ -140,7 +141,7 @@ class GradingLayout:
         splitter = two_panes(Qt.Orientation.Horizontal, left, right, stretch=(11, 10))
         self._splitter = splitter
 
-        self.empty = QLabel()
+        self.empty = plain_label()
         self.empty.setObjectName("emptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 from pydantic import ValidationError
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLineEdit,
+                               QPlainTextEdit, QPushButton, QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
 from healthqa.domain import PROVIDERS, ModelConfig, ReasoningMode
 from healthqa.providers import ADAPTERS
@@ -22,6 +22,7 @@ from healthqa.secrets import DEFAULT_ENV
 
 from ..widgets.banner import make_banner
 from ..widgets.panel_header import section_title
+from ..widgets.plain_text import plain_label
 
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google Gemini",
                   "openai-compatible": "OpenAI-compatible server (Ollama, vLLM, llama.cpp…)"}
@@ -38,11 +39,11 @@ class FieldRow(QWidget):
         super().__init__(parent)
         self.field = field
         # Parented at once: a parentless label made visible would flash up as a window of its own.
-        self.hint = QLabel(hint, self)
+        self.hint = plain_label(hint, parent=self)
         self.hint.setObjectName("muted")
         self.hint.setWordWrap(True)
         self.hint.setVisible(bool(hint))
-        self.error = QLabel(self)
+        self.error = plain_label(parent=self)
         self.error.setWordWrap(True)
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setObjectName("fieldError")
@@ -127,7 +128,7 @@ class ModelForm:
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_edit.setAccessibleName("API key")
         self.key_edit.setPlaceholderText("paste the API key; it is stored in the keyring on Save")
-        self.key_status = QLabel()
+        self.key_status = plain_label()
         self.key_status.setObjectName("muted")
         self.key_mode.buttonToggled.connect(lambda *_: self._update_key_mode())
 
@@ -150,12 +151,12 @@ class ModelForm:
         }
         prices = QHBoxLayout()
         prices.setSpacing(8)
-        price_hint = QLabel("US$ per million tokens, for cost estimates")
+        price_hint = plain_label("US$ per million tokens, for cost estimates")
         price_hint.setObjectName("muted")
         price_hint.setWordWrap(True)
         price_hint.setContentsMargins(0, 6, 0, 0)
         for text, row in (("Input", self.rows["price_in_per_mtok"]), ("Output", self.rows["price_out_per_mtok"])):
-            label = QLabel(text)
+            label = plain_label(text)
             label.setContentsMargins(0, 6, 0, 0)  # level with the text in the field
             prices.addWidget(label, 0, Qt.AlignmentFlag.AlignTop)
             prices.addWidget(row, 0, Qt.AlignmentFlag.AlignTop)

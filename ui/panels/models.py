@@ -18,7 +18,7 @@ the workspace, the keyring or the network in model_config_ops.py.
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
+from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
                                QWidget)
 
 from healthqa.domain import ModelConfig
@@ -27,6 +27,7 @@ from healthqa.store import list_model_configs
 from .. import look
 from ..widgets.banner import show_banner
 from ..widgets.panel_header import page_layout, panel_intro
+from ..widgets.plain_text import plain_label, plain_message_box
 from . import Panel
 from .model_config_ops import keyring_has_key, probe_connection, remove_config, save_config
 from .model_form import SHORT_PROVIDER_NAMES, ModelForm
@@ -41,9 +42,9 @@ class ConfigItem(QWidget):
 
     def __init__(self, config: ModelConfig, parent: QWidget | None = None):
         super().__init__(parent)
-        name = QLabel(config.name)
+        name = plain_label(config.name)
         name.setStyleSheet("font-weight: 600;")
-        detail = QLabel(f"{SHORT_PROVIDER_NAMES[config.provider]} · {config.model}")
+        detail = plain_label(f"{SHORT_PROVIDER_NAMES[config.provider]} · {config.model}")
         detail.setObjectName("muted")
         for label in (name, detail):
             label.setTextFormat(Qt.TextFormat.PlainText)
@@ -153,9 +154,10 @@ class ModelsPanel(ModelForm, Panel):
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask yes/no (tests replace this; the one modal question of the panel)."""
-        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        box = plain_message_box(QMessageBox.Icon.Question, title, text,
+                                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     # -- private: loading ---------------------------------------------------------------------
     def _show_configs(self, configs: list[ModelConfig]) -> None:

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QHeaderView, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from healthqa import review, store
 
@@ -15,12 +14,13 @@ from .. import look
 from ..models.questions import QuestionTableModel, theme_label
 from ..widgets.combo import fill_combo, filter_combo
 from ..widgets.flow_layout import FlowLayout
+from ..widgets.import_box import ImportBox, run_import
 from ..widgets.markdown_view import SafeTextBrowser, render_conversation
 from ..widgets.panel_header import heading_row, page_layout, panel_header, section_title
+from ..widgets.plain_text import plain_label
 from ..widgets.row_table import row_table
 from ..widgets.splitter import two_panes
 from . import Panel
-from ..widgets.import_box import ImportBox, run_import
 from .rubric_editor import RubricEditor
 
 SEARCH_DELAY_MS = 250
@@ -65,7 +65,7 @@ class QuestionsPanel(Panel):
         self._build()
 
     def _build(self) -> None:
-        self.count_label = QLabel("")
+        self.count_label = plain_label("")
         self.import_button = QPushButton(look.icon("import_white"), "Import…")
         self.import_button.setProperty("primary", True)
         self.import_button.clicked.connect(self.choose_and_import)
@@ -102,7 +102,7 @@ class QuestionsPanel(Panel):
         left_layout.addWidget(self.search)
         left_layout.addWidget(self.table, 1)
 
-        self.prompt_label = QLabel("")
+        self.prompt_label = plain_label("")
         self.prompt_label.setObjectName("muted")
         self.prompt_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tags_box = QWidget()
@@ -125,7 +125,7 @@ class QuestionsPanel(Panel):
         conversation_layout.addWidget(self.tags_box)
         conversation_layout.addWidget(self.conversation, 1)
         right = two_panes(Qt.Orientation.Vertical, conversation_box, rubric_box, stretch=(1, 1))
-        self.empty = QLabel("No questions yet.\nImport a HealthBench JSONL file to begin.")
+        self.empty = plain_label("No questions yet.\nImport a HealthBench JSONL file to begin.")
         self.empty.setObjectName("emptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         splitter = two_panes(Qt.Orientation.Horizontal, left, right, stretch=(4, 6))
@@ -213,7 +213,7 @@ class QuestionsPanel(Panel):
         self.prompt_label.setText(question.prompt_id)
         self.tags_layout.clear()
         for tag in question.example_tags:
-            chip = QLabel(tag.replace("_", " "))
+            chip = plain_label(tag.replace("_", " "))
             chip.setObjectName("chip")
             self.tags_layout.addWidget(chip)
         self.tags_box.setVisible(bool(question.example_tags))

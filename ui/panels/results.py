@@ -27,6 +27,7 @@ from ..models.results import ResultsTableModel
 from ..widgets.charts import BarChart, Point, ScatterChart, Series
 from ..widgets.combo import fill_combo, filter_combo
 from ..widgets.panel_header import page_layout, panel_header
+from ..widgets.plain_text import plain_label
 from . import Panel
 from .compare_view import CompareView
 
@@ -65,7 +66,7 @@ class ResultsPanel(Panel):
         self._build()
 
     def _build(self) -> None:
-        self.subtitle = QLabel("")
+        self.subtitle = plain_label("")
         self.rater_combo = filter_combo("Scores from", 230, self._compute)
         self.set_combo = filter_combo("Question set", 150, self._compute)
         self.without_flagged = QCheckBox("Leave out rubric criteria that a clinician flagged as wrong or ambiguous")
@@ -120,7 +121,7 @@ class ResultsPanel(Panel):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, self.model.columnCount()):
             self.table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.notice = QLabel("")
+        self.notice = plain_label("")
         self.notice.setObjectName("emptyState")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.notice.setWordWrap(True)

@@ -19,6 +19,7 @@ from healthqa.domain import Criterion
 
 from .. import look
 from ..widgets.banner import make_banner
+from ..widgets.plain_text import plain_tooltip
 
 TEXT, POINTS, TAGS = range(3)
 FIELD_COLUMNS = {"criterion": TEXT, "points": POINTS, "tags": TAGS}
@@ -150,7 +151,7 @@ class RubricEditor(QWidget):
             if item is not None:
                 item.setData(Qt.ItemDataRole.DecorationRole, look.icon("unsafe"))
                 item.setBackground(look.colour("not_met_bg"))
-                item.setToolTip(message)
+                item.setToolTip(plain_tooltip(message))
         self.table.blockSignals(False)
         self.errors = [f"Row {row + 1} · {FIELD_NAMES[column]}: {message}" if row is not None else message
                        for row, column, message in problems]

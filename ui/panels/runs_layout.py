@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QPushButton, QSpinBox,
                                QTableView, QVBoxLayout, QWidget)
 
 from healthqa.runs import CONTEMPLATING, DEFAULT_DRAFTS, INSTANT, MAX_DRAFTS, THINKING
@@ -19,6 +19,7 @@ from healthqa.runs import CONTEMPLATING, DEFAULT_DRAFTS, INSTANT, MAX_DRAFTS, TH
 from .. import look
 from ..models.runs import RowsModel
 from ..widgets.panel_header import heading_row, page_layout, panel_intro, section_title
+from ..widgets.plain_text import plain_label
 from ..widgets.progress_panel import ProgressPanel
 from ..widgets.row_table import row_table
 from ..widgets.splitter import two_panes
@@ -109,7 +110,7 @@ class RunsLayout:
         self.grade_button.setToolTip("The model grader judges every answer of the selected run, criterion by "
                                      "criterion; its verdicts are stored as a model rater's grades")
         self.grade_button.clicked.connect(self._on_grade_clicked)
-        self.form_hint = QLabel()
+        self.form_hint = plain_label()
         self.form_hint.setObjectName("muted")
         self.form_hint.setWordWrap(True)
         self.add_model_button = QPushButton(look.icon("models"), "Add a model…")
@@ -179,7 +180,7 @@ class RunsLayout:
         runs_box = QWidget()
         runs_layout = QVBoxLayout(runs_box)
         runs_layout.setContentsMargins(0, 0, 0, 0)
-        grader_label = QLabel("Model grader")
+        grader_label = plain_label("Model grader")
         grader_label.setObjectName("muted")
         runs_head = heading_row(section_title("PAST RUNS"), right=[grader_label, self.grader_combo, self.grade_button])
         runs_head.addSpacing(12)

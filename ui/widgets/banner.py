@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from .. import look
+from .plain_text import plain_label
 
 
 def make_banner(tone: str | None = None, *, selectable: bool = True) -> QLabel:
@@ -18,7 +19,7 @@ def make_banner(tone: str | None = None, *, selectable: bool = True) -> QLabel:
     `selectable`: the text can be selected with the mouse (to copy an error). That gives the label click
     focus, so pass False where a click must leave the keyboard focus where it is (the grading keys).
     """
-    label = QLabel()
+    label = plain_label()
     label.setObjectName("banner")
     if tone is not None:
         label.setProperty("tone", tone)

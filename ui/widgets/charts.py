@@ -20,6 +20,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainte
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..look import SERIES_COLOURS, THEME
+from .plain_text import plain_tooltip
 
 PATTERNS = [Qt.BrushStyle.SolidPattern, Qt.BrushStyle.BDiagPattern, Qt.BrushStyle.Dense4Pattern,
             Qt.BrushStyle.CrossPattern, Qt.BrushStyle.FDiagPattern, Qt.BrushStyle.Dense6Pattern]
@@ -165,7 +166,7 @@ class _Chart(QWidget):
         position = event.position()
         tip = next((text for rect, text in self._hits if rect.contains(position)), None)
         if tip:
-            QToolTip.showText(event.globalPosition().toPoint(), tip, self)
+            QToolTip.showText(event.globalPosition().toPoint(), plain_tooltip(tip), self)
         else:
             QToolTip.hideText()
 

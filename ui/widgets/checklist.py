@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLineEdit, QScrollArea, QSizePolicy, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from .. import look
+from .plain_text import plain_label, plain_tooltip
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,16 @@ class CriterionRow(QFrame):
         self.setObjectName("criterionRow")
         self.setProperty("current", False)
         self.setProperty("disagree", False)
-        self.number = QLabel()
+        self.number = plain_label()
         self.number.setObjectName("criterionNumber")
         self.number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         self.number.setFixedWidth(22)
-        self.text = QLabel()
+        self.text = plain_label()
         self.text.setWordWrap(True)
         self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.points = QLabel()
+        self.points = plain_label()
         self.points.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.axis = QLabel()
+        self.axis = plain_label()
         self.axis.setObjectName("axisLabel")
         self.axis.setWordWrap(True)  # may wrap rather than widen the row
         self.buttons: dict[str, QToolButton] = {}
@@ -118,10 +119,10 @@ class CriterionRow(QFrame):
         self.flag_button.clicked.connect(lambda: self.sig_flag_clicked.emit(self.index))
         controls.addWidget(self.flag_button)
         # The clinician's flag on this item: a marker in words (not colour alone) and their note.
-        self.flag_marker = QLabel()
+        self.flag_marker = plain_label()
         self.flag_marker.setObjectName("flagMarker")
         self.flag_marker.setTextFormat(Qt.TextFormat.PlainText)
-        self.flag_note = QLabel()
+        self.flag_note = plain_label()
         self.flag_note.setObjectName("criterionComment")
         self.flag_note.setWordWrap(True)
         self.flag_note.setTextFormat(Qt.TextFormat.PlainText)
@@ -133,7 +134,7 @@ class CriterionRow(QFrame):
         self._flag_box = QWidget()
         self._flag_box.setLayout(flag_line)
         self._flag_box.setVisible(False)
-        self.comment = QLabel()
+        self.comment = plain_label()
         self.comment.setObjectName("criterionComment")
         self.comment.setWordWrap(True)
         self.comment_edit = CommentEdit()
@@ -142,15 +143,15 @@ class CriterionRow(QFrame):
         self.comment_edit.sig_cancelled.connect(lambda: self.sig_comment_cancelled.emit(self.index))
         # After the reveal: a headline per grader (icon, name, verdict; short, never wrapped) and
         # their explanations below it (wrapped, straight in the grid so its height is right).
-        self.grader = QLabel()
+        self.grader = plain_label()
         self.grader.setObjectName("graderLine")
         self.grader.setTextFormat(Qt.TextFormat.PlainText)
         # a long grader name is cut rather than widening the row (the tooltip has it all)
         self.grader.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.grader_icon = QLabel()
-        self.differs = QLabel()
+        self.grader_icon = plain_label()
+        self.differs = plain_label()
         self.differs.setObjectName("disagreeFlag")
-        self.explanation = QLabel()
+        self.explanation = plain_label()
         self.explanation.setObjectName("criterionComment")
         self.explanation.setWordWrap(True)
         self.explanation.setTextFormat(Qt.TextFormat.PlainText)
@@ -227,7 +228,7 @@ class CriterionRow(QFrame):
         self.explanation.setVisible(bool(lines is not None and explanations))
         if lines is not None:
             self.grader.setText("\n".join(lines) if lines else "No model grader verdict on this criterion")
-            self.grader.setToolTip(self.grader.text())
+            self.grader.setToolTip(plain_tooltip(self.grader.text()))
             self.grader.setMinimumHeight(self.grader.fontMetrics().lineSpacing() * max(len(lines), 1))
             self.grader_icon.setPixmap(look.icon(verdict_info(verdict).icon).pixmap(16, 16))
             self.differs.setText("◆ Differs from you" if disagree else "")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..agreement_format import PAIR_STATISTICS, fmt
 from ..look import THEME
+from .plain_text import plain_tooltip
 
 
 class RaterHeatmap(QWidget):
@@ -111,7 +112,7 @@ class RaterHeatmap(QWidget):
             lines = [f"{hit[0]} and {hit[1]}: {p['n']} items both judged"] + [
                 f"{label}: {fmt(p[key], 3)}" for key, label in PAIR_STATISTICS.items()] + [
                 f"Macro-F1: {fmt(p['macro_f1'], 3)}", "Click to list their disagreements"]
-            QToolTip.showText(event.globalPosition().toPoint(), "\n".join(lines), self)
+            QToolTip.showText(event.globalPosition().toPoint(), plain_tooltip("\n".join(lines)), self)
         else:
             QToolTip.hideText()
 

@@ -15,12 +15,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLineEdit, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from healthqa.errors import HealthQAError
 from healthqa.formats.detect import GRADED_RUNS, detect_format, import_file
 from healthqa.formats.healthbench import FormatError, ImportReport, parse_file
+
+from .plain_text import plain_label
 
 MAX_LISTED = 200
 
@@ -70,7 +72,7 @@ class ImportBox(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("card")
-        self.title = QLabel()
+        self.title = plain_label()
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.title.setWordWrap(True)
         self.title.setStyleSheet("font-weight: 600;")

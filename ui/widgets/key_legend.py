@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from .flow_layout import FlowLayout
+from .plain_text import plain_label
 
 
 class KeyLegend(QWidget):
@@ -22,11 +23,11 @@ class KeyLegend(QWidget):
             row.setSpacing(4)
             for i, key in enumerate(keys):
                 if i:
-                    row.addWidget(QLabel("/"))
-                cap = QLabel(key)
+                    row.addWidget(plain_label("/"))
+                cap = plain_label(key)
                 cap.setObjectName("keyCap")
                 row.addWidget(cap)
-            label = QLabel(text)
+            label = plain_label(text)
             label.setObjectName("keyText")
             row.addWidget(label)
             layout.addWidget(item)

@@ -16,19 +16,21 @@ from typing import Sequence
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLayout, QVBoxLayout, QWidget
 
+from .plain_text import plain_label
+
 PAGE_MARGINS = (20, 16, 20, 16)  # left, top, right, bottom: the room around every panel's page
 PAGE_SPACING = 10
 
 
 def panel_title(text: str) -> QLabel:
-    label = QLabel(text)
+    label = plain_label(text)
     label.setObjectName("panelTitle")
     return label
 
 
 def section_title(text: str = "") -> QLabel:
     """A section's heading (set in capitals by the caller, as the other headings are)."""
-    label = QLabel(text)
+    label = plain_label(text)
     label.setObjectName("sectionTitle")
     return label
 
@@ -52,7 +54,7 @@ def panel_header(title: str, subtitle: QLabel, *right: QWidget | str, spacing: i
     A str in `right` becomes a plain label: the caption of the control after it.
     """
     subtitle.setObjectName("panelSubtitle")
-    controls = [QLabel(item) if isinstance(item, str) else item for item in right]
+    controls = [plain_label(item) if isinstance(item, str) else item for item in right]
     return heading_row(panel_title(title), subtitle, right=controls, spacing=spacing)
 
 
@@ -61,7 +63,7 @@ def panel_intro(title: str, sentence: str, *, spacing: int | None = None) -> QVB
 
     `spacing`: between the two lines; by default the spacing of the layout the header goes into.
     """
-    subtitle = QLabel(sentence)
+    subtitle = plain_label(sentence)
     subtitle.setObjectName("panelSubtitle")
     subtitle.setWordWrap(True)
     header = QVBoxLayout()

@@ -7,13 +7,15 @@ the RunSummary at the end); the Runs panel owns the run itself.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from healthqa.runs import CANCELLED, DONE, FAILED, INCOMPLETE, RunProgress, RunSummary
 
 from .. import look
 from .banner import make_banner, show_banner
 from .panel_header import section_title
+from .plain_text import plain_label
 
 OUTCOME_WORDS = {
     DONE: ("success", "Finished: every item has a result."),
@@ -57,14 +59,14 @@ class ProgressPanel(QFrame):
         self.setObjectName("card")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.total = self.done = self.failed = 0
-        self.title = QLabel("No run in progress")
+        self.title = plain_label("No run in progress")
         self.title.setObjectName("panelSubtitle")
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.PlainText)  # set and model names are data
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
         self.bar.setAccessibleName("Run progress")
-        self.percent = QLabel("")
+        self.percent = plain_label("")
         self.percent.setMinimumWidth(150)
         self.percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar_row = QHBoxLayout()
@@ -78,7 +80,7 @@ class ProgressPanel(QFrame):
         for i, (key, caption) in enumerate(STATS):
             row, column = divmod(i, 4)
             label = section_title(caption.upper())
-            value = QLabel("—")
+            value = plain_label("—")
             value.setObjectName("statValue")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             grid.addWidget(label, row * 3, column)
