@@ -27,7 +27,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from healthqa import review, store  # noqa: E402
 from healthqa.formats.healthbench import import_healthbench  # noqa: E402
-from tests.ui.factories import build_showcase, synthetic_rows, write_jsonl  # noqa: E402
+from tests.ui.factories import build_showcase, consensus_like_row, synthetic_rows, write_jsonl  # noqa: E402
 
 SIZE = 5000
 MOVES = 50
@@ -169,6 +169,18 @@ def docs_screenshots(out: Path, folder: Path) -> None:
     window.grab().save(str(out / "compare.png"))
     print(f"saved {out / 'compare.png'}")
     window.close()
+    long_criteria_screenshot(out, folder)
+
+
+def long_criteria_screenshot(out: Path, folder: Path) -> None:
+    """Grading a question whose criteria are long and templated (like HealthBench's consensus criteria)."""
+    workspace = folder / "long-criteria.healthqa"
+    with store.Workspace(workspace) as ws:
+        import_healthbench(ws, write_jsonl(folder / "long-criteria.jsonl", [consensus_like_row()]))
+    png = out / "grading-long-criteria.png"
+    app_process(workspace, png, folder / "long-criteria-settings.ini", "--panel", "grading",
+                "--rater", "Dr. Amara Okafor")
+    print(f"saved {png}")
 
 
 def quiet_offscreen_notices() -> None:

@@ -39,6 +39,7 @@ from .. import look
 from ..dialogs.flag_dialog import FlagDialog, flag_marker_text
 from ..widgets.banner import show_banner
 from ..widgets.checklist import VERDICTS, verdict_info
+from ..widgets.criterion_text import SharedText, split_shared
 from ..widgets.markdown_view import (RenderedDocument, plain_conversation, plain_html, render_answer,
                                      render_conversation)
 from . import Panel
@@ -86,6 +87,8 @@ class OpenedAnswer:
     flags: Flags
     conversation: RenderedDocument | None = None  # None until rendered
     answer: RenderedDocument | None = None
+    shared: SharedText | None = None  # text several criteria share, shown once
+    own_texts: list[str] | None = None  # what each criterion shows of its own (rendered with the rest)
 
 
 def _load_answer(ws, answer_id: str, rater_id: str, rater_name: str) -> OpenedAnswer:
@@ -104,7 +107,9 @@ def _render_answer(opened: OpenedAnswer) -> OpenedAnswer:
     except Exception:  # noqa: BLE001 - e.g. an attachment that does not decode: still show the words
         log.warning("conversation of answer %s shown as plain text", view.answer_id, exc_info=True)
         conversation = plain_conversation(view.conversation)
-    return replace(opened, conversation=conversation, answer=render_answer(view.answer_text))
+    shared, own_texts = split_shared([c.text for c in view.criteria])
+    return replace(opened, conversation=conversation, answer=render_answer(view.answer_text), shared=shared,
+                   own_texts=own_texts)
 
 
 def _as_plain(opened: OpenedAnswer) -> OpenedAnswer:
@@ -148,7 +153,7 @@ class GradingPanel(GradingLayout, Panel):
         self.view: AnswerView | None = None  # the answer on screen: every key acts on it
         self._opening: str | None = None  # the answer being loaded and rendered, on its way to the screen
         self._opening_index = 0  # its place in the queue
-        self._documents: tuple[RenderedDocument, RenderedDocument] | None = None  # what is on screen
+        self._documents: tuple | None = None  # what is on screen: documents, shared text, own texts
         self.reveal: Reveal | None = None
         self.clock = ActiveClock(ctx.clock)
         self._submitted: set[str] = set()
@@ -276,7 +281,7 @@ class GradingPanel(GradingLayout, Panel):
     def _switch_to(self, opened: OpenedAnswer) -> None:
         """Everything on screen and every key's target to `opened`, together (raises if a widget refuses)."""
         self.view, self.reveal, self.flags = opened.view, opened.reveal, opened.flags
-        self._documents = (opened.conversation, opened.answer)
+        self._documents = (opened.conversation, opened.answer, opened.shared, opened.own_texts)
         view = self.view
         if view.answer_id in self.queue:
             self.index = self.queue.index(view.answer_id)
@@ -292,8 +297,12 @@ class GradingPanel(GradingLayout, Panel):
             row.sig_verdict_clicked.connect(self._on_verdict_clicked)
             row.sig_flag_clicked.connect(self._on_flag_clicked)
         self._wired_rows = len(self.checklist.rows)
-        for row, criterion in zip(rows, view.criteria):
-            row.set_criterion(criterion.position + 1, criterion.text, criterion.points, criterion.axis)
+        shared = opened.shared
+        members = set(shared.members) if shared else set()
+        self.checklist.set_shared(shared)
+        for i, (row, criterion) in enumerate(zip(rows, view.criteria)):
+            own = opened.own_texts[i] if opened.own_texts and i in members else None
+            row.set_criterion(criterion.position + 1, criterion.text, criterion.points, criterion.axis, own=own)
             row.set_verdict(view.verdicts.get(criterion.id))
             row.set_comment(view.comments.get(criterion.id))
             self._show_flag(row, criterion.id)
@@ -427,6 +436,10 @@ class GradingPanel(GradingLayout, Panel):
             self._set_verdict(action)
         elif action == A.CLEAR:
             self._set_verdict(None, advance=False)
+        elif action == A.EXPAND:
+            self.checklist.toggle_current()
+        elif action == A.SHARED:
+            self.checklist.shared_box.toggle()
         elif action == A.COMMENT:
             self._start_comment()
         elif action == A.FLAG:

@@ -31,6 +31,8 @@ class GradingActions:
     COMMENT = "comment"
     UNSAFE = "unsafe"
     FLAG = "flag"
+    EXPAND = "expand"
+    SHARED = "shared"
     SUBMIT = "submit"
     PREV_ANSWER = "prev_answer"
     NEXT_ANSWER = "next_answer"
@@ -43,7 +45,7 @@ KEYMAP: dict[Qt.Key, str] = {
     K.Key_Down: A.NEXT_CRITERION, K.Key_J: A.NEXT_CRITERION,
     K.Key_Y: A.MET, K.Key_N: A.NOT_MET, K.Key_Question: A.CANNOT_JUDGE, K.Key_Slash: A.CANNOT_JUDGE,
     K.Key_Backspace: A.CLEAR, K.Key_Delete: A.CLEAR,
-    K.Key_C: A.COMMENT, K.Key_U: A.UNSAFE, K.Key_F: A.FLAG,
+    K.Key_C: A.COMMENT, K.Key_U: A.UNSAFE, K.Key_F: A.FLAG, K.Key_E: A.EXPAND, K.Key_I: A.SHARED,
     K.Key_Return: A.SUBMIT, K.Key_Enter: A.SUBMIT,
     K.Key_Left: A.PREV_ANSWER, K.Key_Right: A.NEXT_ANSWER,
 }
@@ -51,6 +53,7 @@ LEGEND = [
     (["↑", "↓", "K", "J"], "criterion"),
     (["Y"], "met"), (["N"], "not met"), (["?"], "cannot judge"), (["⌫"], "clear"),
     (["C"], "comment"), (["F"], "flag rubric item"), (["U"], "unsafe answer"),
+    (["E"], "whole criterion"), (["I"], "shared instructions"),
     (["Enter"], "submit · next answer"), (["←", "→"], "previous / next answer"),
 ]
 

@@ -5,6 +5,12 @@ action names (`sig_action`); the grading panel decides what they do. Rows
 are pooled and reused from answer to answer, so moving on creates no
 widgets. A verdict is always shown as an icon *and* a word, and so is a
 flag on a rubric item ("⚑ flagged: ambiguous").
+
+Long criteria (HealthBench's consensus criteria run to 3,200 characters of
+templated instructions): text several criteria share is shown once, in a box
+above the rows (`set_shared`), each row shows its own part, and a long part
+is collapsed to its first lines with "Show all" a click or a key away
+(criterion_text.py decides what is shared and what is long).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLineEdit, QScr
                                QVBoxLayout, QWidget)
 
 from .. import look
+from .criterion_text import SharedText, collapsed
 from .plain_text import plain_label, plain_tooltip
 
 
@@ -84,6 +91,18 @@ class CriterionRow(QFrame):
         self.text = plain_label()
         self.text.setWordWrap(True)
         self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self._own_text = ""  # what the row shows of its text (without the shared part)
+        self._short_text: str | None = None  # its collapsed form, None when short
+        self._expanded = False
+        self.shared_note = plain_label("After the shared instructions above:", "criterionComment")
+        self.expand_button = _toggle_button()
+        self.expand_button.clicked.connect(self._on_expand_clicked)
+        text_box = QVBoxLayout()
+        text_box.setContentsMargins(0, 0, 0, 0)
+        text_box.setSpacing(2)
+        text_box.addWidget(self.shared_note)
+        text_box.addWidget(self.text)
+        text_box.addWidget(self.expand_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.points = plain_label()
         self.points.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.axis = plain_label()
@@ -168,7 +187,7 @@ class CriterionRow(QFrame):
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(6)
         grid.addWidget(self.number, 0, 0)
-        grid.addWidget(self.text, 0, 1)
+        grid.addLayout(text_box, 0, 1)
         grid.addWidget(self.points, 0, 2, Qt.AlignmentFlag.AlignTop)
         grid.addLayout(controls, 1, 1, 1, 2)
         grid.addWidget(self._flag_box, 2, 1, 1, 2)
@@ -181,10 +200,16 @@ class CriterionRow(QFrame):
             label.setTextFormat(Qt.TextFormat.PlainText)  # rubric text is data, never markup
 
     # -- public API -----------------------------------------------------------------
-    def set_criterion(self, number: int, text: str, points: int, axis: str | None) -> None:
+    def set_criterion(self, number: int, text: str, points: int, axis: str | None, *,
+                      own: str | None = None) -> None:
+        """`own`: the part to show when the rest of `text` is in the shared box (None: all of it)."""
         self._full_text = text
+        self._own_text = text if own is None else own
+        self._short_text = collapsed(self._own_text)
+        self._expanded = False
+        self.shared_note.setVisible(own is not None)
+        self._show_text()
         self.number.setText(str(number))
-        self.text.setText(text)
         self.points.setText(f"+{points}" if points > 0 else f"−{abs(points)}")
         self.points.setObjectName("pointsPositive" if points > 0 else "pointsNegative")
         self.points.setToolTip(f"{points:+d} points {'if met' if points > 0 else 'if met (a penalty)'}")
@@ -194,6 +219,19 @@ class CriterionRow(QFrame):
     def full_text(self) -> str:
         """The criterion's whole text, however much of it is shown."""
         return self._full_text
+
+    def shown_text(self) -> str:
+        """The criterion's text as the row shows it now."""
+        return self.text.text()
+
+    def is_collapsible(self) -> bool:
+        return self._short_text is not None
+
+    def toggle_expanded(self) -> None:
+        """All of the criterion's own text, or back to its first lines (nothing when it is short)."""
+        if self._short_text is not None:
+            self._expanded = not self._expanded
+            self._show_text()
 
     def set_verdict(self, verdict: str | None) -> None:
         for value, button in self.buttons.items():
@@ -246,10 +284,85 @@ class CriterionRow(QFrame):
     def end_comment(self) -> None:
         self.comment_edit.setVisible(False)
 
+    # -- private ------------------------------------------------------------------------------
+    def _show_text(self) -> None:
+        collapsed_now = self._short_text is not None and not self._expanded
+        self.text.setText(self._short_text if collapsed_now else self._own_text)
+        self.expand_button.setVisible(self._short_text is not None)
+        self.expand_button.setText(f"Show all {len(self._own_text):,} characters  (E)" if collapsed_now
+                                   else "Show less  (E)")
+
+    def _on_expand_clicked(self) -> None:
+        self.sig_clicked.emit(self.index)
+        self.toggle_expanded()
+
     # -- Qt overrides ---------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.sig_clicked.emit(self.index)
+        if self.text.geometry().contains(event.position().toPoint()) and self.is_collapsible():
+            self.toggle_expanded()  # a click on a long criterion's text opens (or closes) it
         super().mousePressEvent(event)
+
+
+class SharedTextBox(QFrame):
+    """Text several criteria share, shown once above them, collapsed to its first lines until asked."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("sharedText")
+        self.title = plain_label("", "sectionTitle")
+        self.text = plain_label(wrap=True)
+        self.toggle_button = _toggle_button()
+        self.toggle_button.clicked.connect(self.toggle)
+        self._full = ""
+        self._short: str | None = None
+        self._expanded = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text)
+        layout.addWidget(self.toggle_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.setVisible(False)
+
+    def set_shared(self, shared: SharedText | None, numbers: list[int]) -> None:
+        self.setVisible(shared is not None)
+        if shared is None:
+            return
+        listed = ", ".join(f"#{n}" for n in numbers)
+        self.title.setText(f"SHARED BY CRITERIA {listed} · SHOWN ONCE")
+        self._full = shared.text()
+        self._short = collapsed(self._full)
+        self._expanded = False
+        self._show()
+
+    def toggle(self) -> None:
+        if self._short is not None:
+            self._expanded = not self._expanded
+            self._show()
+
+    def shown_text(self) -> str:
+        return self.text.text()
+
+    def _show(self) -> None:
+        collapsed_now = self._short is not None and not self._expanded
+        self.text.setText(self._short if collapsed_now else self._full)
+        self.toggle_button.setVisible(self._short is not None)
+        self.toggle_button.setText(f"Show all {len(self._full):,} characters  (I)" if collapsed_now
+                                   else "Show less  (I)")
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.toggle()
+        super().mousePressEvent(event)
+
+
+def _toggle_button() -> QToolButton:
+    """A small link-like button that opens or closes a long text (the keys do the same)."""
+    button = QToolButton()
+    button.setObjectName("textToggle")
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go through the checklist
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    return button
 
 
 class ChecklistView(QScrollArea):
@@ -274,6 +387,8 @@ class ChecklistView(QScrollArea):
         self._layout = QVBoxLayout(body)
         self._layout.setContentsMargins(2, 2, 6, 2)
         self._layout.setSpacing(8)
+        self.shared_box = SharedTextBox()
+        self._layout.addWidget(self.shared_box)
         self._layout.addStretch(1)
         self.setWidget(body)
 
@@ -283,12 +398,22 @@ class ChecklistView(QScrollArea):
         while len(self.rows) < count:
             row = CriterionRow(len(self.rows))
             row.sig_clicked.connect(self.set_current)
-            self._layout.insertWidget(len(self.rows), row)
+            self._layout.insertWidget(len(self.rows) + 1, row)  # after the shared text
             self.rows.append(row)
         for i, row in enumerate(self.rows):
             row.setVisible(i < count)
         self.count = count
         return self.rows[:count]
+
+    def set_shared(self, shared: SharedText | None) -> None:
+        """The text some criteria share, shown once above the rows (None: no such text)."""
+        self.shared_box.set_shared(shared, [i + 1 for i in shared.members] if shared else [])
+
+    def toggle_current(self) -> None:
+        """Open or close the current criterion's long text, keeping it in view."""
+        if self.count:
+            self.rows[self.current].toggle_expanded()
+            self.ensureWidgetVisible(self.rows[self.current], 0, 12)
 
     def set_current(self, index: int) -> None:
         if not self.count:
