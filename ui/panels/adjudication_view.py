@@ -152,12 +152,14 @@ class AdjudicationView(QWidget):
         layout.addWidget(split, 1)
 
     # public API ---------------------------------------------------------------------------------
-    def show_item(self, item: dict, position: int, total: int) -> None:
+    def show_item(self, item: dict, position: int, total: int, document: RenderedDocument | None = None) -> None:
+        """`document`: `answer_document(item)` made off the GUI thread (None: the one shown stays)."""
         self.item = item
         self.position.setText(f"{position + 1} of {total} · prompt {item['prompt_id']} · {item['model']}")
         self.previous_button.setEnabled(position > 0)
         self.next_button.setEnabled(position + 1 < total)
-        self.answer_view.show_document(answer_document(item))
+        if document is not None:
+            self.answer_view.show_document(document)
         self.points.setText(f"{item['points']:+d}")
         self.points.setObjectName("pointsPositive" if item["points"] > 0 else "pointsNegative")
         look.repolish(self.points)

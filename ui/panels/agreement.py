@@ -35,6 +35,7 @@ from .. import look
 from ..agreement_format import BREAKDOWNS, VERDICT_LABELS, fmt, fmt_ci
 from ..widgets.combo import fill_combo
 from . import Panel
+from .adjudication_view import answer_document
 from .agreement_layout import AgreementLayout
 
 N_BOOT = 2000
@@ -217,7 +218,12 @@ class AgreementPanel(AgreementLayout, Panel):
         self._show_items()
 
     def _on_item(self, item: dict) -> None:
-        self.adjudication.show_item(item, self._position, len(self.items))
+        # Rendering the conversation and answer (untrusted Markdown) happens on the io pool, like Grading's.
+        self.ctx.ops.run(answer_document, item, io=True, key="agreement.render",
+                         on_done=lambda document, item=item: self._show_item(item, document), owner=self)
+
+    def _show_item(self, item: dict, document) -> None:
+        self.adjudication.show_item(item, self._position, len(self.items), document)
         self.pages.setCurrentWidget(self.adjudication)
         self.sig_item_shown.emit(item)
 
