@@ -326,6 +326,7 @@ def test_a_contemplating_answers_drafts_show_only_after_the_reveal(make_ctx, qtb
     assert panel.drafts_button.isVisible() and panel.drafts_button.text() == "Drafts (2)"
     assert draft_text not in panel.answer_view.toPlainText()  # the final answer stays in view until asked
     qtbot.mouseClick(panel.drafts_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "2 DRAFTS" in panel.answer_heading.text())  # rendered off the GUI thread
     shown = panel.answer_view.toPlainText()
     assert shown.count(draft_text) == 2 and "Draft 1" in shown and "Draft 2" in shown
     assert "2 DRAFTS" in panel.answer_heading.text()

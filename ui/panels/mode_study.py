@@ -9,7 +9,7 @@ in one chart. Every figure comes from healthqa.runs' mode study
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QVBoxLayout, QWidget
 
 from healthqa import review
 from healthqa.runs import MAJORITY_RATER, mode_study, mode_study_choices
@@ -17,6 +17,7 @@ from healthqa.runs import MAJORITY_RATER, mode_study, mode_study_choices
 from ..models.runs import RowsModel
 from ..widgets.charts import Point, ScatterChart
 from ..widgets.combo import fill_combo, filter_combo
+from ..widgets.plain_text import plain_label
 from ..widgets.row_table import row_table
 
 MOST_GRADED = ""  # rater choice: whoever graded most of these runs' answers
@@ -113,13 +114,13 @@ class ModeStudyView(QWidget):
         self.study_combo = filter_combo("Model and question set", 260, self._compute)
         self.study_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.rater_combo = filter_combo("Mode study scores from", 220, self._compute)
-        self.subtitle = QLabel("")
+        self.subtitle = plain_label("")
         self.subtitle.setObjectName("muted")
         self.subtitle.setWordWrap(True)
         controls = QHBoxLayout()
         controls.setSpacing(10)
         for text, widget in (("Model on set", self.study_combo), ("Scores from", self.rater_combo)):
-            label = QLabel(text)
+            label = plain_label(text)
             label.setObjectName("muted")
             controls.addWidget(label)
             controls.addWidget(widget)
@@ -138,7 +139,7 @@ class ModeStudyView(QWidget):
                                   x_label="Cost per 1,000 answers ($)")
         self.chart.setAccessibleName("Score against cost")
         self.chart.empty_text = "No scores yet: grade these runs' answers (a model grader, or clinicians)"
-        self.notice = QLabel("")
+        self.notice = plain_label("")
         self.notice.setObjectName("emptyState")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.notice.setWordWrap(True)

@@ -80,7 +80,7 @@ class ResultsPanel(Panel):
         self.mode_study_button.setToolTip("One model's runs in its reasoning modes on one set: score, Δ against "
                                           "instant, tokens, latency and cost")
         self.mode_study_button.toggled.connect(self._show_mode_study)
-        self._score_controls = [QLabel("Scores from"), self.rater_combo, QLabel("Set"), self.set_combo,
+        self._score_controls = [plain_label("Scores from"), self.rater_combo, plain_label("Set"), self.set_combo,
                                 self.refresh_button]  # hidden while the mode study (with its own) is shown
         self.view_buttons = QButtonGroup(self)
         self.view_buttons.setExclusive(True)
