@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from healthqa.compare import Comparison, compare_sources
 
@@ -21,6 +21,7 @@ from ..look import THEME
 from ..widgets.card import card
 from ..widgets.charts import ForestChart, Interval
 from ..widgets.combo import fill_combo, filter_combo
+from ..widgets.plain_text import plain_label
 
 
 def compute_comparison(ws, a: str, b: str, rater: str, set_name: str | None) -> Comparison:
@@ -93,15 +94,16 @@ class CompareView(QWidget):
         self.swap_button.clicked.connect(self._swap)
         choose = QHBoxLayout()
         choose.setSpacing(8)
-        for widget in (QLabel("A"), self.a_combo, QLabel("against B"), self.b_combo, self.swap_button):
+        for widget in (plain_label("A"), self.a_combo, plain_label("against B"), self.b_combo, self.swap_button):
             choose.addWidget(widget)
         choose.addStretch(1)
 
         # Sizes as rich text: the stylesheet sets every widget's font size, which a QFont would not beat.
-        self.delta_label = QLabel("")
+        # These show figures and fixed captions only, never data (names go to the plain labels below).
+        self.delta_label = plain_label("")
         self.delta_label.setTextFormat(Qt.TextFormat.RichText)
         self.delta_label.setAccessibleName("Difference A − B")
-        self.headline = QLabel("")  # interval and p-value beside Δ
+        self.headline = plain_label("")  # interval and p-value beside Δ
         self.headline.setTextFormat(Qt.TextFormat.RichText)
         self.headline.setAccessibleName("Interval and p-value")
         figures = QHBoxLayout()
@@ -109,12 +111,12 @@ class CompareView(QWidget):
         figures.addWidget(self.delta_label)
         figures.addWidget(self.headline, 0, Qt.AlignmentFlag.AlignBaseline)
         figures.addStretch(1)
-        self.direction = QLabel("")
+        self.direction = plain_label("")
         self.direction.setObjectName("muted")
         self.direction.setWordWrap(True)
-        self.verdict = QLabel("")
+        self.verdict = plain_label("")
         self.verdict.setWordWrap(True)
-        self.tiles = {key: QLabel("") for key in ("wins", "ties", "losses", "questions")}
+        self.tiles = {key: plain_label("") for key in ("wins", "ties", "losses", "questions")}
         tiles = QHBoxLayout()
         tiles.setSpacing(8)
         for key, tile in self.tiles.items():
@@ -123,7 +125,7 @@ class CompareView(QWidget):
             tile.setMinimumHeight(64)
             tile.setTextFormat(Qt.TextFormat.RichText)
             tiles.addWidget(tile, 1)
-        self.needs = QLabel("")
+        self.needs = plain_label("")
         self.needs.setWordWrap(True)
         self.needs.setAccessibleName("How many questions")
         for label in (self.direction, self.verdict, self.needs):
@@ -144,7 +146,7 @@ class CompareView(QWidget):
         forests.addWidget(self.theme_forest, 0, 0)
         forests.addWidget(self.axis_forest, 0, 1)
 
-        self.notice = QLabel("")
+        self.notice = plain_label("")
         self.notice.setTextFormat(Qt.TextFormat.PlainText)
         self.notice.setObjectName("emptyState")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)

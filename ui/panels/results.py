@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QGridLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QPushButton, QStackedWidget, QTableView, QVBoxLayout, QWidget)
+                               QPushButton, QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from healthqa import review, store
 from healthqa.compare import answer_sources
