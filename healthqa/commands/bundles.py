@@ -6,7 +6,7 @@ from ..errors import CommandError
 from ..formats.bundle import export_bundle, import_bundle, verify_bundle
 from ..review import (FLAG_REASONS, assign, assignment_summary, criterion_id_at, export_flags, flag_criterion,
                       list_assignments, list_flags, unflag_criterion)
-from .common import add_command, add_workspace_option, open_from, print_json, print_rows, resolve_run
+from .common import add_command, add_workspace_option, open_from, output_path, print_json, print_rows, resolve_run
 
 
 def register(sub) -> None:
@@ -98,6 +98,8 @@ def cmd_flag(args) -> int:
 
 
 def cmd_flags(args) -> int:
+    if args.out:
+        output_path(args.out)
     with open_from(args) as ws:
         if args.out:
             count = export_flags(ws, args.out, fmt=args.fmt, rater=args.rater)
@@ -111,6 +113,7 @@ def cmd_flags(args) -> int:
 
 
 def cmd_bundle_export(args) -> int:
+    output_path(args.out)
     with open_from(args) as ws:
         report = export_bundle(ws, args.rater, args.out, run_id=resolve_run(ws, args.run_id),
                                blinded=not args.unblinded)
@@ -119,7 +122,7 @@ def cmd_bundle_export(args) -> int:
 
 
 def cmd_bundle_import(args) -> int:
-    with open_from(args) as ws:
+    with open_from(args, create=True) as ws:
         report = import_bundle(ws, args.file, force=args.force)
     _show(args, report)
     return 0

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
+from ..errors import CommandError
 from ..paths import WORKSPACE_ENV, default_workspace
 from ..store import Workspace
+
+# A command waits this long for another process writing to the workspace
+# (a long import, the desktop app mid-merge), saying so on stderr meanwhile.
+CLI_LOCK_WAIT = 600.0
 
 
 def add_workspace_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -17,8 +24,42 @@ def add_workspace_option(parser: argparse.ArgumentParser, *, top: bool = False) 
                         help=f"workspace file (default: ${WORKSPACE_ENV}, else {default_workspace()})")
 
 
-def open_from(args: argparse.Namespace) -> Workspace:
-    return Workspace(args.workspace or default_workspace())
+def open_from(args: argparse.Namespace, *, create: bool = False) -> Workspace:
+    """The command's workspace. Only commands that bring data in (import, models add,
+    bundle import) create a missing one: a read command on a mistyped path must
+    say so, not leave new folders and an empty workspace behind."""
+    path = Path(args.workspace or default_workspace())
+    if not create and _missing(path):
+        if args.workspace or os.environ.get(WORKSPACE_ENV):
+            raise CommandError(f"no workspace at {path}: check the path (`healthqa import FILE` creates a workspace)")
+        raise CommandError(f"no workspace yet at {path}: `healthqa import FILE` creates it")
+    return Workspace(path, create=create, lock_wait=CLI_LOCK_WAIT, on_wait=_say_waiting)
+
+
+def _missing(path: Path) -> bool:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # permissions and the like: Workspace names them
+    return False
+
+
+def _say_waiting(message: str) -> None:
+    print(f"{message}; Ctrl-C to stop", file=sys.stderr, flush=True)
+
+
+def output_path(text: str) -> Path:
+    """An --out FILE whose folder exists: checked before any work, so a typo costs nothing."""
+    path = Path(text)
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise CommandError(f"cannot write {path}: the folder {folder} {what}")
+    if path.is_dir():
+        raise CommandError(f"cannot write {path}: it is a folder; give a file name")
+    return path
 
 
 def add_command(sub, name: str, func, help: str) -> argparse.ArgumentParser:

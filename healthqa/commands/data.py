@@ -52,7 +52,7 @@ def cmd_import(args) -> int:
     # are not needed by `sets`, `questions` or `score`, which share this module.
     from ..formats.detect import import_file
 
-    with open_from(args) as ws:
+    with open_from(args, create=True) as ws:
         report = import_file(ws, args.file, set_name=args.set_name, model=args.model, rater=args.rater,
                              rater_kind=args.rater_kind, grader=args.grader, skip_invalid=args.skip_invalid)
     print(report.summary())

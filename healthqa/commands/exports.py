@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import CommandError
 from ..formats.exports import export_long, export_results
 from ..formats.healthbench import export_healthbench
-from .common import add_command, open_from, resolve_run
+from .common import add_command, open_from, output_path, resolve_run
 
 FORMATS = {
     "healthbench": "HealthBench JSONL: the set's questions (with --with-answers, one row per answer)",
@@ -30,6 +30,7 @@ def register(sub) -> None:
 
 
 def cmd_export(args) -> int:
+    output_path(args.out)
     with open_from(args) as ws:
         if args.format == "healthbench":
             if args.set_name is None:

@@ -60,7 +60,7 @@ def cmd_add(args) -> int:
             store_api_key(config.name, _read_key(config.name))
         except (KeyStoreError, ValueError) as exc:
             raise CommandError(str(exc)) from None
-    with open_from(args) as ws:
+    with open_from(args, create=True) as ws:
         save_model_config(ws, config)
     print(f"Saved model config {config.name!r}: {config.provider} {config.model}; key from {key_source(config)}")
     return 0

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..domain import Verdict
 from ..review import adjudicate, disagreements
-from .common import add_command, open_from, print_json, print_table
+from .common import add_command, open_from, output_path, print_json, print_table
 
 
 def register(sub) -> None:
@@ -38,7 +36,7 @@ def register(sub) -> None:
 def cmd_report(args) -> int:
     from ..formats.report import write_report  # matplotlib loads only for this command
 
-    out = Path(args.out)
+    out = output_path(args.out)
     fmt = args.format or ("pdf" if out.suffix.lower() == ".pdf" else "html")
     with open_from(args) as ws:
         path = write_report(ws, out, fmt, set_name=args.set_name, model=args.model, rater=args.rater,

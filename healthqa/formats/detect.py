@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 from .healthbench import FormatError, ImportReport, import_healthbench
@@ -28,6 +29,13 @@ _SIMPLE_EVALS_KEYS = {"rubric_items", "example_level_metadata", "htmls", "convos
 
 def detect_format(path: str | Path) -> str:
     path = Path(path)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            # A pipe or a device can be read once, and that reading belongs to the
+            # import: read as HealthBench JSONL (whose errors say what a row is).
+            return HEALTHBENCH
+    except OSError:
+        return HEALTHBENCH  # its reader names the problem (missing file, permissions, ...)
     if is_inspect_log(path):
         return INSPECT_LOG
     try:

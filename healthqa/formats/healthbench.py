@@ -10,16 +10,18 @@ on the first bad row, nothing does (unless skip_invalid).
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from pydantic import ValidationError
 
-from ..domain import Answer, Question, RaterKind, Verdict
+from ..domain import Answer, ImagePart, Message, Question, RaterKind, Verdict
 from ..errors import HealthQAError
-from ..store import (RubricConflict, Workspace, add_answer, add_new_grades, answer_drafts, answer_rows, ensure_rater,
-                     ensure_set, get_question, rater_id_or_error, set_grade, set_id_or_error, upsert_question)
+from ..store import (ImageDataError, RubricConflict, Workspace, add_answer, add_new_grades, answer_drafts,
+                     answer_rows, decode_data_url, ensure_rater, ensure_set, get_question, rater_id_or_error,
+                     set_grade, set_id_or_error, upsert_question)
 
 ROW_KEYS = ("example_tags", "ideal_completions_data", "prompt", "prompt_id", "rubrics", "canary")
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one row with inline images may be large, not unbounded
@@ -83,9 +85,13 @@ def _field_path(loc: tuple) -> str:
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Non-blank lines of a UTF-8 text file, numbered from 1; clear errors for the rest."""
     path = Path(path)
-    if not path.exists():
-        raise FormatError("no such file", path=path)
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise FormatError("no such file", path=path) from None
+    except OSError as exc:  # e.g. a folder on the way that may not be entered
+        raise FormatError(f"cannot be read ({exc.strerror})", path=path) from None
+    if stat.S_ISDIR(mode):
         raise FormatError("is a folder, not a file", path=path)
     try:
         handle = path.open("rb")
@@ -93,7 +99,10 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         raise FormatError(f"cannot be read ({exc.strerror})", path=path) from None
     with handle:
         seen_any = False
-        for number, raw in enumerate(handle, start=1):
+        number = 0
+        # A bounded read: /dev/zero or a pipe without newlines must end in an error, not fill memory.
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
             seen_any = True
             if len(raw) > MAX_LINE_BYTES:
                 raise FormatError(f"line is longer than {MAX_LINE_BYTES // 2**20} MiB", path=path, line=number)
@@ -130,6 +139,20 @@ def validation_error(exc: ValidationError, *, path: str | Path, line: int, prefi
     return FormatError(first["msg"].removeprefix("Value error, "), path=path, line=line, field=field)
 
 
+def check_images(messages: list[Message], *, path: str | Path, line: int, field: str = "prompt") -> None:
+    """Decode each inline image now, so broken base64 is one line naming its field, before anything is written."""
+    for i, message in enumerate(messages):
+        if isinstance(message.content, str):
+            continue
+        for j, part in enumerate(message.content):
+            if isinstance(part, ImagePart):
+                try:
+                    decode_data_url(part.image_url.url)
+                except ImageDataError as exc:
+                    raise FormatError(str(exc), path=path, line=line,
+                                      field=f"{field}[{i}].content[{j}].image_url.url") from None
+
+
 def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
     data = json_object(text, path=path, line=line)
     if "rubrics" not in data and "binary_labels" in data:
@@ -164,6 +187,7 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
         question = Question.model_validate({**{k: data[k] for k in ROW_KEYS if k in data}, "rubrics": rubrics})
     except ValidationError as exc:
         raise validation_error(exc, path=path, line=line) from None
+    check_images(question.prompt, path=path, line=line)
     completion, model = data.get("completion"), data.get("model")
     for key, value in (("completion", completion), ("model", model)):
         if value is not None and not isinstance(value, str):

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..domain import Answer, Criterion, Message, Question, RaterKind
 from ..store import (RubricConflict, Workspace, add_answer, criteria_rows, ensure_rater, ensure_set, set_grade,
                      upsert_question)
-from .healthbench import FormatError, ImportReport, json_object, read_lines, validation_error
+from .healthbench import FormatError, ImportReport, check_images, json_object, read_lines, validation_error
 
 META_MODEL = "HealthBench meta-eval completion"
 CONSENSUS_POINTS = 5  # every consensus criterion in the published rows is worth 5 points
@@ -80,6 +80,7 @@ def parse_meta_row(text: str, *, path: str | Path, line: int) -> MetaRow:
         messages = _MESSAGES.validate_python(prompt)
     except ValidationError as exc:
         raise validation_error(exc, path=path, line=line, prefix="prompt") from None
+    check_images(messages, path=path, line=line)
     if not messages or messages[-1].role != "user":
         raise FormatError("the conversation must end with a user turn", path=path, line=line, field="prompt")
     labels = _listish(data["binary_labels"], path=path, line=line, field="binary_labels")

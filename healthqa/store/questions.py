@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import re
 
 from ..domain import Criterion, Question, new_id
+from ..errors import HealthQAError
 from .workspace import Workspace, now
 
 ATTACHMENT_PREFIX = "attachment:"
@@ -16,6 +18,28 @@ _DATA_URL = re.compile(r"^data:(image/[\w.+-]+);base64,(.*)$", re.S)
 
 class RubricConflict(ValueError):
     """A prompt_id already in the workspace arrived with a different rubric."""
+
+
+class ImageDataError(HealthQAError):
+    """An image data URL whose base64 cannot be decoded."""
+
+
+def decode_data_url(url: str) -> tuple[str, bytes] | None:
+    """(mime type, bytes) of a base64 image data URL; None for any other URL
+    (kept as it is). Raises ImageDataError for broken base64, which would
+    otherwise be stored as a silently damaged image."""
+    match = _DATA_URL.match(url)
+    if not match:
+        return None
+    encoded = match.group(2)
+    try:
+        return match.group(1), base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        pass
+    try:  # base64 wrapped over lines, as some tools write it
+        return match.group(1), base64.b64decode("".join(encoded.split()), validate=True)
+    except binascii.Error:
+        raise ImageDataError("image data is not valid base64") from None
 
 
 def ensure_set(ws: Workspace, name: str, description: str | None = None) -> str:
@@ -50,14 +74,13 @@ def _store_images(conn, content):
     parts = []
     for part in content:
         if part.get("type") == "image_url":
-            url = part["image_url"]["url"]
-            match = _DATA_URL.match(url)
-            if match:
-                data = base64.b64decode(match.group(2))
+            decoded = decode_data_url(part["image_url"]["url"])
+            if decoded:
+                mime, data = decoded
                 digest = hashlib.sha256(data).hexdigest()
                 conn.execute(
                     "INSERT OR IGNORE INTO attachments (sha256, mime, data) VALUES (?, ?, ?)",
-                    (digest, match.group(1), data),
+                    (digest, mime, data),
                 )
                 part = {**part, "image_url": {**part["image_url"], "url": ATTACHMENT_PREFIX + digest}}
         parts.append(part)

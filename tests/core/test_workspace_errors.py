@@ -72,31 +72,39 @@ import sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("BEGIN IMMEDIATE")
 print("holding", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()  # until the test lets go (or goes away)
 conn.execute("COMMIT")
 """
 
 
-def hold_write_lock(path, seconds: float) -> subprocess.Popen:
-    """Another process that takes the workspace's write lock for `seconds`."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+def hold_write_lock(path) -> subprocess.Popen:
+    """Another process that holds the workspace's write lock until `release(proc)`."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "holding"
     return proc
+
+
+def release(holder: subprocess.Popen) -> None:
+    holder.stdin.close()
+    holder.wait(timeout=30)
 
 
 def test_waiting_for_another_writer_says_so_then_goes_on(tmp_path):
     path = tmp_path / "w.healthqa"
     Workspace(path).close()
     heard = []
-    holder = hold_write_lock(path, 2.5)
+    holder = hold_write_lock(path)
+    timer = threading.Timer(2.5, release, [holder])
     try:
         with Workspace(path, on_wait=heard.append) as ws:
             t0 = time.monotonic()
+            timer.start()
             ws.set_meta("note", "written after the other process")
             waited = time.monotonic() - t0
     finally:
-        holder.wait(timeout=30)
-    assert waited >= 1.5
+        timer.join()
+    assert waited >= 2
     assert len(heard) == 1 and "another process" in heard[0] and str(path) in heard[0]
     assert file_rows(path, "SELECT value FROM meta WHERE key = 'note'") == [{"value": "written after the other process"}]
 
@@ -104,14 +112,13 @@ def test_waiting_for_another_writer_says_so_then_goes_on(tmp_path):
 def test_a_writer_that_never_lets_go_is_one_clear_error(tmp_path):
     path = tmp_path / "w.healthqa"
     Workspace(path).close()
-    holder = hold_write_lock(path, 30)
+    holder = hold_write_lock(path)
     with Workspace(path, lock_wait=1.5) as ws:
         try:
             with pytest.raises(WorkspaceError) as caught:
                 ws.set_meta("note", "never written")
         finally:
-            holder.kill()
-            holder.wait(timeout=10)
+            release(holder)
         assert ws.meta("note") is None
         ws.set_meta("other", "the workspace still works")  # no transaction was left half-open
     message = str(caught.value)
