@@ -167,7 +167,7 @@ class Provider:
                             ) from None
                         if piece:
                             started = True
-                            yield piece
+                            yield redact(piece, self._key)
                         if state.done:
                             break
                     if not state.complete:
@@ -175,12 +175,14 @@ class Provider:
                             f"{self.label}: the stream ended before the reply was complete",
                             retryable=True,
                         )
-                    yield state.answer((time.perf_counter() - t0) * 1000)
+                    yield self._scrub_answer(state.answer((time.perf_counter() - t0) * 1000))
                     return
             except httpx.HTTPError as exc:
                 error = self._transport_error(exc)
-            except ProviderError as exc:
+            except ProviderError as exc:  # an error event inside the stream carries the server's words
                 error = exc
+                error.message = redact(error.message, self._key)
+                error.args = (error.message,)
             if started or not error.retryable:
                 raise error
             attempt = await self._wait_or_raise(error, attempt, self.retry)
@@ -230,7 +232,7 @@ class Provider:
             raise self._transport_error(exc) from None
         if response.status_code != 200:
             raise self._http_error(response)
-        answer = self._parse_answer(self._json(response))
+        answer = self._scrub_answer(self._parse_answer(self._json(response)))
         answer.latency_ms = (time.perf_counter() - t0) * 1000
         return answer
 
@@ -271,6 +273,13 @@ class Provider:
                 status=response.status_code, retryable=True,
             ) from None
 
+    def _scrub_answer(self, answer: Answer) -> Answer:
+        """A server that echoes the key (a proxy's debug page, a model repeating its
+        headers) must not get it stored as an answer."""
+        answer.text = redact(answer.text, self._key)
+        answer.model = redact(answer.model, self._key)
+        return answer
+
     def _http_error(self, response: httpx.Response) -> ProviderError:
         try:
             body = json.loads(response.content)
@@ -289,6 +298,8 @@ class Provider:
             retry_after=wait if wait is not None else info.wait,
             should_retry=None if should is None else should.lower() == "true",
             bad_key=info.bad_key,
+            redirect_to=redact(response.headers.get("location") or "", self._key) or None,
+            base_url=redact(self.base_url, self._key),
         )
         return error
 

@@ -8,7 +8,7 @@ into this shape; nothing else leaks out (no httpx exceptions, no API keys).
 
 from __future__ import annotations
 
-import re
+import base64
 
 from healthqa.errors import HealthQAError
 
@@ -75,20 +75,100 @@ class ProviderError(HealthQAError):
         )
 
 
-def redact(text: str, secret: str | None) -> str:
-    """`text` with the key and anything that looks like a piece of it removed.
+# A run of this many characters of the key (or of one of its encodings) counts
+# as the key: a random 12-character run never turns up by chance, and a server
+# that echoes a slice of a key has leaked enough of it to matter. A shorter
+# key must appear whole.
+KEY_RUN = 12
+REDACTED = "[redacted]"
 
-    Servers echo keys back in partly masked form ("Incorrect API key provided:
-    sk-abc*****wxyz"), so any word sharing the key's first 8 or last 6
-    characters is masked as well, not only the exact key.
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every form of the key removed: the one redaction, for error
+    messages and for answers alike.
+
+    Masked: each whitespace-delimited word that holds
+    * a run of KEY_RUN characters of the key (the whole key if shorter);
+    * the same of the key in base64 at any alignment, which covers an echoed
+      `Authorization: Bearer KEY` or basic-auth `user:KEY` header, whatever
+      stands before or after the key;
+    * the key's first 8 or last 6 characters, for keys of 12 or more: servers
+      echo keys half-masked ("Incorrect API key provided: sk-abc*****wxyz").
+    Searching is by plain substring (no regular expression), so a long
+    answer costs a few fast scans.
     """
-    if not secret:
+    if not secret or not text:
         return text
-    text = text.replace(secret, "[redacted]")
-    if len(secret) < 12:
-        return text
-    head, tail = re.escape(secret[:8]), re.escape(secret[-6:])
-    return re.sub(rf"\S*(?:{head}|{tail})\S*", "[redacted]", text)
+    spans: list[tuple[int, int]] = []
+    for form in _key_forms(secret):
+        spans += _shared_runs(text, form, min(len(form), KEY_RUN))
+    if len(secret) >= 12:
+        for piece in (secret[:8], secret[-6:]):
+            at = text.find(piece)
+            while at != -1:
+                spans.append((at, at + len(piece)))
+                at = text.find(piece, at + 1)
+    return _mask_words(text, spans) if spans else text
+
+
+def _key_forms(secret: str) -> list[str]:
+    """The key as written, and the part of its base64 that only the key decides, at each of
+    base64's three alignments (standard and URL-safe alphabets)."""
+    raw = secret.encode()
+    forms = [secret]
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * offset + raw).decode().rstrip("=")
+            first = -(-8 * offset // 6)  # the first character with no bits of what came before
+            last = 8 * (offset + len(raw)) // 6  # characters from here on share bits with what follows
+            core = encoded[first:last]
+            if core and core not in forms:
+                forms.append(core)
+    return forms
+
+
+def _shared_runs(text: str, form: str, run: int) -> list[tuple[int, int]]:
+    """Spans of `text` that share at least `run` consecutive characters with `form`.
+
+    Every such run contains one of a few anchors (8-character blocks of `form`
+    every `run - 7` characters); each anchor found is extended both ways
+    while text and form agree.
+    """
+    size = min(run, 8)
+    step = run - size + 1
+    spans = []
+    for start in range(0, len(form) - size + 1, step):
+        anchor = form[start:start + size]
+        at = text.find(anchor)
+        while at != -1:
+            left = 0
+            while at - left > 0 and start - left > 0 and text[at - left - 1] == form[start - left - 1]:
+                left += 1
+            right = size
+            while at + right < len(text) and start + right < len(form) and text[at + right] == form[start + right]:
+                right += 1
+            if left + right >= run:
+                spans.append((at - left, at + right))
+            at = text.find(anchor, at + 1)
+    return spans
+
+
+def _mask_words(text: str, spans: list[tuple[int, int]]) -> str:
+    """Replace each word touching a span (whitespace-delimited, so a half-masked
+    echo goes entirely) with REDACTED."""
+    out, done = [], 0
+    for begin, end in sorted(spans):
+        if end <= done:
+            continue
+        begin = max(begin, done)
+        while begin > done and not text[begin - 1].isspace():
+            begin -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        out += [text[done:begin], REDACTED]
+        done = end
+    out.append(text[done:])
+    return "".join(out)
 
 
 def classify_status(
@@ -101,16 +181,28 @@ def classify_status(
     retry_after: float | None = None,
     should_retry: bool | None = None,
     bad_key: bool = False,
+    redirect_to: str | None = None,
+    base_url: str | None = None,
 ) -> ProviderError:
     """Turn an HTTP error status plus the server's own words into a ProviderError.
 
     `detail` is the server's message, `code` its error type/code joined into one
     lowercase string (for marker matching), `key_hint` says where the key came
     from so the message can say what to fix, `bad_key` flags an auth failure
-    the provider reports with another status.
+    the provider reports with another status. A redirect (`redirect_to`: its
+    Location) means the base URL points at the wrong place: API clients do
+    not follow redirects, since the POST body and the key would not survive them.
     """
     code_l, detail_l = (code or "").lower(), detail.lower()
     prefix = f"{provider_label} HTTP {status}"
+    if 300 <= status < 400:
+        where = f" to {redirect_to}" if redirect_to else ""
+        url = f" ({base_url})" if base_url else ""
+        return ProviderError(
+            f"{prefix}: the server redirected the request{where} — check the base URL{url} in the model "
+            "config (https rather than http? the API path, such as /v1?)",
+            status=status, fatal=True, code=code,
+        )
     if any(m in code_l for m in BILLING_CODES) or any(p in detail_l for p in BILLING_PHRASES):
         return ProviderError(
             f"{prefix}: billing, quota or spending limit reached — add credit or raise the "

@@ -264,6 +264,19 @@ def test_unknown_model_is_fatal(openai_server):
     assert_fatal(result, openai_server, "model name")
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_redirect_says_to_check_the_base_url(provider_server, status, stream):
+    # e.g. http:// where the server wants https://, or a base URL without its /v1
+    moved = provider_server.root_url + "/elsewhere/v1/chat/completions"
+    provider_server.enqueue(Reply(status, b"", {"location": moved, "content-type": "text/html"}))
+    result, _ = call(provider_server, stream=stream)
+    assert isinstance(result, ProviderError) and result.fatal and not result.retryable, result
+    assert f"HTTP {status}" in result.message and "check the base URL" in result.message
+    assert provider_server.base_url in result.message and moved in result.message and "\n" not in result.message
+    assert len(provider_server.requests) == 1  # not followed, not retried
+
+
 def test_context_too_long_fails_the_item_not_the_run(openai_server):
     openai_server.enqueue(openai_server.error(400, "This model's maximum context length is 128000 tokens.",
                                               "invalid_request_error", "context_length_exceeded"))
