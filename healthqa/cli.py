@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `healthqa ... | head`: the reader has gone; not an error
         sys.stdout = open(os.devnull, "w")
         return 0
+    except OSError as exc:  # a file that cannot be written (permissions, a full disk): which, and why
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

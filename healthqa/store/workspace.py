@@ -20,6 +20,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -65,12 +66,7 @@ class Workspace:
         except sqlite3.Error as exc:
             raise WorkspaceError(_describe(self.path, exc)) from None
         try:
-            # Identify the file before anything writes to it: switching another
-            # application's database to WAL would rewrite its header.
-            self._identify(conn)
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            self._prepare(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise WorkspaceError(_describe(self.path, exc)) from None
@@ -97,6 +93,24 @@ class Workspace:
     @property
     def schema_version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Identify the file, then switch it to WAL: in that order, since the switch
+        rewrites the header of whatever file it is."""
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                self._identify(conn)
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                return
+            except sqlite3.OperationalError as exc:
+                # While other processes switch a new file to WAL, SQLite answers
+                # "locked" at once rather than waiting: try again shortly.
+                if _code(exc) != _SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     def _identify(self, conn: sqlite3.Connection) -> None:
         """Refuse a file that is neither new (no tables) nor a HealthQA workspace, nor one we can read."""

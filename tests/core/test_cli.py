@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from healthqa.store import Workspace
 from tests.conftest import healthbench_row, write_jsonl
 
 
@@ -75,6 +76,7 @@ def test_bad_input_is_one_line_no_traceback(tmp_path, make):
 
 
 def test_unknown_set_is_a_clear_error(tmp_path):
+    Workspace(tmp_path / "w.healthqa").close()  # it exists: a missing workspace is refused before any set is looked up
     proc = healthqa("questions", "--set", "Nope", workspace=tmp_path / "w.healthqa", check=False)
     assert proc.returncode == 2 and "no question set named 'Nope'" in proc.stderr
 

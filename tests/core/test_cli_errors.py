@@ -216,6 +216,19 @@ def test_out_in_a_missing_folder_is_one_line(tmp_path, questions_file, command, 
     assert not (tmp_path / "no").exists()
 
 
+def test_out_in_a_read_only_folder_is_one_line(tmp_path, questions_file, unprivileged):
+    ws = tmp_path / "w.healthqa"
+    assert run_cli("--workspace", ws, "import", questions_file).returncode == 0
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        proc = run_cli("--workspace", ws, "export", "--set", "q", "--out", folder / "q.jsonl", prefix=unprivileged)
+        assert_one_line_error(proc, "Permission denied")
+    finally:
+        folder.chmod(0o700)
+
+
 # ---- 8h: endless input --------------------------------------------------------------------
 
 
