@@ -19,7 +19,7 @@ import httpx
 
 from healthqa.domain import Answer, Message, ModelConfig, Usage
 
-from .errors import ProviderError, classify_status, redact
+from .errors import ProviderError, Redactor, classify_status
 from .ratelimit import RateLimiter
 from .retry import NO_RETRY, RetryPolicy, wait_from_headers
 from .transport import ShardedTransport, env_proxy
@@ -96,7 +96,7 @@ class Provider:
         self.timeout = timeout
         self.rate_limiter = rate_limiter
         self.base_url = (config.base_url or self.default_base_url).rstrip("/")
-        self._key = api_key  # only for redaction; never shown
+        self._redact = Redactor(api_key)  # every text from the server passes through it; never shows the key
         headers = {"content-type": "application/json", "accept": "application/json"}
         headers.update(self._auth_headers(api_key))
         self._client = httpx.AsyncClient(
@@ -167,7 +167,7 @@ class Provider:
                             ) from None
                         if piece:
                             started = True
-                            yield redact(piece, self._key)
+                            yield self._redact(piece)
                         if state.done:
                             break
                     if not state.complete:
@@ -181,7 +181,7 @@ class Provider:
                 error = self._transport_error(exc)
             except ProviderError as exc:  # an error event inside the stream carries the server's words
                 error = exc
-                error.message = redact(error.message, self._key)
+                error.message = self._redact(error.message)
                 error.args = (error.message,)
             if started or not error.retryable:
                 raise error
@@ -276,8 +276,8 @@ class Provider:
     def _scrub_answer(self, answer: Answer) -> Answer:
         """A server that echoes the key (a proxy's debug page, a model repeating its
         headers) must not get it stored as an answer."""
-        answer.text = redact(answer.text, self._key)
-        answer.model = redact(answer.model, self._key)
+        answer.text = self._redact(answer.text)
+        answer.model = self._redact(answer.model)
         return answer
 
     def _http_error(self, response: httpx.Response) -> ProviderError:
@@ -292,14 +292,14 @@ class Provider:
         error = classify_status(
             response.status_code,
             provider_label=self.label,
-            detail=redact(detail, self._key),
+            detail=self._redact(detail),
             code=info.code,
             key_hint=self._key_hint(),
             retry_after=wait if wait is not None else info.wait,
             should_retry=None if should is None else should.lower() == "true",
             bad_key=info.bad_key,
-            redirect_to=redact(response.headers.get("location") or "", self._key) or None,
-            base_url=redact(self.base_url, self._key),
+            redirect_to=self._redact(response.headers.get("location") or "") or None,
+            base_url=self._redact(self.base_url),
         )
         return error
 
@@ -308,7 +308,7 @@ class Provider:
             text = f"{self.label}: no reply within {self.timeout:g} s from {self.base_url}"
         else:
             text = f"{self.label}: connection to {self.base_url} failed ({type(exc).__name__}: {exc})"
-        return ProviderError(redact(text, self._key), retryable=True)
+        return ProviderError(self._redact(text), retryable=True)
 
     def _key_hint(self) -> str:
         c = self.config

@@ -84,8 +84,13 @@ REDACTED = "[redacted]"
 
 
 def redact(text: str, secret: str | None) -> str:
-    """`text` with every form of the key removed: the one redaction, for error
-    messages and for answers alike.
+    """`text` with every form of the key removed (see Redactor); for one-off use."""
+    return Redactor(secret)(text)
+
+
+class Redactor:
+    """The one redaction, for error messages and for answers alike, prepared
+    once per key (a provider makes one and passes every text through it).
 
     Masked: each whitespace-delimited word that holds
     * a run of KEY_RUN characters of the key (the whole key if shorter);
@@ -94,21 +99,39 @@ def redact(text: str, secret: str | None) -> str:
       stands before or after the key;
     * the key's first 8 or last 6 characters, for keys of 12 or more: servers
       echo keys half-masked ("Incorrect API key provided: sk-abc*****wxyz").
-    Searching is by plain substring (no regular expression), so a long
-    answer costs a few fast scans.
+    Searching is by plain substring for a few anchors (no regular
+    expression), so a long answer costs a few fast scans.
     """
-    if not secret or not text:
-        return text
-    spans: list[tuple[int, int]] = []
-    for form in _key_forms(secret):
-        spans += _shared_runs(text, form, min(len(form), KEY_RUN))
-    if len(secret) >= 12:
-        for piece in (secret[:8], secret[-6:]):
-            at = text.find(piece)
+
+    def __init__(self, secret: str | None) -> None:
+        # (anchor, the form it comes from, where in the form, the run length that counts)
+        self._anchors: list[tuple[str, str, int, int]] = []
+        if not secret:
+            return
+        for form in _key_forms(secret):
+            run = min(len(form), KEY_RUN)
+            # Every run of `run` characters of the form holds one of these
+            # blocks: `size` characters every `run - size + 1`.
+            size = min(run, 8)
+            for start in range(0, len(form) - size + 1, run - size + 1):
+                self._anchors.append((form[start:start + size], form, start, run))
+        if len(secret) >= 12:
+            for piece in (secret[:8], secret[-6:]):  # counts on its own: a run of its own length
+                self._anchors.append((piece, piece, 0, len(piece)))
+
+    def __repr__(self) -> str:  # never the key
+        return "<Redactor>"
+
+    def __call__(self, text: str) -> str:
+        if not text or not self._anchors:
+            return text
+        spans: list[tuple[int, int]] = []
+        for anchor, form, start, run in self._anchors:
+            at = text.find(anchor)
             while at != -1:
-                spans.append((at, at + len(piece)))
-                at = text.find(piece, at + 1)
-    return _mask_words(text, spans) if spans else text
+                spans += _extend(text, at, form, start, len(anchor), run)
+                at = text.find(anchor, at + 1)
+        return _mask_words(text, spans) if spans else text
 
 
 def _key_forms(secret: str) -> list[str]:
@@ -127,30 +150,16 @@ def _key_forms(secret: str) -> list[str]:
     return forms
 
 
-def _shared_runs(text: str, form: str, run: int) -> list[tuple[int, int]]:
-    """Spans of `text` that share at least `run` consecutive characters with `form`.
-
-    Every such run contains one of a few anchors (8-character blocks of `form`
-    every `run - 7` characters); each anchor found is extended both ways
-    while text and form agree.
-    """
-    size = min(run, 8)
-    step = run - size + 1
-    spans = []
-    for start in range(0, len(form) - size + 1, step):
-        anchor = form[start:start + size]
-        at = text.find(anchor)
-        while at != -1:
-            left = 0
-            while at - left > 0 and start - left > 0 and text[at - left - 1] == form[start - left - 1]:
-                left += 1
-            right = size
-            while at + right < len(text) and start + right < len(form) and text[at + right] == form[start + right]:
-                right += 1
-            if left + right >= run:
-                spans.append((at - left, at + right))
-            at = text.find(anchor, at + 1)
-    return spans
+def _extend(text: str, at: int, form: str, start: int, size: int, run: int) -> list[tuple[int, int]]:
+    """The span around an anchor found at `at`, grown both ways while text and form agree,
+    if it reaches `run` characters."""
+    left = 0
+    while at - left > 0 and start - left > 0 and text[at - left - 1] == form[start - left - 1]:
+        left += 1
+    right = size
+    while at + right < len(text) and start + right < len(form) and text[at + right] == form[start + right]:
+        right += 1
+    return [(at - left, at + right)] if left + right >= run else []
 
 
 def _mask_words(text: str, spans: list[tuple[int, int]]) -> str:
