@@ -49,7 +49,7 @@ def now() -> str:
 class Workspace:
     def __init__(self, path: str | Path, *, create: bool = True, lock_wait: float = LOCK_WAIT,
                  on_wait: Callable[[str], None] | None = None):
-        """Open (with `create`, or create) the workspace at `path`.
+        """Open the workspace at `path` (with `create`, a missing one is created).
 
         lock_wait: seconds a write waits for another process's transaction
         before a WorkspaceError. on_wait(message): told once per wait longer
@@ -113,7 +113,7 @@ class Workspace:
                 time.sleep(0.02)
 
     def _identify(self, conn: sqlite3.Connection) -> None:
-        """Refuse a file that is neither new (no tables) nor a HealthQA workspace, nor one we can read."""
+        """Refuse a file that is neither new (no tables, version 0) nor a HealthQA workspace this version reads."""
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if not _has_tables(conn) and version == 0:
             return  # new (or empty): ours to create
