@@ -569,3 +569,56 @@ def test_a_bundle_from_before_a_schema_upgrade_still_imports(tmp_path, monkeypat
         assert ws.schema_version == store.SCHEMA_VERSION > 1
         report = import_bundle(ws, path)
         assert report.added["grade"] == 26 and report.updated["grade"] == 1
+
+
+# -- issue 9: grades lost or misplaced ----------------------------------------------------------
+
+def test_forced_import_merges_work_unchanged_since_export(home, tmp_path):
+    """The baseline says what the source workspace held at export; another workspace holds none of it,
+    so grades, reviews and flags exported unchanged must land there too (issue 9, item 1)."""
+    ws, alpha = home
+    first = answer_of(ws, "p0", "m1")
+    store.save_review(ws, first, alpha, comment="home review", submitted=True, active_seconds=3)
+    flag_criterion(ws, criteria_of(ws, first)[1], "Dr Alpha", "ambiguous", "which ankle?")
+    path = tmp_path / "a.hqbundle"
+    export_bundle(ws, "Dr Alpha", path)  # not opened offline: everything in it equals its baseline
+    other = Workspace(tmp_path / "other.healthqa")
+    try:
+        report = import_bundle(other, path, force=True)
+        assert report.changed and "Nothing new" not in report.summary()
+        assert (report.added["grade"], report.added["review"], report.added["flag"]) == (1, 1, 1)
+        target = answer_of(other, "p0", "m1")
+        mine_there = store.rater_id_by_name(other, "Dr Alpha")
+        [grade] = mine(other, mine_there, "grades")
+        assert (grade["answer_id"], grade["criterion_id"]) == (target, criteria_of(other, target)[0])
+        assert (grade["verdict"], grade["explanation"], grade["active_seconds"]) == ("met", "home verdict", 5)
+        assert store.get_review(other, target, mine_there)["comment"] == "home review"
+        [flag] = mine(other, mine_there, "criterion_flags")
+        assert (flag["criterion_id"], flag["reason"]) == (criteria_of(other, target)[1], "ambiguous")
+        before = dump(other)
+        assert not import_bundle(other, path, force=True).changed  # and importing again adds nothing
+        assert dump(other) == before
+    finally:
+        other.close()
+
+
+def test_forced_import_reconciles_with_what_the_other_workspace_holds(home, tmp_path):
+    """In a foreign workspace a grade the rater already has there is compared with the bundle's, not
+    skipped because it equals the baseline: the newer one is kept and the conflict reported."""
+    ws, alpha = home
+    path = tmp_path / "a.hqbundle"
+    export_bundle(ws, "Dr Alpha", path)
+    other = Workspace(tmp_path / "other.healthqa")
+    try:
+        import_healthbench(other, source_file(tmp_path), set_name="Elsewhere")
+        target = answer_of(other, "p0", "m1")
+        there = store.ensure_rater(other, "Dr Alpha")
+        store.set_grade(other, target, criteria_of(other, target)[0], there, "not_met", "graded here later")
+        report = import_bundle(other, path, force=True)
+        [conflict] = report.conflicts
+        assert (conflict.prompt_id, conflict.criterion, conflict.kept) == ("p0", 1, "workspace")
+        assert other.scalar("SELECT verdict FROM grades WHERE rater_id = ?", (there,)) == "not_met"
+        [kept] = [h for h in store.grade_history(other, target) if h["reason"] == "bundle-conflict-superseded"]
+        assert (kept["old_verdict"], kept["old_explanation"]) == ("met", "home verdict")  # the bundle's on record
+    finally:
+        other.close()

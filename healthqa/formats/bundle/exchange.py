@@ -49,6 +49,9 @@ What was merged is remembered per bundle in the workspace's meta
 merges only the new work. A bundle from another workspace is refused unless
 forced; then questions are matched by prompt_id and answers by (prompt_id,
 model, completion text), as HealthBench imports do, and created if missing.
+There the baseline (what the *source* workspace held) means nothing: every
+row of the bundle is reconciled with what this workspace holds, not only
+those changed offline.
 
 **Where the code lives.** This module exports, verifies and imports bundle
 files; `rows` holds the tables a bundle carries and the model each row must

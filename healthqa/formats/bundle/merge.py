@@ -88,6 +88,9 @@ class BundleImportReport:
 class _Mapper:
     """Bundle ids -> workspace ids. Same workspace: by id, checked against what was exported."""
 
+    # The baseline is what the source workspace held at export: here, what this workspace held.
+    baseline_applies = True
+
     def __init__(self, ws: Workspace, c: BundleContents, report: BundleImportReport):
         self.ws, self.c, self.report = ws, c, report
         self.answers: dict[str, str | None] = {}
@@ -115,6 +118,11 @@ class _Mapper:
 
 class _ForcedMapper(_Mapper):
     """Another workspace: questions by prompt_id, answers by (prompt_id, model, text); created if missing."""
+
+    # The baseline describes the source workspace, not this one: a row equal to it says nothing about
+    # what this workspace holds, so every row is reconciled (only this bundle's own earlier imports here,
+    # in the merge memory, count as synced).
+    baseline_applies = False
 
     def build(self) -> None:
         c, ws = self.c, self.ws
@@ -197,7 +205,7 @@ class _Merger:
     def merge(self, kind: _Kind) -> None:
         """Each of the rater's rows of this kind that changed offline, reconciled with its home row."""
         memory = self.memory.setdefault(kind.name, {})
-        base = getattr(self.c.baseline, _BASELINE_FIELD[kind])
+        base = getattr(self.c.baseline, _BASELINE_FIELD[kind]) if self.map.baseline_applies else {}
         rows = {_key(kind, r): r for r in self.c.work[kind]}
         withdrawn = sorted((set(base) | set(memory)) - set(rows)) if kind.deletable else []
         home = self.home_rows(kind)
