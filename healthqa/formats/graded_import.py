@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..domain import Answer, Question, RaterKind, Usage, Verdict, new_id
 from ..runs import DONE
-from ..store import RubricConflict, Workspace, add_answer, add_new_grades, ensure_rater, ensure_set, now, \
+from ..store import QuestionConflict, Workspace, add_answer, add_new_grades, ensure_rater, ensure_set, now, \
     upsert_question
 from .healthbench import FormatError, ImportReport
 
@@ -241,9 +241,10 @@ def _question(ws: Workspace, entry: GradedEntry, set_id: str, path: Path, cache:
         return question_id, criterion_ids
     try:
         question_id, created = upsert_question(ws, entry.question, set_id)
-    except RubricConflict as exc:
-        raise FormatError(f"{exc} (the verdicts are for the file's rubric)", path=path, line=entry.line,
-                          field=f"{entry.where}.rubric") from None
+    except QuestionConflict as exc:
+        why = " (the verdicts are for the file's rubric)" if exc.part == "rubric" else ""
+        raise FormatError(f"{exc}{why}", path=path, line=entry.line,
+                          field=f"{entry.where}.{'rubric' if exc.part == 'rubric' else 'prompt'}") from None
     report.questions_created += created
     report.questions_existing += not created
     criterion_ids = [r[0] for r in ws.conn.execute(

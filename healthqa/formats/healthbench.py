@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from ..domain import Answer, ImagePart, Message, Question, RaterKind, Verdict
 from ..errors import HealthQAError
-from ..store import (ImageDataError, RubricConflict, Workspace, add_answer, add_new_grades, answer_drafts,
+from ..store import (ImageDataError, QuestionConflict, Workspace, add_answer, add_new_grades, answer_drafts,
                      answer_rows, decode_data_url, ensure_rater, ensure_set, get_question, rater_id_or_error,
                      set_grade, set_id_or_error, upsert_question)
 
@@ -199,9 +199,11 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
 
 
 def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[ParsedRow], list[FormatError]]:
-    """Every row of a file, validated; a duplicate inside the file is an error too."""
+    """Every row of a file, validated; a duplicate inside the file is an error too, and so is a
+    prompt_id whose rows disagree on the question (rows of one prompt_id differ only in their answer)."""
     rows, skipped = [], []
     seen: dict[tuple, int] = {}
+    first: dict[str, ParsedRow] = {}  # prompt_id -> its first row
     for number, text in read_lines(path):
         try:
             row = parse_row(text, path=path, line=number)
@@ -209,6 +211,7 @@ def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pa
             if key in seen or (row.completion is None and any(k[0] == key[0] for k in seen if k[2] is None)):
                 raise FormatError(f"duplicate prompt_id {row.question.prompt_id} (first on line {seen.get(key)})",
                                   path=path, line=number, field="prompt_id")
+            _same_question(first.setdefault(row.question.prompt_id, row), row, path)
             seen[key] = number
             rows.append(row)
         except FormatError as exc:
@@ -216,6 +219,15 @@ def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pa
                 raise
             skipped.append(exc)
     return rows, skipped
+
+
+def _same_question(first: ParsedRow, row: ParsedRow, path: str | Path) -> None:
+    """A later row of a prompt_id asks what its first row asks, under the same rubric."""
+    for part, field, same in (("conversation", "prompt", row.question.prompt == first.question.prompt),
+                              ("rubric", "rubrics", row.question.rubrics == first.question.rubrics)):
+        if not same:
+            raise FormatError(f"prompt_id {row.question.prompt_id} has a different {part} than on line {first.line}",
+                              path=path, line=row.line, field=field)
 
 
 def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None = None,
@@ -278,11 +290,14 @@ def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None 
     return report
 
 
+_FIELD_OF = {"rubric": "rubrics", "conversation": "prompt"}  # QuestionConflict.part -> the row's field
+
+
 def _upsert(ws: Workspace, row: ParsedRow, set_id: str, path: Path) -> tuple[str, bool]:
     try:
         return upsert_question(ws, row.question, set_id)
-    except RubricConflict as exc:
-        raise FormatError(str(exc), path=path, line=row.line, field="rubrics") from None
+    except QuestionConflict as exc:
+        raise FormatError(str(exc), path=path, line=row.line, field=_FIELD_OF[exc.part]) from None
 
 
 # -- export -----------------------------------------------------------------

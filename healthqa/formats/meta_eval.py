@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..domain import Answer, Criterion, Message, Question, RaterKind
-from ..store import (RubricConflict, Workspace, add_answer, criteria_rows, ensure_rater, ensure_set, set_grade,
+from ..store import (QuestionConflict, Workspace, add_answer, criteria_rows, ensure_rater, ensure_set, set_grade,
                      upsert_question)
 from .healthbench import FormatError, ImportReport, check_images, json_object, read_lines, validation_error
 
@@ -134,8 +134,9 @@ def import_meta_eval(ws: Workspace, path: str | Path, *, set_name: str | None = 
                                                    tags=[category, "level:cluster"]) for text, category in rubric])
             try:
                 question_id, created = upsert_question(ws, question, set_id)
-            except RubricConflict as exc:
-                raise FormatError(str(exc), path=path, line=group[0].line, field="rubric") from None
+            except QuestionConflict as exc:
+                raise FormatError(str(exc), path=path, line=group[0].line,
+                                  field="rubric" if exc.part == "rubric" else "prompt") from None
             report.questions_created += created
             report.questions_existing += not created
             criterion_ids = {key: c["id"] for key, c in zip(rubric, criteria_rows(ws, question_id))}

@@ -16,8 +16,15 @@ ATTACHMENT_PREFIX = "attachment:"
 _DATA_URL = re.compile(r"^data:(image/[\w.+-]+);base64,(.*)$", re.S)
 
 
-class RubricConflict(ValueError):
-    """A prompt_id already in the workspace arrived with a different rubric."""
+class QuestionConflict(ValueError):
+    """A prompt_id already in the workspace arrived with a different rubric or conversation.
+
+    `part` says which ("rubric" or "conversation"), so that an importer can name the field.
+    """
+
+    def __init__(self, prompt_id: str, part: str):
+        self.prompt_id, self.part = prompt_id, part
+        super().__init__(f"prompt_id {prompt_id} is already in the workspace with a different {part}")
 
 
 class ImageDataError(HealthQAError):
@@ -68,7 +75,8 @@ def list_sets(ws: Workspace) -> list[dict]:
 
 
 def _store_images(conn, content):
-    """Move inline images into `attachments` (content-hashed, so stored once)."""
+    """Move inline images into `attachments` (content-hashed, so stored once).
+    Without a connection, only the stored form is computed (to compare with a stored question)."""
     if isinstance(content, str):
         return content
     parts = []
@@ -78,13 +86,20 @@ def _store_images(conn, content):
             if decoded:
                 mime, data = decoded
                 digest = hashlib.sha256(data).hexdigest()
-                conn.execute(
-                    "INSERT OR IGNORE INTO attachments (sha256, mime, data) VALUES (?, ?, ?)",
-                    (digest, mime, data),
-                )
+                if conn is not None:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO attachments (sha256, mime, data) VALUES (?, ?, ?)",
+                        (digest, mime, data),
+                    )
                 part = {**part, "image_url": {**part["image_url"], "url": ATTACHMENT_PREFIX + digest}}
         parts.append(part)
     return parts
+
+
+def _conversation_json(conn, dumped: dict) -> str:
+    """A question's conversation as the `questions.conversation` column holds it."""
+    conversation = [{**m, "content": _store_images(conn, m["content"])} for m in dumped["prompt"]]
+    return json.dumps(conversation, ensure_ascii=False)
 
 
 def load_conversation(ws: Workspace, conversation_json: str) -> list[dict]:
@@ -112,27 +127,27 @@ def _search_text(question: Question) -> str:
 def upsert_question(ws: Workspace, question: Question, set_id: str | None = None) -> tuple[str, bool]:
     """Store a question (idempotent by prompt_id); returns (id, created).
 
-    A prompt_id that exists with the same rubric is reused; with a
-    different rubric it is refused, since grades point at its criteria.
+    A prompt_id that exists with the same conversation and rubric is reused
+    (the same question again, or another answer to it); with a different
+    rubric or conversation it is refused (QuestionConflict): grades point at
+    its criteria, and answers answer its conversation.
     """
     rubric = [(c.criterion, c.points, c.tags) for c in question.rubrics]
+    dumped = question.model_dump(mode="json", exclude_none=True)
     with ws.transaction({"questions", "criteria", "set_members"}) as conn:
-        row = conn.execute("SELECT id FROM questions WHERE prompt_id = ?", (question.prompt_id,)).fetchone()
+        row = conn.execute("SELECT id, conversation FROM questions WHERE prompt_id = ?",
+                           (question.prompt_id,)).fetchone()
         if row:
             question_id, created = row[0], False
             stored = conn.execute(
                 "SELECT text, points, tags FROM criteria WHERE question_id = ? ORDER BY position", (question_id,)
             ).fetchall()
             if [(t, p, json.loads(g)) for t, p, g in stored] != rubric:
-                raise RubricConflict(
-                    f"prompt_id {question.prompt_id} is already in the workspace with a different rubric"
-                )
+                raise QuestionConflict(question.prompt_id, "rubric")
+            if _conversation_json(None, dumped) != row[1]:
+                raise QuestionConflict(question.prompt_id, "conversation")
         else:
             question_id, created = new_id(), True
-            dumped = question.model_dump(mode="json", exclude_none=True)
-            conversation = [
-                {**m, "content": _store_images(conn, m["content"])} for m in dumped["prompt"]
-            ]
             stamp = now()
             conn.execute(
                 """INSERT INTO questions (id, prompt_id, conversation, example_tags, ideal_completions,
@@ -141,7 +156,7 @@ def upsert_question(ws: Workspace, question: Question, set_id: str | None = None
                 (
                     question_id,
                     question.prompt_id,
-                    json.dumps(conversation, ensure_ascii=False),
+                    _conversation_json(conn, dumped),
                     json.dumps(question.example_tags),
                     json.dumps(dumped["ideal_completions_data"], ensure_ascii=False)
                     if question.ideal_completions_data is not None

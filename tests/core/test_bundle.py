@@ -494,6 +494,21 @@ def test_a_rubric_conflict_in_a_forced_import_merges_nothing(exported, tmp_path)
         other.close()
 
 
+def test_another_conversation_under_the_prompt_id_in_a_forced_import_merges_nothing(exported, tmp_path):
+    ws, alpha, path = exported
+    grade_everything(path, alpha)
+    other = Workspace(tmp_path / "other.healthqa")
+    try:  # same prompt_id, same rubric, another question asked: grades would land on the wrong question
+        row = healthbench_row("p2", prompt=[{"role": "user", "content": "Is my wrist broken?"}])
+        import_healthbench(other, write_jsonl(tmp_path / "p2.jsonl", [row]), set_name="X")
+        before = dump(other)
+        with pytest.raises(BundleError, match="prompt_id p2 is already in the workspace with a different conversation"):
+            import_bundle(other, path, force=True)
+        assert dump(other) == before
+    finally:
+        other.close()
+
+
 def test_export_refuses_what_it_cannot_bundle(home, tmp_path):
     ws, _ = home
     with pytest.raises(BundleError, match="no rater named"):

@@ -200,3 +200,51 @@ def test_whole_import_raises_only_its_own_error_and_is_all_or_nothing(tmp_path_f
             return
         assert ws.scalar("SELECT count(*) FROM questions") == report.questions_created
         assert ws.scalar("SELECT count(*) FROM answers") == report.answers_created
+
+
+# -- issue 9, item 3: one prompt_id, one conversation -----------------------------------------------
+
+ANOTHER_PROMPT = [{"role": "user", "content": "My wrist hurts after a fall. Is it broken?"}]
+PNG_URL = "data:image/png;base64,iVBORw0KGgpzbWFsbA=="
+
+
+def answered(pid, completion, **overrides):
+    return {**healthbench_row(pid, **overrides), "completion": completion, "model": "m"}
+
+
+def test_a_second_conversation_under_one_prompt_id_in_one_file_is_refused(workspace, tmp_path):
+    path = write_jsonl(tmp_path / "two.jsonl", [answered("p", "Rest it."), answered("q", "Ice."),
+                                                answered("p", "See a doctor.", prompt=ANOTHER_PROMPT)])
+    with pytest.raises(FormatError) as err:
+        import_healthbench(workspace, path)
+    assert (err.value.path, err.value.line, err.value.field) == (path, 3, "prompt")
+    message = str(err.value)
+    assert "\n" not in message and "prompt_id p " in message and "line 1" in message
+    assert workspace.scalar("SELECT count(*) FROM questions") == 0  # nothing stored
+
+
+def test_a_second_conversation_under_one_prompt_id_across_imports_is_refused(workspace, tmp_path):
+    import_healthbench(workspace, write_jsonl(tmp_path / "first.jsonl", [answered("p", "Rest it.")]), set_name="A")
+    second = write_jsonl(tmp_path / "second.jsonl", [healthbench_row("q"),
+                                                     answered("p", "See a doctor.", prompt=ANOTHER_PROMPT)])
+    with pytest.raises(FormatError) as err:
+        import_healthbench(workspace, second, set_name="B")
+    assert (err.value.path, err.value.line, err.value.field) == (second, 2, "prompt")
+    assert "prompt_id p " in str(err.value) and "different conversation" in str(err.value)
+    assert workspace.scalar("SELECT count(*) FROM questions") == 1 and workspace.scalar(
+        "SELECT count(*) FROM answers") == 1  # the refused file left nothing behind
+    [stored] = workspace.query("SELECT conversation FROM questions")
+    assert "ankle" in stored["conversation"]
+
+
+def test_the_same_question_again_and_samples_of_one_prompt_still_import(workspace, tmp_path):
+    image = [{"role": "user", "content": [{"type": "text", "text": "What is this rash?"},
+                                          {"type": "image_url", "image_url": {"url": PNG_URL}}]}]
+    rows = [answered("p", f"sample {i}") for i in range(3)] + [answered("img", "Eczema.", prompt=image)]
+    path = write_jsonl(tmp_path / "samples.jsonl", rows)
+    report = import_healthbench(workspace, path)
+    assert (report.questions_created, report.answers_created) == (2, 4)
+    again = import_healthbench(workspace, path)  # idempotent, images and all
+    assert (again.questions_created, again.questions_existing, again.answers_created) == (0, 2, 0)
+    more = import_healthbench(workspace, write_jsonl(tmp_path / "more.jsonl", [answered("p", "sample 4")]))
+    assert (more.questions_created, more.answers_created) == (0, 1)

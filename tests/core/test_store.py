@@ -131,7 +131,7 @@ def test_same_prompt_id_with_other_rubric_is_refused(workspace):
     store.upsert_question(workspace, Question.model_validate(healthbench_row()))
     changed = healthbench_row()
     changed["rubrics"][0]["points"] = 5
-    with pytest.raises(store.RubricConflict):
+    with pytest.raises(store.QuestionConflict):
         store.upsert_question(workspace, Question.model_validate(changed))
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from ...domain import Answer, RaterKind, Usage, new_id
-from ...store import RubricConflict, Workspace, add_answer, ensure_rater, ensure_set, now, upsert_question
+from ...store import QuestionConflict, Workspace, add_answer, ensure_rater, ensure_set, now, upsert_question
 from .read import BundleContents
 from .rows import _BASELINE_FIELD, GRADES, KINDS, REVIEWS, BundleError, _ids_in, _key, _Kind
 
@@ -133,7 +133,7 @@ class _ForcedMapper(_Mapper):
             set_id = ensure_set(ws, set_names[question_id]) if question_id in set_names and not existing else None
             try:
                 question_map[question_id], created = upsert_question(ws, c.question(question_id), set_id)
-            except RubricConflict as exc:
+            except QuestionConflict as exc:
                 raise BundleError(c.path, f"cannot be merged: {exc}") from None
             self.report.questions_created += created
         for criterion_id, k in c.criteria.items():
