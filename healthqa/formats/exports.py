@@ -11,8 +11,9 @@
   it is for; the figures are `results.score_workspace`'s.
 
 Rows are read through a separate read-only connection and written as they
-come (nothing is built in memory whole), into a temporary file that only
-replaces the target once complete.
+come (nothing is built in memory whole), through `output.open_output`: the
+target gets the file once complete (and a FIFO or device is written into,
+not replaced).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import contextlib
 import csv
 import hashlib
 import json
-import os
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
@@ -31,6 +31,7 @@ from ..domain import Verdict
 from ..errors import HealthQAError
 from ..scoring import MAJORITY, GradedCriterion, GradedExample, majority_verdict, score_example, score_workspace
 from ..store import Workspace, load_conversation, rater_id_or_error, set_id_or_error
+from .output import open_output
 
 LONG_COLUMNS = ("prompt_id", "theme", "model", "run_id", "answer_id", "criterion_position", "criterion", "points",
                 "tags", "axis", "rater", "rater_kind", "verdict", "criteria_met", "explanation", "active_seconds",
@@ -57,27 +58,6 @@ def read_connection(ws: Workspace) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-@contextlib.contextmanager
-def atomic_output(out: str | Path, *, newline: str | None = None) -> Iterator[IO]:
-    """A file handle whose content replaces `out` only when the block ends
-    without error; a failed export leaves no half file under the real name."""
-    out = Path(out)
-    if out.is_dir():
-        raise ExportError(f"{out} is a folder; give a file name")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    try:
-        handle = tmp.open("w", encoding="utf-8", newline=newline)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out} ({exc.strerror})") from None
-    try:
-        with handle:
-            yield handle
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def safe_cell(value) -> object:
     """A CSV cell a spreadsheet shows as text: formula-like strings get a leading quote.
     Numbers stay numbers (a negative point value is data, not a formula)."""
@@ -97,7 +77,7 @@ def write_rows(out: str | Path, rows: Iterable[dict], columns: Sequence[str], fm
     if fmt not in ("csv", "jsonl"):
         raise ExportError(f"unknown row format {fmt!r} (csv or jsonl)")
     count = 0
-    with atomic_output(out, newline="" if fmt == "csv" else None) as handle:
+    with open_output(out, newline="" if fmt == "csv" else None) as handle:
         if fmt == "csv":
             writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
             writer.writerow(columns)
@@ -270,7 +250,7 @@ def export_results(ws: Workspace, out: str | Path, *, set_name: str | None = Non
         _rater_id(ws, rater)  # a clear error for a name that is not there
     results = score_workspace(ws, model=model, rater=rater, set_name=set_name, run_id=run_id, n_boot=n_boot)
     extra = "".join(f" AND {w}" for w in where)
-    with read_connection(ws) as conn, atomic_output(out) as handle:
+    with read_connection(ws) as conn, open_output(out) as handle:
         for entry in results:
             majority = entry["rater"] == MAJORITY
             head = {"model": entry["model"], "rater": entry["rater"], "rater_kind": entry["rater_kind"],

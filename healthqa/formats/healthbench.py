@@ -22,6 +22,7 @@ from ..errors import HealthQAError
 from ..store import (ImageDataError, QuestionConflict, Workspace, add_answer, add_new_grades, answer_drafts,
                      answer_rows, decode_data_url, ensure_rater, ensure_set, get_question, rater_id_or_error,
                      set_grade, set_id_or_error, upsert_question)
+from .output import open_output
 
 ROW_KEYS = ("example_tags", "ideal_completions_data", "prompt", "prompt_id", "rubrics", "canary")
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one row with inline images may be large, not unbounded
@@ -331,9 +332,7 @@ def export_healthbench(ws: Workspace, set_name: str, out: str | Path, *, with_an
     question_ids = [r["question_id"] for r in ws.query(
         "SELECT question_id FROM set_members WHERE set_id = ? ORDER BY position", (set_id,))]
     count = 0
-    out = Path(out)
-    tmp = out.with_name(out.name + ".part")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with open_output(out) as handle:  # never half a file under the real name
         for question_id in question_ids:
             row = question_row(get_question(ws, question_id))
             if not with_answers:
@@ -363,5 +362,4 @@ def export_healthbench(ws: Workspace, set_name: str, out: str | Path, *, with_an
                     answer_row["rubrics"] = rubrics
                 handle.write(json.dumps(answer_row, ensure_ascii=False) + "\n")
                 count += 1
-    tmp.replace(out)  # never leave half a file under the real name
     return count

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -29,6 +28,7 @@ from ..review import agreement_overview, answer_scope
 from ..runs import mode_study, mode_study_choices
 from ..scoring import MAJORITY, N_BOOTSTRAP, SEED, score_workspace
 from ..store import ADJUDICATED_RATER, Workspace, rater_id_or_error, set_id_or_error
+from .output import output_path
 from .report_charts import (BarChart, Estimate, ForestChart, HeatmapChart, ScatterChart, StandingChart, chart_svg,
                             write_pdf)
 
@@ -89,22 +89,18 @@ def write_report(ws: Workspace, out: str | Path, fmt: str = "html", *, set_name:
                  model: str | None = None, rater: str | None = None, title: str | None = None) -> Path:
     """Write the report of the workspace (optionally one set, model, rater) to `out`; returns the path.
 
-    The file appears whole or not at all (written beside it, then renamed).
+    The file appears whole or not at all (`output.output_path`).
     """
     if fmt not in FORMATS:
         raise CommandError(f"report format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     out = Path(out)
     title = title or "HealthQA report"
     blocks = report_blocks(ws, set_name=set_name, model=model, rater=rater, title=title)
-    partial = out.with_name(f".{out.name}.partial")
-    try:
+    with output_path(out) as partial:
         if fmt == "html":
             partial.write_text(render_html(blocks, title), encoding="utf-8")
         else:
             write_pdf(blocks, partial, title=title)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
     return out
 
 

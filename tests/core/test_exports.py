@@ -1,6 +1,7 @@
 """Long-form CSV / JSONL and HealthBench-style results: rows, fields, filters, formula guard, score round trip."""
 
 import csv
+from pathlib import Path
 import hashlib
 import json
 import subprocess
@@ -47,7 +48,7 @@ def graded(workspace, tmp_path):
         store.set_grade(ws, m1[0], cid, b, verdict, "@SUM(A1)")
     flag_criterion(ws, crit[m1[0]][2], "Dr A", "wrong_sign")
     with ws.transaction() as conn:
-        conn.execute("INSERT INTO runs (id, kind, created_at) VALUES ('run-9', 'answer', 'x')")
+        conn.execute("INSERT INTO runs (id, kind, created_at) VALUES ('run-9', 'answer', ?)", (store.now(),))
     qid = store.question_id_by_prompt_id(ws, "p0")
     run_answer, _ = store.add_answer(ws, qid, Answer(text="run text", model="m1", usage=Usage(
         input_tokens=10, output_tokens=20, reasoning_tokens=5)), run_id="run-9")
@@ -198,3 +199,143 @@ def test_cli_export_formats(graded, tmp_path):
     assert "Wrote 1 (model, rater) results" in run("--format", "healthbench-results", "--model", "m2", "--out",
                                                    str(tmp_path / "res.jsonl")).stdout
     assert "give --set NAME" in run("--format", "healthbench", "--out", str(tmp_path / "x"), code=2).stderr
+
+
+# -- issue 9, item 5: --out is written, never replaced, unless it is a regular file ----------------
+
+def _bundle_out(ws, out):
+    from healthqa.assignments import assign
+    from healthqa.formats.bundle import export_bundle
+
+    if not ws.scalar("SELECT count(*) FROM assignments"):
+        assign(ws, ["Dr A"], 1)
+    export_bundle(ws, "Dr A", out)
+
+
+def _report_out(ws, out):
+    from healthqa.formats.report import write_report
+
+    write_report(ws, out, "html")
+
+
+def _healthbench_out(ws, out):
+    from healthqa.formats.healthbench import export_healthbench
+
+    export_healthbench(ws, "S", out)
+
+
+def _flags_out(ws, out):
+    from healthqa.flags import export_flags
+
+    export_flags(ws, out)
+
+
+WRITERS = {  # every command that writes what --out names
+    "long csv": lambda ws, out: export_long(ws, out, fmt="csv"),
+    "results": lambda ws, out: export_results(ws, out, n_boot=N_BOOT),
+    "healthbench": _healthbench_out,
+    "flags": _flags_out,
+    "report": _report_out,
+    "bundle": _bundle_out,
+}
+
+
+def _looks_right(name, data: bytes, tmp_path):
+    """The bytes that reached the target are a whole file of that kind."""
+    if name == "bundle":
+        from healthqa.formats.bundle import read_bundle
+
+        copy = tmp_path / "copy.hqbundle"
+        copy.write_bytes(data)
+        assert read_bundle(copy).manifest.rater == "Dr A"
+    elif name == "report":
+        assert data.rstrip().endswith(b"</html>")
+    else:
+        assert data and data.endswith(b"\n")
+
+
+def _read_fifo_in_background(path):
+    """A reader on the FIFO, as another program at the end of the pipe would be."""
+    import threading
+
+    box = {}
+
+    def read():
+        with open(path, "rb") as pipe:
+            box["data"] = pipe.read()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, box
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_out_naming_a_fifo_is_written_into_not_replaced(graded, tmp_path, name):
+    import os
+    import stat
+
+    ws, _, _ = graded
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader, box = _read_fifo_in_background(fifo)
+    try:
+        WRITERS[name](ws, fifo)
+    finally:
+        if reader.is_alive() and stat.S_ISFIFO(os.lstat(fifo).st_mode):  # never leave the reader hanging
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a regular file"
+    _looks_right(name, box["data"], tmp_path)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers beside it
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_out_naming_a_device_is_written_into_not_replaced(graded, tmp_path, name):
+    """A null device made for the test (not /dev/null itself: a bug here must not break the machine)."""
+    import os
+    import stat
+
+    ws, _, _ = graded
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        device = Path("/dev/null")  # not allowed to make device nodes: /dev/null cannot be replaced either
+    WRITERS[name](ws, device)
+    assert stat.S_ISCHR(os.lstat(device).st_mode) and os.lstat(device).st_rdev == os.makedev(1, 3)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_out_naming_a_symlink_writes_its_target_and_keeps_the_link(graded, tmp_path, name):
+    import os
+
+    ws, _, _ = graded
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    target = folder / "real.out"
+    target.write_text("old content")
+    link = tmp_path / "link.out"
+    link.symlink_to(target)
+    dangling = tmp_path / "dangling.out"
+    dangling.symlink_to(folder / "not-yet.out")
+    WRITERS[name](ws, link)
+    WRITERS[name](ws, dangling)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert dangling.is_symlink() and os.readlink(dangling) == str(folder / "not-yet.out")
+    _looks_right(name, target.read_bytes(), tmp_path)
+    _looks_right(name, (folder / "not-yet.out").read_bytes(), tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["not-yet.out", "real.out"]  # no leftovers
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_out_naming_a_regular_file_is_replaced_whole(graded, tmp_path, name):
+    ws, _, _ = graded
+    out = tmp_path / "plain.out"
+    out.write_text("old content")
+    WRITERS[name](ws, out)
+    _looks_right(name, out.read_bytes(), tmp_path)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name.endswith(".part")]

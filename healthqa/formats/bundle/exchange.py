@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -74,6 +73,7 @@ from ...domain import RaterKind, new_id
 from ...review import assigned_answer_ids
 from ...store import SCHEMA_VERSION, Workspace, now, rater_id_or_error
 from ..exports import read_connection
+from ..output import output_path
 from .manifest import BASELINE_KEY, FORMAT, FORMAT_VERSION, MANIFEST_KEY, Manifest, _baseline, content_checksum
 from .merge import MERGED_PREFIX, BundleImportReport, _ForcedMapper, _Mapper, _Merger
 from .read import read_bundle
@@ -169,35 +169,25 @@ def export_bundle(ws: Workspace, rater: str, out: str | Path, *, run_id: str | N
     if not answer_ids:
         where = f" in run {run_id}" if run_id else ""
         raise BundleError(None, f"no answers are assigned to {rater}{where} (use `healthqa assign` first)")
-    if out.is_dir():
-        raise BundleError(out, "is a folder; give a file name")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        leftover.unlink(missing_ok=True)
-    try:
-        with read_connection(ws) as src:
-            bundle = Workspace(tmp)
-            try:
-                with bundle.transaction() as dst:
-                    counts = _copy_assignment(src, dst, answer_ids, rater_id, blinded)
-                    dst.execute("INSERT INTO meta VALUES (?, ?)",
-                                (BASELINE_KEY, json.dumps(_baseline(dst, rater_id), sort_keys=True)))
-                    manifest = {
-                        "format": FORMAT, "format_version": FORMAT_VERSION, "bundle_id": bundle.workspace_id,
-                        "source_workspace_id": ws.workspace_id, "rater": rater, "rater_id": rater_id,
-                        "created_at": now(), "blinded": blinded, "run_id": run_id, "answers": len(answer_ids),
-                        "schema_version": SCHEMA_VERSION,
-                    }
-                    manifest["checksum"], manifest["tables"] = content_checksum(dst, manifest)
-                    dst.execute("INSERT INTO meta VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest, sort_keys=True)))
-                # One self-contained file: no -wal beside it to lose on the way.
-                bundle.conn.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                bundle.close()
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with output_path(out) as tmp, read_connection(ws) as src:
+        bundle = Workspace(tmp)
+        try:
+            with bundle.transaction() as dst:
+                counts = _copy_assignment(src, dst, answer_ids, rater_id, blinded)
+                dst.execute("INSERT INTO meta VALUES (?, ?)",
+                            (BASELINE_KEY, json.dumps(_baseline(dst, rater_id), sort_keys=True)))
+                manifest = {
+                    "format": FORMAT, "format_version": FORMAT_VERSION, "bundle_id": bundle.workspace_id,
+                    "source_workspace_id": ws.workspace_id, "rater": rater, "rater_id": rater_id,
+                    "created_at": now(), "blinded": blinded, "run_id": run_id, "answers": len(answer_ids),
+                    "schema_version": SCHEMA_VERSION,
+                }
+                manifest["checksum"], manifest["tables"] = content_checksum(dst, manifest)
+                dst.execute("INSERT INTO meta VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest, sort_keys=True)))
+            # One self-contained file: no -wal beside it to lose on the way.
+            bundle.conn.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            bundle.close()
     report = BundleExportReport(str(out), manifest["bundle_id"], rater, blinded, manifest["checksum"], counts)
     _record(ws, "export", rater_id, out, manifest["checksum"], {"bundle_id": manifest["bundle_id"], **counts,
                                                                 "blinded": blinded, "run_id": run_id})
