@@ -14,6 +14,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .limits import MAX_CRITERIA, MAX_TAGS, Comment, CriterionText, Label, Tag, image_size
+
 
 def new_id() -> str:
     """A UUIDv7 as text: unique across machines, so workspaces and bundles
@@ -80,7 +82,7 @@ class ImageURL(_Strict):
         # Remote images would be fetched when rendered; only inline data is allowed.
         if not url.startswith("data:image/"):
             raise ValueError("images must be data URLs (data:image/...;base64,...)")
-        return url
+        return image_size(url)
 
 
 class ImagePart(_Strict):
@@ -110,9 +112,9 @@ class Message(_Strict):
 
 
 class Criterion(_Strict):
-    criterion: str = Field(min_length=1)
+    criterion: CriterionText = Field(min_length=1)
     points: int
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
 
     @field_validator("points", mode="before")
     @classmethod
@@ -153,12 +155,12 @@ class IdealCompletions(BaseModel):
 
 
 class Question(_Strict):
-    prompt_id: str = Field(min_length=1)
+    prompt_id: Label
     prompt: list[Message] = Field(min_length=1)
-    rubrics: list[Criterion] = Field(min_length=1)
-    example_tags: list[str] = Field(default_factory=list)
+    rubrics: list[Criterion] = Field(min_length=1, max_length=MAX_CRITERIA)
+    example_tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     ideal_completions_data: IdealCompletions | None = None
-    canary: str | None = None
+    canary: Comment | None = None
 
     @field_validator("prompt")
     @classmethod
@@ -183,7 +185,7 @@ class ModelConfig(BaseModel):
     """Where and how to call a model. Holds no key: only where to find one."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1)
+    name: Label  # answers are labelled with it
     provider: Literal["openai", "anthropic", "gemini", "openai-compatible"]
     model: str = Field(min_length=1)
     base_url: str | None = None

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from ..domain import Answer, ImagePart, Message, Question, RaterKind, Verdict
 from ..errors import HealthQAError
+from ..limits import AnswerText, Comment, Label, LimitError, check
 from ..store import (ImageDataError, QuestionConflict, Workspace, add_answer, add_new_grades, answer_drafts,
                      answer_rows, decode_data_url, ensure_rater, ensure_set, get_question, rater_id_or_error,
                      set_grade, set_id_or_error, upsert_question)
@@ -177,6 +178,7 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
                     explanation = item.get("explanation")
                     if explanation is not None and not isinstance(explanation, str):
                         raise FormatError("must be a string", path=path, line=line, field=f"rubrics[{i}].explanation")
+                    _within(explanation, Comment, path, line, f"rubrics[{i}].explanation")
                     verdicts = verdicts or [None] * len(rubrics)
                     verdicts[i] = (Verdict.from_criteria_met(met), explanation)
                 item = {k: v for k, v in item.items() if k not in ("criteria_met", "explanation")}
@@ -190,13 +192,23 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
         raise validation_error(exc, path=path, line=line) from None
     check_images(question.prompt, path=path, line=line)
     completion, model = data.get("completion"), data.get("model")
-    for key, value in (("completion", completion), ("model", model)):
+    for key, value, kind in (("completion", completion, AnswerText), ("model", model, Label)):
         if value is not None and not isinstance(value, str):
             raise FormatError("must be a string", path=path, line=line, field=key)
+        _within(value, kind, path, line, key)
     if verdicts is not None and completion is None:
         raise FormatError("rubric verdicts (criteria_met) need the graded answer in 'completion'",
                           path=path, line=line, field="completion")
     return ParsedRow(line, question, completion, model, verdicts)
+
+
+def _within(value, kind, path: str | Path, line: int, field: str) -> None:
+    """A value within its limit (healthqa.limits), or a FormatError on its field."""
+    if value is not None:
+        try:
+            check(value, kind, field)
+        except LimitError as exc:
+            raise FormatError(exc.reason, path=path, line=line, field=field) from None
 
 
 def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[ParsedRow], list[FormatError]]:
@@ -245,6 +257,11 @@ def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None 
         raise FormatError("rows carry verdicts (criteria_met): name their rater with --rater NAME",
                           path=path, line=first.line, field="rubrics")
     set_name = set_name or path.stem
+    for value, what in ((set_name, "set name"), (model, "--model")):
+        try:
+            check(value, Label, what) if value is not None else None
+        except LimitError as exc:
+            raise FormatError(str(exc), path=path) from None
     report = ImportReport(str(path), set_name, skipped=skipped)
     with ws.transaction({"questions", "answers", "grades"}) as conn:
         set_id = ensure_set(ws, set_name)
@@ -299,6 +316,8 @@ def _upsert(ws: Workspace, row: ParsedRow, set_id: str, path: Path) -> tuple[str
         return upsert_question(ws, row.question, set_id)
     except QuestionConflict as exc:
         raise FormatError(str(exc), path=path, line=row.line, field=_FIELD_OF[exc.part]) from None
+    except LimitError as exc:  # the question as stored (conversation, search text) is too large
+        raise FormatError(exc.reason, path=path, line=row.line, field=exc.field) from None
 
 
 # -- export -----------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..domain import Answer, Criterion, Message, Question, RaterKind
+from ..limits import AnswerText, CriterionText, Label, LimitError, Tag, check
 from ..store import (QuestionConflict, Workspace, add_answer, criteria_rows, ensure_rater, ensure_set, set_grade,
                      upsert_question)
 from .healthbench import FormatError, ImportReport, check_images, json_object, read_lines, validation_error
@@ -75,6 +76,11 @@ def parse_meta_row(text: str, *, path: str | Path, line: int) -> MetaRow:
     for key in ("prompt_id", "completion", "rubric", "category"):
         if not isinstance(data[key], str) or not data[key].strip():
             raise FormatError("must be a non-empty string", path=path, line=line, field=key)
+    for key, kind in (("prompt_id", Label), ("completion", AnswerText), ("rubric", CriterionText), ("category", Tag)):
+        try:
+            check(data[key], kind, key)
+        except LimitError as exc:
+            raise FormatError(exc.reason, path=path, line=line, field=key) from None
     prompt = _listish(data["prompt"], path=path, line=line, field="prompt")
     try:
         messages = _MESSAGES.validate_python(prompt)

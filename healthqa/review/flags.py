@@ -14,10 +14,10 @@ from pathlib import Path
 from ..domain import RaterKind, new_id
 from ..errors import HealthQAError
 from ..formats.exports import write_rows
+from ..limits import MAX_FLAG_COMMENT
 from ..store import Workspace, ensure_rater, now, rater_id_by_name
 
 FLAG_REASONS = ("wrong_sign", "wrong_content", "ambiguous", "irrelevant", "other")
-MAX_FLAG_COMMENT = 10_000  # characters; a note, not a document
 FLAG_COLUMNS = ("prompt_id", "criterion_position", "criterion", "points", "tags", "rater", "reason", "comment",
                 "flagged_at")
 

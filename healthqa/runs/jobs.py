@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
 from ..domain import Message, ModelConfig, Usage
-from ..providers import Provider
+from ..limits import fit_answer
+from ..providers import LENGTH, Provider
 from ..store import Workspace, add_answer, get_model_config, load_conversation
 from .status import RunError
 
@@ -125,6 +126,7 @@ class AnswerJob:
         # often a dated snapshot; the config says which settings produced it),
         # and the mode when it is not the config's own (modes.answer_label).
         answer.model = self.label
+        answer = fit_answer(answer, cut_reason=LENGTH)  # paid for: kept, within the limits, never refused
 
         def write(ws: Workspace) -> None:
             add_answer(ws, item.question_id, answer, run_id=self.run_id, sample=item.sample,

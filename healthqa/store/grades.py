@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from ..domain import Answer, RaterKind, Verdict, new_id
+from ..limits import check_answer
 from .workspace import Workspace, now
 
 
@@ -70,6 +71,7 @@ def add_answer(ws: Workspace, question_id: str, answer: Answer, *, run_id: str |
     Imported answers are identified by (question, model, text), run answers
     by (run, question, sample): storing either twice returns the first.
     """
+    check_answer(answer)  # nothing beyond the limits enters a workspace (healthqa.limits)
     digest = text_hash(answer.text)
     with ws.transaction({"answers"}) as conn:
         if run_id is None:

@@ -10,6 +10,7 @@ import re
 
 from ..domain import Criterion, Question, new_id
 from ..errors import HealthQAError
+from ..limits import MAX_CONVERSATION_CHARS, Label, LimitError, check
 from .workspace import Workspace, now
 
 ATTACHMENT_PREFIX = "attachment:"
@@ -50,6 +51,7 @@ def decode_data_url(url: str) -> tuple[str, bytes] | None:
 
 
 def ensure_set(ws: Workspace, name: str, description: str | None = None) -> str:
+    check(name, Label, "set name")
     row = ws.query_one("SELECT id FROM question_sets WHERE name = ?", (name,))
     if row:
         return row["id"]
@@ -148,6 +150,13 @@ def upsert_question(ws: Workspace, question: Question, set_id: str | None = None
                 raise QuestionConflict(question.prompt_id, "conversation")
         else:
             question_id, created = new_id(), True
+            conversation, search_text = _conversation_json(conn, dumped), _search_text(question)
+            ideal = (json.dumps(dumped["ideal_completions_data"], ensure_ascii=False)
+                     if question.ideal_completions_data is not None else None)
+            for value, field in ((conversation, "prompt"), (search_text, "prompt"), (ideal, "ideal_completions_data")):
+                if value is not None and len(value) > MAX_CONVERSATION_CHARS:
+                    raise LimitError(field, f"the question is too long to store ({len(value):,} characters with its "
+                                            f"rubric; the limit is {MAX_CONVERSATION_CHARS:,})")
             stamp = now()
             conn.execute(
                 """INSERT INTO questions (id, prompt_id, conversation, example_tags, ideal_completions,
@@ -156,14 +165,12 @@ def upsert_question(ws: Workspace, question: Question, set_id: str | None = None
                 (
                     question_id,
                     question.prompt_id,
-                    _conversation_json(conn, dumped),
+                    conversation,
                     json.dumps(question.example_tags),
-                    json.dumps(dumped["ideal_completions_data"], ensure_ascii=False)
-                    if question.ideal_completions_data is not None
-                    else None,
+                    ideal,
                     question.canary,
                     question.theme,
-                    _search_text(question),
+                    search_text,
                     stamp,
                     stamp,
                 ),

@@ -637,3 +637,30 @@ def test_forced_import_reconciles_with_what_the_other_workspace_holds(home, tmp_
         assert (kept["old_verdict"], kept["old_explanation"]) == ("met", "home verdict")  # the bundle's on record
     finally:
         other.close()
+
+
+def test_a_grade_stamped_in_the_far_future_does_not_win_later_conflicts(home, tmp_path):
+    """A clinician's machine with its clock at 9999: the grade lands, stamped with the import time,
+    so a grade given later elsewhere still wins the next conflict (issue 9, item 4)."""
+    ws, alpha = home
+    first = answer_of(ws, "p0", "m1")
+    criterion = criteria_of(ws, first)[0]
+    wrong_clock, right_clock = tmp_path / "wrong.hqbundle", tmp_path / "right.hqbundle"
+    export_bundle(ws, "Dr Alpha", wrong_clock)
+    export_bundle(ws, "Dr Alpha", right_clock)  # the same work, on a second laptop
+    with Offline(wrong_clock) as b:
+        store.set_grade(b, first, criterion, alpha, "cannot_judge", "graded on the wrong clock")
+    set_stamp(wrong_clock, first, criterion, alpha, "9999-12-31T23:59:59.000+00:00")
+    report = import_bundle(ws, wrong_clock)
+    assert report.updated["grade"] == 1 and report.future_stamps == 1
+    assert "1 time stamps from the future" in report.summary()
+    stamp = ws.scalar("SELECT updated_at FROM grades WHERE answer_id = ? AND criterion_id = ? AND rater_id = ?",
+                      (first, criterion, alpha))
+    assert not stamp.startswith("9999")
+    with Offline(right_clock) as b:  # graded after that import, on a machine with a right clock
+        store.set_grade(b, first, criterion, alpha, "not_met", "second thoughts")
+    [conflict] = import_bundle(ws, right_clock).conflicts
+    assert conflict.kept == "bundle"
+    assert ws.scalar("SELECT verdict FROM grades WHERE answer_id = ? AND criterion_id = ? AND rater_id = ?",
+                     (first, criterion, alpha)) == "not_met"
+    assert not import_bundle(ws, wrong_clock).changed  # importing the first again changes nothing

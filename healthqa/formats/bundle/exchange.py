@@ -31,7 +31,10 @@ truncation, then copied to a private temporary file (a -wal beside the
 original is refused, never replayed) and opened read-only with
 `query_only` and `trusted_schema = OFF`; its schema must equal ours exactly
 (no triggers or views of its own); every row goes through a pydantic model
-with size limits, and questions and criteria through the domain models.
+with size limits (`healthqa.limits`, the same limits every import of questions
+and answers enforces, and that export checks row by row so that it never
+writes a bundle the import would refuse), and questions and criteria through
+the domain models.
 
 **Import** merges the rater's grades, reviews and flags in one transaction,
 after all checks passed (a refused bundle leaves the workspace untouched):
@@ -42,7 +45,10 @@ after all checks passed (a refused bundle leaves the workspace untouched):
   keep the old version in `grade_history` (reason `bundle`);
 - a row changed on both sides is a conflict: reported, and the version with
   the later stamp wins; grades keep the other in `grade_history` too;
-- active seconds spent offline are added once.
+- active seconds spent offline are added once;
+- a stamp later than any believable clock (now plus `limits.MAX_CLOCK_SKEW`) is
+  replaced by the import time and counted in the report: kept, it would win
+  every later conflict.
 
 What was merged is remembered per bundle in the workspace's meta
 (`bundle_merged:<bundle id>`), so a copy graded further and imported again
@@ -69,15 +75,18 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ...domain import RaterKind, new_id
 from ...review import assigned_answer_ids
+from ...limits import plain_name
 from ...store import SCHEMA_VERSION, Workspace, now, rater_id_or_error
 from ..exports import read_connection
 from ..output import output_path
 from .manifest import BASELINE_KEY, FORMAT, FORMAT_VERSION, MANIFEST_KEY, Manifest, _baseline, content_checksum
 from .merge import MERGED_PREFIX, BundleImportReport, _ForcedMapper, _Mapper, _Merger
 from .read import read_bundle
-from .rows import KINDS, TABLES, BundleError, _ids_in, _plain_name, _Table
+from .rows import KINDS, TABLES, BundleError, _ids_in, _Table
 
 SUFFIX = ".hqbundle"  # what the desktop app offers; any name works
 
@@ -107,8 +116,51 @@ class BundleExportReport:
 def _copy(src: sqlite3.Connection, dst: sqlite3.Connection, table: _Table, where: str, params: tuple) -> list[tuple]:
     cols = ", ".join(table.columns)
     rows = src.execute(f"SELECT {cols} FROM {table.name} WHERE {where} ORDER BY rowid", params).fetchall()
+    for row in rows:  # the import's own row checks: never write a bundle it would refuse
+        values = dict(zip(table.columns, row))
+        try:
+            table.row.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or "row"
+            raise BundleError(None, f"cannot export {_row_name(src, table.name, values)}: {field}: "
+                                    f"{error['msg'].removeprefix('Value error, ')} (the import would refuse the "
+                                    "bundle; correct it in the workspace first)"
+                              ) from None
     dst.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(table.columns))})", rows)
     return rows
+
+
+def _shown(text: str) -> str:
+    return text if text.isprintable() else repr(text)  # one line, whatever the text holds
+
+
+_ONE_ROW = {"questions": "the question", "criteria": "the rubric", "answers": "an answer", "grades": "a grade",
+            "answer_reviews": "a review", "criterion_flags": "a flag", "set_members": "the set membership",
+            "assignments": "an assignment"}
+
+
+def _row_name(src: sqlite3.Connection, table: str, values: dict) -> str:
+    """A row as a person finds it: the question's prompt_id, the answer's model, the criterion's number."""
+    def one(sql: str, key: str):
+        return src.execute(sql, (values[key],)).fetchone() or (None, None)
+
+    question_id, position = values.get("question_id"), None
+    if table == "questions":
+        question_id = values["id"]
+    elif "criterion_id" in values:
+        question_id, position = one("SELECT question_id, position FROM criteria WHERE id = ?", "criterion_id")
+    elif "answer_id" in values:
+        question_id = one("SELECT question_id, 0 FROM answers WHERE id = ?", "answer_id")[0]
+    if table == "criteria":
+        position = values["position"]
+    if question_id is None:
+        return f"{table} row {_shown(str(values.get('name') or values.get('id') or values.get('sha256')))}"
+    prompt_id = src.execute("SELECT prompt_id FROM questions WHERE id = ?", (question_id,)).fetchone()[0]
+    name = f"{_ONE_ROW.get(table, table)} of prompt_id {_shown(prompt_id)}"
+    if table == "answers":
+        name += f" by {_shown(values['model'])}"
+    return name + (f" criterion #{position + 1}" if position is not None else "")
 
 
 def _copy_assignment(src: sqlite3.Connection, dst: sqlite3.Connection, answer_ids: list[str], rater_id: str,
@@ -161,7 +213,7 @@ def export_bundle(ws: Workspace, rater: str, out: str | Path, *, run_id: str | N
     if row["kind"] != RaterKind.CLINICIAN.value:
         raise BundleError(None, f"{rater!r} is a model grader; bundles are for clinicians")
     try:
-        _plain_name(rater)  # an import would refuse it: better said now
+        plain_name(rater)  # an import would refuse it: better said now
     except ValueError as exc:
         raise BundleError(None, f"rater {rater!r}: {exc}; rename the rater first") from None
     rater_id = row["id"]

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from ...domain import Answer, RaterKind, Usage, new_id
+from ...limits import is_from_the_future
 from ...store import QuestionConflict, Workspace, add_answer, ensure_rater, ensure_set, now, upsert_question
 from .read import BundleContents
 from .rows import _BASELINE_FIELD, GRADES, KINDS, REVIEWS, BundleError, _ids_in, _key, _Kind
@@ -51,6 +52,7 @@ class BundleImportReport:
     questions_created: int = 0
     answers_created: int = 0
     stale: int = 0  # rows whose answer or criterion is gone or changed at home since export
+    future_stamps: int = 0  # rows stamped later than any believable clock: stamped with the import time instead
     conflicts: list[Conflict] = field(default_factory=list)
 
     @property
@@ -71,6 +73,9 @@ class BundleImportReport:
         if self.stale:
             text += (f"; {self.stale} rows skipped: their answer or criterion was removed or changed here "
                      "since the export")
+        if self.future_stamps:
+            text += (f"; {self.future_stamps} time stamps from the future (was the clock of the grading machine "
+                     "wrong?) were set to the time of this import")
         if self.conflicts:
             text += f"\n{len(self.conflicts)} conflicts (changed on both sides; the newer version kept, " \
                     "both in the grade history):\n" + "\n".join(f"  {c}" for c in self.conflicts)
@@ -186,6 +191,7 @@ class _Merger:
                  report: BundleImportReport, memory: dict):
         self.ws, self.conn, self.c, self.map, self.rater_id = ws, ws.conn, c, mapper, rater_id
         self.report, self.memory, self.stamp = report, memory, now()
+        self.moment = datetime.fromisoformat(self.stamp)
 
     def ws_key(self, kind: _Kind, key: str) -> tuple | None:
         ids = []
@@ -221,9 +227,23 @@ class _Merger:
                 self.report.stale += 1
                 continue
             b_active = getattr(b, kind.active) if b and kind.active else 0.0
+            b = self.believable(kind, b)
             delta = max(0.0, b_active - (prev[1] if prev else 0.0))
             home_stamp = self.reconcile(kind, key, ws_key, home.get(ws_key), b, prev[2] if prev else None, delta)
             memory[key] = [b_stamp, b_active, home_stamp]
+
+    def believable(self, kind: _Kind, b):
+        """The bundle row with any stamp beyond a believable clock set to the import time: stored as it
+        is, it would win every later conflict. (The merge memory keeps the stamp as the bundle has it,
+        so that importing again still sees the row as merged.)"""
+        if b is None:
+            return None
+        names = (kind.stamp, "created_at") if kind is GRADES else (kind.stamp,)
+        future = {name: self.stamp for name in names if is_from_the_future(getattr(b, name), self.moment)}
+        if not future:
+            return b
+        self.report.future_stamps += 1
+        return b.model_copy(update=future)
 
     def reconcile(self, kind: _Kind, key: str, ws_key: tuple, cur: dict | None, b, synced: str | None,
                   delta: float) -> str | None:

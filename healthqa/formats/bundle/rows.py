@@ -18,14 +18,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from ...domain import Criterion
 from ...errors import HealthQAError
-from ...review import FLAG_REASONS, MAX_FLAG_COMMENT
-
-MAX_ANSWER_CHARS = 1_000_000
-MAX_CONVERSATION_CHARS = 4_000_000
-MAX_COMMENT_CHARS = 100_000
-MAX_CRITERION_CHARS = 10_000
-MAX_NAME_CHARS = 200
-MAX_ATTACHMENT_BYTES = 32 * 2**20
+from ...limits import (IMAGE_MIME, MAX_ATTACHMENT_BYTES, MAX_CRITERIA, MAX_FLAG_COMMENT, AnswerText, Comment,
+                       ConversationText, CriterionText, Label, PlainName, plain_name)
+from ...review import FLAG_REASONS
 
 
 class BundleError(HealthQAError):
@@ -48,25 +43,9 @@ def _stamp(value: str) -> str:
     return value
 
 
-def _plain_name(value: str) -> str:
-    # Names may end up in file names and paths; refuse anything that could climb out of a folder.
-    if "/" in value or "\\" in value or ".." in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("names may not hold path separators, '..' or control characters")
-    return value
-
-
-def _no_controls(value: str) -> str:
-    if any(ord(c) < 32 for c in value):
-        raise ValueError("control characters are not allowed here")
-    return value
-
-
 Id = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
 Stamp = Annotated[str, StringConstraints(max_length=40), AfterValidator(_stamp)]
-PlainName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), AfterValidator(_plain_name)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), AfterValidator(_no_controls)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-Comment = Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS)]
 Seconds = Annotated[float, Field(ge=0, le=10**8)]
 Count = Annotated[int, Field(ge=0, le=10**12)]
 
@@ -85,12 +64,12 @@ class SetRow(_Row):
 class QuestionRow(_Row):
     id: Id
     prompt_id: Label
-    conversation: Annotated[str, StringConstraints(max_length=MAX_CONVERSATION_CHARS)]
+    conversation: ConversationText
     example_tags: Comment
-    ideal_completions: Annotated[str, StringConstraints(max_length=MAX_CONVERSATION_CHARS)] | None
+    ideal_completions: ConversationText | None
     canary: Comment | None
     theme: Comment | None
-    search_text: Annotated[str, StringConstraints(max_length=MAX_CONVERSATION_CHARS)]
+    search_text: ConversationText
     created_at: Stamp
     updated_at: Stamp
 
@@ -103,7 +82,7 @@ class MemberRow(_Row):
 
 class AttachmentRow(_Row):
     sha256: Sha256
-    mime: Annotated[str, StringConstraints(pattern=r"^image/[\w.+-]{1,50}$")]
+    mime: Annotated[str, StringConstraints(pattern=f"^{IMAGE_MIME}$")]
     data: Annotated[bytes, Field(max_length=MAX_ATTACHMENT_BYTES)]
 
     @model_validator(mode="after")
@@ -116,8 +95,8 @@ class AttachmentRow(_Row):
 class CriterionRow(_Row):
     id: Id
     question_id: Id
-    position: Annotated[int, Field(ge=0, le=10_000)]
-    text: Annotated[str, StringConstraints(max_length=MAX_CRITERION_CHARS)]
+    position: Annotated[int, Field(ge=0, lt=MAX_CRITERIA)]
+    text: CriterionText
     points: int
     tags: Comment
 
@@ -134,7 +113,7 @@ class RaterRow(_Row):
     @model_validator(mode="after")
     def _clinician_plain(self):
         if self.kind == "clinician":
-            _plain_name(self.name)
+            plain_name(self.name)
         return self
 
 
@@ -152,7 +131,7 @@ class AnswerRow(_Row):
     model: Label
     run_id: Id | None
     sample: Count
-    text: Annotated[str, StringConstraints(max_length=MAX_ANSWER_CHARS)]
+    text: AnswerText
     text_sha256: Sha256
     finish_reason: Label | None
     input_tokens: Count | None
