@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .limits import MAX_CRITERIA, MAX_TAGS, Comment, CriterionText, Label, Tag, image_size
+from .limits import MAX_CRITERIA, Comment, CriterionText, Label, Tags, image_size
 
 
 def new_id() -> str:
@@ -114,7 +114,7 @@ class Message(_Strict):
 class Criterion(_Strict):
     criterion: CriterionText = Field(min_length=1)
     points: int
-    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    tags: Tags = Field(default_factory=list)
 
     @field_validator("points", mode="before")
     @classmethod
@@ -158,7 +158,7 @@ class Question(_Strict):
     prompt_id: Label
     prompt: list[Message] = Field(min_length=1)
     rubrics: list[Criterion] = Field(min_length=1, max_length=MAX_CRITERIA)
-    example_tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    example_tags: Tags = Field(default_factory=list)
     ideal_completions_data: IdealCompletions | None = None
     canary: Comment | None = None
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..domain import Answer, ImagePart, Message, Question, RaterKind, Verdict
 from ..errors import HealthQAError
@@ -155,6 +155,14 @@ def check_images(messages: list[Message], *, path: str | Path, line: int, field:
                                       field=f"{field}[{i}].content[{j}].image_url.url") from None
 
 
+class _AnswerLimits(BaseModel):
+    """A row's answer and grades within the limits of healthqa.limits."""
+
+    completion: AnswerText | None
+    model: Label | None
+    explanations: list[Comment | None]
+
+
 def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
     data = json_object(text, path=path, line=line)
     if "rubrics" not in data and "binary_labels" in data:
@@ -178,7 +186,6 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
                     explanation = item.get("explanation")
                     if explanation is not None and not isinstance(explanation, str):
                         raise FormatError("must be a string", path=path, line=line, field=f"rubrics[{i}].explanation")
-                    _within(explanation, Comment, path, line, f"rubrics[{i}].explanation")
                     verdicts = verdicts or [None] * len(rubrics)
                     verdicts[i] = (Verdict.from_criteria_met(met), explanation)
                 item = {k: v for k, v in item.items() if k not in ("criteria_met", "explanation")}
@@ -192,23 +199,20 @@ def parse_row(text: str, *, path: str | Path, line: int) -> ParsedRow:
         raise validation_error(exc, path=path, line=line) from None
     check_images(question.prompt, path=path, line=line)
     completion, model = data.get("completion"), data.get("model")
-    for key, value, kind in (("completion", completion, AnswerText), ("model", model, Label)):
+    for key, value in (("completion", completion), ("model", model)):
         if value is not None and not isinstance(value, str):
             raise FormatError("must be a string", path=path, line=line, field=key)
-        _within(value, kind, path, line, key)
+    explanations = [explanation for _, explanation in verdicts] if verdicts else []
+    try:  # one check per row (a file holds ~50,000 explanations)
+        _AnswerLimits(completion=completion, model=model, explanations=explanations)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = error["loc"][0] if error["loc"][0] != "explanations" else f"rubrics[{error['loc'][1]}].explanation"
+        raise FormatError(error["msg"].removeprefix("Value error, "), path=path, line=line, field=field) from None
     if verdicts is not None and completion is None:
         raise FormatError("rubric verdicts (criteria_met) need the graded answer in 'completion'",
                           path=path, line=line, field="completion")
     return ParsedRow(line, question, completion, model, verdicts)
-
-
-def _within(value, kind, path: str | Path, line: int, field: str) -> None:
-    """A value within its limit (healthqa.limits), or a FormatError on its field."""
-    if value is not None:
-        try:
-            check(value, kind, field)
-        except LimitError as exc:
-            raise FormatError(exc.reason, path=path, line=line, field=field) from None
 
 
 def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[ParsedRow], list[FormatError]]:
@@ -224,7 +228,9 @@ def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pa
             if key in seen or (row.completion is None and any(k[0] == key[0] for k in seen if k[2] is None)):
                 raise FormatError(f"duplicate prompt_id {row.question.prompt_id} (first on line {seen.get(key)})",
                                   path=path, line=number, field="prompt_id")
-            _same_question(first.setdefault(row.question.prompt_id, row), row, path)
+            earlier = first.setdefault(row.question.prompt_id, row)
+            if earlier is not row:
+                _same_question(earlier, row, path)
             seen[key] = number
             rows.append(row)
         except FormatError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from ..domain import Answer, Criterion, Message, Question, RaterKind
-from ..limits import AnswerText, CriterionText, Label, LimitError, Tag, check
+from ..limits import AnswerText, CriterionText, Label, LimitError, check
 from ..store import (QuestionConflict, Workspace, add_answer, criteria_rows, ensure_rater, ensure_set, set_grade,
                      upsert_question)
 from .healthbench import FormatError, ImportReport, check_images, json_object, read_lines, validation_error
@@ -76,7 +76,7 @@ def parse_meta_row(text: str, *, path: str | Path, line: int) -> MetaRow:
     for key in ("prompt_id", "completion", "rubric", "category"):
         if not isinstance(data[key], str) or not data[key].strip():
             raise FormatError("must be a non-empty string", path=path, line=line, field=key)
-    for key, kind in (("prompt_id", Label), ("completion", AnswerText), ("rubric", CriterionText), ("category", Tag)):
+    for key, kind in (("prompt_id", Label), ("completion", AnswerText), ("rubric", CriterionText), ("category", Label)):
         try:
             check(data[key], kind, key)
         except LimitError as exc:

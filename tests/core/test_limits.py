@@ -39,6 +39,8 @@ OVER = {  # (row over a limit, the field named, words of the message)
     "image": (with_image(MAX_ATTACHMENT_BYTES + 1), "prompt[0].content[1].image_url.image_url.url", "limit is 32 MiB"),
     "tab in a model name": (answered(model="gpt\t4"), "model", "control characters"),
     "newline in a prompt_id": (answered("p\nq"), "prompt_id", "control characters"),
+    "tab in a tag": (answered(rubrics=[{"criterion": "c", "points": 5, "tags": ["axis:\taccuracy"]}]),
+                     "rubrics[0].tags", "tag 1 holds control characters"),
     "long prompt_id": (answered("p" * (MAX_NAME_CHARS + 1)), "prompt_id", "200 characters"),
     "long explanation": (
         {**answered(), "rubrics": [{**healthbench_row()["rubrics"][0], "criteria_met": True,
