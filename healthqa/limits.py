@@ -92,9 +92,9 @@ def _tags(tags: list[str]) -> list[str]:
     # One check per list, not per tag: a HealthBench file holds ~100,000 tags.
     if tags and (max(map(len, tags)) > MAX_NAME_CHARS or _CONTROL.search("".join(tags))):
         bad = next(i for i, t in enumerate(tags) if len(t) > MAX_NAME_CHARS or _CONTROL.search(t))
-        problem = (f"longer than {MAX_NAME_CHARS} characters" if len(tags[bad]) > MAX_NAME_CHARS
+        problem = (f"is longer than {MAX_NAME_CHARS} characters" if len(tags[bad]) > MAX_NAME_CHARS
                    else "holds control characters (a tab, a line break...)")
-        raise ValueError(f"tag {bad + 1} is {problem}")
+        raise ValueError(f"tag {bad + 1} {problem}")
     return tags
 
 
