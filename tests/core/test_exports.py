@@ -204,7 +204,7 @@ def test_cli_export_formats(graded, tmp_path):
 # -- issue 9, item 5: --out is written, never replaced, unless it is a regular file ----------------
 
 def _bundle_out(ws, out):
-    from healthqa.assignments import assign
+    from healthqa.review import assign
     from healthqa.formats.bundle import export_bundle
 
     if not ws.scalar("SELECT count(*) FROM assignments"):
@@ -225,7 +225,7 @@ def _healthbench_out(ws, out):
 
 
 def _flags_out(ws, out):
-    from healthqa.flags import export_flags
+    from healthqa.review import export_flags
 
     export_flags(ws, out)
 

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from healthqa import store
-from healthqa.assignments import assign
+from healthqa.review import assign
 from healthqa.domain import ModelConfig
 from healthqa.formats.bundle import BundleError, export_bundle, import_bundle
 from healthqa.formats.healthbench import FormatError, import_healthbench
