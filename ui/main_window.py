@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QMainW
                                QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from healthqa.errors import HealthQAError
+from healthqa.store import has_open_batches
 
 from . import look, session
 from .context import AppContext, RaterIdentity
@@ -97,6 +98,12 @@ class MainWindow(QMainWindow):
         self._on_sidebar_row(current if current >= 0 else 0)
         # A review bundle says whose it is (and signs them in); any other workspace asks who is grading.
         ctx.ops.run(opened_bundle, ctx.ws, on_done=self._on_bundle_checked)
+        # Provider batches sent before the app was closed: the Runs panel picks them up again.
+        ctx.ops.run(has_open_batches, ctx.ws, on_done=self._on_open_batches)
+
+    def _on_open_batches(self, waiting: bool) -> None:
+        if waiting and any(s.name == "runs" for s in self._specs):
+            self.panel("runs").refresh()  # its first load re-attaches to the live batches (off the GUI thread)
 
     def panel(self, name: str) -> Panel:
         """The panel of that name, created on first use."""

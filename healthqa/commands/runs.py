@@ -15,8 +15,10 @@ import time
 from typing import TextIO
 
 from ..errors import CommandError
-from ..runs import (CANCELLED, DEFAULT_DRAFTS, DEFAULT_MAX_ATTEMPTS, DONE, MODES, FAILED, RunProgress, RunSummary,
-                    create_grade_run, create_run, execute_run, get_run, list_runs, model_config_by_id, resolve_run_id)
+from ..runs import (BATCH_MAX_ATTEMPTS, CANCELLED, CONTEMPLATING, DEFAULT_DRAFTS, DEFAULT_MAX_ATTEMPTS,
+                    DEFAULT_POLL, DONE, FAILED, MAX_POLL, MODES, BatchProgress, RunError, RunProgress, RunSummary,
+                    cancel_run, create_grade_run, create_run, execute_batch_run, execute_run, get_run, is_batch_run,
+                    list_runs, mark_batch_run, model_config_by_id, resolve_run_id, stop_on_sigterm)
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, answer_drafts, get_model_config
 from .common import add_command, add_workspace_option, open_from, print_json, print_rows, print_table
@@ -30,12 +32,16 @@ def register(sub) -> None:
     p.add_argument("--model", metavar="NAME", help="a model config (see `healthqa models list`)")
     p.add_argument("--samples", type=int, default=1, metavar="N", help="answers per question (default 1)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions of the set")
-    p.add_argument("--resume", metavar="RUN_ID", help="finish a stopped run (answer or grade run)")
+    p.add_argument("--resume", metavar="RUN_ID", help="finish a stopped run (answer or grade run); a batch run "
+                   "re-attaches to its provider batches")
     p.add_argument("--mode", choices=MODES, help="instant (no reasoning), thinking (the config's reasoning "
                    "setting) or contemplating (drafts, then one synthesis); default: the config's own")
     p.add_argument("--drafts", type=int, metavar="K", help=f"contemplating: drafts per answer (default {DEFAULT_DRAFTS})")
     p.add_argument("--aggregator", metavar="MODEL_NAME",
                    help="contemplating: the model config that writes the synthesis (default: the same model)")
+    p.add_argument("--max-attempts", type=int, metavar="N",
+                   help=f"with --batch: batch submissions per question before it is recorded as failed "
+                        f"(default {BATCH_MAX_ATTEMPTS})")
     _add_engine_options(p)
 
     p = add_command(sub, "grade", cmd_grade, "Grade answers with a model grader (HealthBench prompt): "
@@ -54,9 +60,13 @@ def register(sub) -> None:
     runs = group.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     p = add_command(runs, "list", cmd_runs_list, "Every run with its status and counts, newest first.")
     p.add_argument("--json", action="store_true")
-    p = add_command(runs, "show", cmd_runs_show, "One run: settings, summary, unfinished items and their errors.")
+    p = add_command(runs, "show", cmd_runs_show, "One run: settings, summary, batches, unfinished items and "
+                    "their errors.")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--json", action="store_true")
+    p = add_command(runs, "cancel", cmd_runs_cancel, "Cancel a run: its provider batches are cancelled and a "
+                    "process working on it is stopped (resume sends what is left).")
+    p.add_argument("run_id", metavar="RUN_ID")
 
     p = add_command(sub, "answers", cmd_answers, "A run's answers with their grades.")
     p.add_argument("--run", dest="run_id", metavar="RUN_ID", required=True)
@@ -66,6 +76,12 @@ def register(sub) -> None:
 def _add_engine_options(p) -> None:
     p.add_argument("--concurrency", type=int, default=32, metavar="N", help="calls at once (default 32)")
     p.add_argument("--rpm", type=float, metavar="N", help="at most N requests per minute")
+    p.add_argument("--batch", action="store_true",
+                   help="send as provider batches: about half the price, answers within 24 hours (OpenAI, "
+                        "Anthropic, Gemini); closing the command loses nothing, --resume re-attaches")
+    p.add_argument("--poll-interval", type=float, default=DEFAULT_POLL, metavar="S",
+                   help=f"with --batch: seconds between looks at the batches, backing off to {MAX_POLL:.0f} "
+                        f"while nothing changes (default {DEFAULT_POLL:.0f})")
 
 
 # -- run / grade ------------------------------------------------------------------
@@ -86,10 +102,15 @@ def cmd_run(args) -> int:
         if config is None:
             raise CommandError(f"no model config named {args.model!r}; add one with `healthqa models add`")
         key = _api_key(config)  # before the run exists: a missing key leaves nothing behind
+        if args.batch and args.mode == CONTEMPLATING:
+            raise CommandError("contemplating answers are composed in steps (drafts, then a synthesis), not as "
+                               "one batch request; run them without --batch")
         if args.aggregator and get_model_config(ws, args.aggregator) is not None:
             _api_key(get_model_config(ws, args.aggregator))
         run_id = create_run(ws, model_name=args.model, set_name=args.set_name, samples=args.samples,
                             limit=args.limit, mode=args.mode, drafts=args.drafts, aggregator=args.aggregator)
+        if args.batch:
+            mark_batch_run(ws, run_id, max_attempts=args.max_attempts)
         return _execute(ws, run_id, key, args)
 
 
@@ -105,6 +126,8 @@ def cmd_grade(args) -> int:
         source = resolve_run_id(ws, args.run_id) if args.run_id else None
         run_id = create_grade_run(ws, source, args.grader, set_name=args.set_name, model=args.model,
                                   max_attempts=args.max_attempts)
+        if args.batch:
+            mark_batch_run(ws, run_id)
         return _execute(ws, run_id, key, args)
 
 
@@ -114,6 +137,12 @@ def _check_engine_options(args) -> None:
         raise CommandError("--concurrency must be at least 1")
     if args.rpm is not None and args.rpm <= 0:
         raise CommandError("--rpm must be positive")
+    if args.poll_interval <= 0:
+        raise CommandError("--poll-interval must be positive")
+    if args.max_attempts is not None and args.max_attempts < 1:
+        raise CommandError("--max-attempts must be at least 1")
+    if args.command == "run" and args.max_attempts is not None and not args.batch:
+        raise CommandError("--max-attempts goes with --batch (interactive runs retry failed items on resume)")
 
 
 def _api_key(config) -> str | None:
@@ -124,7 +153,9 @@ def _api_key(config) -> str | None:
 
 
 def _execute(ws: Workspace, run_id: str, api_key: str | None, args) -> int:
-    printer = ProgressPrinter(sys.stderr)
+    stop_on_sigterm()  # `runs cancel` from another shell may stop this process
+    batch = is_batch_run(ws, run_id)
+    printer = BatchPrinter(sys.stderr) if batch else ProgressPrinter(sys.stderr)
 
     async def go() -> RunSummary:
         cancel = asyncio.Event()
@@ -134,11 +165,16 @@ def _execute(ws: Workspace, run_id: str, api_key: str | None, args) -> int:
                 loop.add_signal_handler(sig, cancel.set)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # Windows, or not the main thread: Ctrl-C still cancels via asyncio.run
+        if batch:  # stopping only stops waiting: the provider batches go on, --resume re-attaches
+            return await execute_batch_run(ws, run_id, poll_interval=args.poll_interval, on_progress=printer,
+                                           cancel=cancel, api_key=api_key)
         return await execute_run(ws, run_id, concurrency=args.concurrency, rpm=args.rpm, on_progress=printer,
                                  cancel=cancel, api_key=api_key)
 
     try:
         summary = asyncio.run(go())
+    except RunError as exc:
+        raise CommandError(str(exc)) from None
     finally:
         printer.close()
     print(describe(summary), file=sys.stderr)
@@ -157,6 +193,8 @@ def describe(summary: RunSummary) -> str:
             f"tokens {summary.input_tokens} in, {summary.output_tokens} out")
     if summary.cost is not None:
         text += f"; about ${summary.cost:.4f}"
+        if summary.cost_basis:
+            text += f" at {summary.cost_basis}"
     for error, count in summary.errors.items():
         text += f"\n  {count} × {error}"
     return text
@@ -206,6 +244,37 @@ class ProgressPrinter:
         return f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {text}"
 
 
+class BatchPrinter:
+    """While a batch run waits: one line per look at the batches (states, counts, next look)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last_line = ""
+
+    def __call__(self, progress: BatchProgress) -> None:
+        line = self.line(progress)
+        if line != self.last_line or progress.next_poll_in is None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last_line = line
+
+    def close(self) -> None:
+        self.stream.flush()
+
+    @staticmethod
+    def line(progress: BatchProgress) -> str:
+        p = progress.run
+        parts = [f"{p.done}/{p.total} done", f"{p.failed} failed"]
+        for b in progress.batches:
+            parts.append(f"batch {b['provider_id'] or '(sending)'} {b['state']} "
+                         f"{b['succeeded'] + b['errored']}/{b['submitted']}")
+        if p.cost is not None:
+            parts.append(f"${p.cost:.2f} at batch prices")
+        if progress.next_poll_in is not None:
+            parts.append(f"next look in {_duration(progress.next_poll_in)}")
+        return "batch progress: " + ", ".join(parts)
+
+
 def _short(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
 
@@ -243,10 +312,30 @@ def cmd_runs_show(args) -> int:
     print(f"items: {c['done']} done, {c['failed']} failed, {c['pending']} pending of {c['total']}")
     if run["summary"] and run["summary"].get("message"):
         print(f"message: {run['summary']['message']}")
+    for b in run["batches"]:
+        print(f"batch {b['provider_id'] or '(not sent)'}: {b['state']}, {b['submitted']} sent, "
+              f"{b['succeeded']} succeeded, {b['errored']} errored, {b['expired']} expired "
+              f"(created {b['created_at'] or '-'}, ended {b['ended_at'] or '-'})")
     failed = [i for i in run["items"] if i["error"]]
     if failed:
         print_table([{"key": i["key"], "status": i["status"], "attempts": i["attempts"], "error": i["error"]}
                      for i in failed], ["key", "status", "attempts", "error"])
+    return 0
+
+
+def cmd_runs_cancel(args) -> int:
+    with open_from(args) as ws:
+        run_id = resolve_run_id(ws, args.run_id)
+        config = model_config_by_id(ws, ws.scalar("SELECT model_config_id FROM runs WHERE id = ?", (run_id,)))
+        key = None
+        if ws.scalar("SELECT count(*) FROM provider_batches WHERE run_id = ? AND collected = 0", (run_id,)):
+            key = _api_key(config)
+        try:
+            lines = cancel_run(ws, run_id, api_key=key)
+        except RunError as exc:
+            raise CommandError(str(exc)) from None
+    for line in lines:
+        print(line)
     return 0
 
 

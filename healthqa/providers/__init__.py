@@ -23,7 +23,10 @@ from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, Provider
 from .errors import ProviderError, redact
 from .gemini import GeminiProvider
 from .openai import OpenAICompatibleProvider, OpenAIProvider
-from .pricing import estimate_cost
+from .batch import (BATCH_CLIENTS, CANCELLED as BATCH_CANCELLED, ERRORED as BATCH_ERRORED,
+                    EXPIRED as BATCH_EXPIRED, FAILED as BATCH_FAILED, SUCCEEDED as BATCH_SUCCEEDED, BatchClient,
+                    BatchResult, BatchStatus, ChunkFile, LostReply)
+from .pricing import batch_price_factor, estimate_cost
 from .ratelimit import RateLimiter
 from .retry import NO_RETRY, RetryPolicy, wait_from_google_details, wait_from_headers
 from .transport import env_proxy
@@ -61,6 +64,16 @@ def make_provider(
                rate_limiter=rate_limiter)
 
 
+def make_batch_client(config: ModelConfig, api_key: str | None) -> BatchClient:
+    """The batch API client for `config.provider` (docs/batch-apis.md), on the interactive adapter's
+    request bodies and reply parsing; ProviderError(fatal) for a provider without one."""
+    cls = BATCH_CLIENTS.get(config.provider)
+    if cls is None:
+        raise ProviderError(f"{config.provider} has no batch API in HealthQA; run {config.name!r} without --batch",
+                            fatal=True)
+    return cls(make_provider(config, api_key, max_connections=1), api_key)
+
+
 def check_connection(config: ModelConfig, api_key: str | None, *, timeout: float = 30.0) -> str:
     """One tiny request (`Provider.test`), run to completion: a short success
     line, or ProviderError saying what to fix. For `healthqa models test` and
@@ -77,6 +90,8 @@ def check_connection(config: ModelConfig, api_key: str | None, *, timeout: float
 
 
 __all__ = [
+    "BATCH_CANCELLED", "BATCH_ERRORED", "BATCH_EXPIRED", "BATCH_FAILED", "BATCH_SUCCEEDED", "BatchClient",
+    "BatchResult", "BatchStatus", "ChunkFile", "LostReply", "batch_price_factor", "make_batch_client",
     "ADAPTERS", "CONTENT_FILTER", "LENGTH", "NO_RETRY", "REFUSAL", "STOP",
     "AnthropicProvider", "GeminiProvider", "OpenAICompatibleProvider", "OpenAIProvider",
     "Provider", "ProviderError", "RateLimiter", "RetryPolicy", "check_connection", "estimate_cost",

@@ -20,3 +20,13 @@ def estimate_cost(config: ModelConfig, usage: Usage) -> float | None:
         usage.input_tokens * config.price_in_per_mtok
         + usage.output_tokens * config.price_out_per_mtok
     ) / 1_000_000
+
+
+# Share of the interactive price a provider bills for batch requests
+# (docs/batch-apis.md: OpenAI, Anthropic and Gemini all halve it).
+BATCH_PRICE_FACTOR = {"openai": 0.5, "anthropic": 0.5, "gemini": 0.5}
+
+
+def batch_price_factor(provider: str) -> float:
+    """What batch requests cost relative to interactive ones (1.0: no documented discount)."""
+    return BATCH_PRICE_FACTOR.get(provider, 1.0)

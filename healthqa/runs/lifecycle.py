@@ -25,6 +25,7 @@ module creates, executes and resumes runs; queries.py reads them back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Callable, Sequence
 
@@ -33,6 +34,7 @@ from ..providers import Provider
 from ..store import Workspace, get_model_config, now, set_id_or_error
 from .engine import CancelSignal, _Engine
 from .modes import check_mode, default_mode
+from .queries import is_batch_run
 from .status import PENDING, RunError, RunProgress, RunSummary
 
 # -- creating runs ------------------------------------------------------------
@@ -127,6 +129,10 @@ async def execute_run(ws: Workspace, run_id: str, *, concurrency: int = 32, rpm:
     runs.summary; a fatal provider error gives status "failed" and a message
     saying what to fix rather than an exception.
     """
+    if await asyncio.to_thread(is_batch_run, ws, run_id):
+        # Sending its items one by one would bypass (and duplicate) the batches it has at the provider.
+        raise RunError("this run goes out as provider batches: go on with execute_batch_run "
+                       "(`healthqa run --resume`, or Resume in the Runs panel)")
     engine = _Engine(ws, run_id, concurrency=concurrency, rpm=rpm, on_progress=on_progress, cancel=cancel,
                      api_key=api_key, provider=provider, max_consecutive_failures=max_consecutive_failures)
     return await engine.run()

@@ -16,8 +16,22 @@ import socket
 from .status import INTERRUPTED, RUNNING
 
 
+# Set by the `healthqa` command while it runs a run: it stops cleanly on SIGTERM, so
+# `healthqa runs cancel` may send it one (the desktop app is asked another way).
+STOPS_ON_SIGTERM = False
+
+
+def stop_on_sigterm() -> None:
+    """Say that this process (the `healthqa` command) stops cleanly on SIGTERM."""
+    global STOPS_ON_SIGTERM
+    STOPS_ON_SIGTERM = True
+
+
 def this_process() -> dict:
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    owner = {"pid": os.getpid(), "host": socket.gethostname()}
+    if STOPS_ON_SIGTERM:
+        owner["sigterm"] = True
+    return owner
 
 
 def is_alive(owner: dict | None) -> bool | None:

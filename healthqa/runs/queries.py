@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..store import Workspace
+from ..store import Workspace, batch_rows
 from .owner import reported_status
 from .status import RunError
 
@@ -21,6 +21,12 @@ def resolve_run_id(ws: Workspace, text: str) -> str:
     if len(rows) > 1:
         raise RunError(f"{text!r} matches more than one run; give more of the id")
     return rows[0]["id"]
+
+
+def is_batch_run(ws: Workspace, run_id: str) -> bool:
+    """Whether the run goes out as provider batches (`--batch`, batch.py) rather than call by call."""
+    settings = ws.scalar("SELECT settings FROM runs WHERE id = ?", (run_id,))
+    return bool(json.loads(settings or "{}").get("batch"))
 
 
 def item_counts(ws: Workspace, run_id: str) -> dict[str, int]:
@@ -46,15 +52,22 @@ def list_runs(ws: Workspace) -> list[dict]:
         c = counts.setdefault(row["run_id"], {"total": 0, "done": 0, "failed": 0, "pending": 0})
         c[row["status"]] = row["n"]
         c["total"] += row["n"]
+    open_batches = {r["run_id"]: r["n"] for r in ws.query(
+        "SELECT run_id, count(*) AS n FROM provider_batches WHERE collected = 0 AND cancel_requested = 0 "
+        "GROUP BY run_id")}
     for run in runs:
         _report_status(run)
         run["counts"] = counts.get(run["id"], {"total": 0, "done": 0, "failed": 0, "pending": 0})
+        # Provider batches still working for the run: results not stored yet, not cancelled by the user.
+        run["open_batches"] = open_batches.get(run["id"], 0)
     return runs
 
 
 def _report_status(run: dict) -> dict:
-    """A run as reported: 'interrupted' where its process is gone (owner.py)."""
-    run["status"] = reported_status(run["status"], run.pop("owner_settings"))
+    """A run as reported: 'interrupted' where its process is gone (owner.py); `batch`: sent as provider batches."""
+    settings = run.pop("owner_settings")
+    run["status"] = reported_status(run["status"], settings)
+    run["batch"] = bool(json.loads(settings or "{}").get("batch"))
     return run
 
 
@@ -62,6 +75,8 @@ def _select_run(ws: Workspace, run_id: str, columns: str) -> dict:
     run = ws.query_one(f"SELECT {columns} FROM runs r {_RUN_JOINS} WHERE r.id = ?", (run_id,))
     if run is None:
         raise RunError(f"no run {run_id!r}")
+    run["open_batches"] = ws.scalar("SELECT count(*) FROM provider_batches WHERE run_id = ? AND collected = 0 "
+                                    "AND cancel_requested = 0", (run_id,))
     return _report_status(run)
 
 
@@ -81,6 +96,7 @@ def get_run(ws: Workspace, run_id: str) -> dict:
     run["settings"] = json.loads(run["settings"] or "{}")
     run["summary"] = json.loads(run["summary"]) if run["summary"] else None
     run["counts"] = item_counts(ws, run_id)
+    run["batches"] = batch_rows(ws, run_id)  # provider batches of a --batch run (empty otherwise)
     run["items"] = ws.query(
         """SELECT w.key, q.prompt_id, w.sample, w.answer_id, w.criterion_id, w.status, w.attempts, w.error,
                   w.updated_at

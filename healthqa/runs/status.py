@@ -72,6 +72,7 @@ class RunSummary:
     calls: int = 0
     message: str | None = None
     errors: dict[str, int] = field(default_factory=dict)  # most common item errors, with counts
+    cost_basis: str | None = None  # "batch prices (50% off)" for a run sent as provider batches
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -1,5 +1,8 @@
 """The SQLite workspace: schema, migrations and the queries the app makes."""
 
+from .batches import (BATCH_TABLES, batch_details, batch_item_attempts, batch_rows, claim_poller, drop_batch,
+                      has_open_batches, live_item_ids, open_batches, release_poller, sendable_count, start_batch,
+                      update_batch)
 from .drafts import answer_drafts
 from .grades import (ADJUDICATED_RATER, add_answer, add_new_grades, answer_filter, answer_rows, ensure_rater, get_review, grade_history, grades_for_answer,
                      list_models, list_raters, rater_id_by_name, save_review, set_grade, text_hash)

@@ -214,6 +214,44 @@ CREATE TABLE answer_drafts (
 CREATE INDEX answer_drafts_answer ON answer_drafts(answer_id);
 """
 
+# Provider batches (docs/batch-apis.md): each batch a run sent, its state and
+# counts as the provider last reported them, and which work items it carries.
+# `refs` holds where the results are (file ids, a results URL): never a key,
+# never request or result content.
+SCHEMA_BATCHES = """
+CREATE TABLE provider_batches (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    provider TEXT NOT NULL,              -- openai, anthropic, gemini
+    provider_id TEXT,                    -- the provider's batch id; NULL while being submitted
+    state TEXT NOT NULL,                 -- submitting, validating, in_progress, finalizing, cancelling,
+                                         -- completed, expired, cancelled, failed
+    raw_state TEXT,                      -- the provider's own word
+    collected INTEGER NOT NULL DEFAULT 0,  -- 1 once its results are stored: it no longer holds its items
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    submitted INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    errored INTEGER NOT NULL DEFAULT 0,
+    expired INTEGER NOT NULL DEFAULT 0,
+    cancelled INTEGER NOT NULL DEFAULT 0,
+    unmatched INTEGER NOT NULL DEFAULT 0,  -- result lines whose custom_id matched no item of the batch
+    refs TEXT NOT NULL DEFAULT '{}',
+    message TEXT,
+    created_at TEXT NOT NULL,
+    ended_at TEXT,
+    next_poll_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX provider_batches_run ON provider_batches(run_id, collected);
+CREATE TABLE batch_items (
+    batch_id TEXT NOT NULL REFERENCES provider_batches(id) ON DELETE CASCADE,
+    work_item_id TEXT NOT NULL REFERENCES work_items(id) ON DELETE CASCADE,
+    attempts INTEGER NOT NULL,           -- the item's attempts when it was sent: results count once
+    PRIMARY KEY (batch_id, work_item_id)
+) WITHOUT ROWID;
+CREATE INDEX batch_items_work_item ON batch_items(work_item_id);
+"""
+
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_BATCHES]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
-from healthqa.runs import create_grade_run
-from healthqa.runs import (CONTEMPLATING, DONE, RUNNING, RunProgress, RunSummary, create_run, execute_run,
-                           failed_items, list_runs, run_row)
-from healthqa.store import list_model_configs, list_sets
+from healthqa.runs import (CANCELLED, CONTEMPLATING, DONE, RUNNING, BatchProgress, RunProgress, RunSummary,
+                           cancel_run, create_grade_run, create_run, execute_batch_run, execute_run, failed_items,
+                           list_runs, mark_batch_run, run_row)
+from healthqa.store import batch_details, list_model_configs, list_sets
 
 from ..async_worker import AsyncTask, TaskControl, async_worker_for, warm_up_http_stack
 from ..widgets.combo import fill_combo
@@ -36,10 +36,31 @@ def load_overview(ws) -> dict:
     return {"sets": list_sets(ws), "models": [c.name for c in list_model_configs(ws)], "runs": list_runs(ws)}
 
 
-async def execute(control: TaskControl, ws, run_id: str, concurrency: int, rpm: float | None) -> RunSummary:
-    """The run engine on the worker's loop; progress goes to the GUI thread, Cancel sets the event."""
+async def execute(control: TaskControl, ws, run_id: str, concurrency: int, rpm: float | None,
+                  batch: bool = False, poll_interval: float | None = None) -> RunSummary:
+    """The run engine on the worker's loop; progress goes to the GUI thread, Cancel sets the event.
+    A batch run polls its provider batches there too (Cancel stops waiting; the batches go on)."""
+    if batch:
+        return await execute_batch_run(ws, run_id, on_progress=control.report, cancel=control.cancel_event,
+                                       **({"poll_interval": poll_interval} if poll_interval else {}))
     return await execute_run(ws, run_id, concurrency=concurrency, rpm=rpm, on_progress=control.report,
                              cancel=control.cancel_event)
+
+
+def create_answer_run(ws, *, model_name: str, set_name: str, samples: int, batch: bool, **mode) -> str:
+    """An answer run (mode, drafts, aggregator as create_run takes them), marked to go out as provider
+    batches when asked."""
+    run_id = create_run(ws, model_name=model_name, set_name=set_name, samples=samples, **mode)
+    if batch:
+        mark_batch_run(ws, run_id)
+    return run_id
+
+
+def create_grading_pass(ws, source_run_id: str, grader_name: str, *, batch: bool) -> str:
+    run_id = create_grade_run(ws, source_run_id, grader_name)
+    if batch:
+        mark_batch_run(ws, run_id)
+    return run_id
 
 
 def run_title(row: dict) -> str:
@@ -59,6 +80,8 @@ class RunsPanel(RunsLayout, WorkerPanel):
     title = "Runs"
     watches = frozenset({"runs", "model_configs", "question_sets", "set_members"})
 
+    poll_interval: float | None = None  # batch runs: None is the engine's default (30 s, backing off)
+
     sig_run_started = Signal(str)
     """run id — a run began (or resumed) on the worker thread."""
     sig_run_finished = Signal(object)
@@ -74,6 +97,8 @@ class RunsPanel(RunsLayout, WorkerPanel):
         self._busy = False  # a run is being created or executed: one at a time
         self._row_updated = 0.0
         self._warmed = False  # the HTTP stack is imported in the background on the first refresh
+        self._reattached = False  # live provider batches are picked up once, when the panel first loads
+        self._active_batch = False
         self._build()
         self._on_mode_changed()
         self._update_buttons()
@@ -89,19 +114,20 @@ class RunsPanel(RunsLayout, WorkerPanel):
         return self.task is not None
 
     def start_run(self, set_name: str, model_name: str, samples: int, *, mode: str | None = None,
-                  drafts: int | None = None, aggregator: str | None = None) -> None:
+                  drafts: int | None = None, aggregator: str | None = None, batch: bool = False) -> None:
         """Create an answer run (work items first), then execute it. mode: instant, thinking or
-        contemplating (None: the config's own); drafts and aggregator go with contemplating."""
+        contemplating (None: the config's own); drafts and aggregator go with contemplating;
+        `batch`: sent as provider batches."""
         self.progress.begin(f"Preparing a run of “{set_name}” with {model_name}…")
         self._set_busy(True)
-        self.ctx.ops.run(create_run, self.ctx.ws, model_name=model_name, set_name=set_name, samples=samples,
-                         mode=mode, drafts=drafts, aggregator=aggregator,
+        self.ctx.ops.run(create_answer_run, self.ctx.ws, model_name=model_name, set_name=set_name, samples=samples,
+                         mode=mode, drafts=drafts, aggregator=aggregator, batch=batch,
                          on_done=self._on_run_created, on_error=self._on_create_failed, owner=self)
 
-    def start_grading(self, source_run_id: str, grader_name: str) -> None:
+    def start_grading(self, source_run_id: str, grader_name: str, *, batch: bool = False) -> None:
         self.progress.begin(f"Preparing the model grader {grader_name}…")
         self._set_busy(True)
-        self.ctx.ops.run(create_grade_run, self.ctx.ws, source_run_id, grader_name,
+        self.ctx.ops.run(create_grading_pass, self.ctx.ws, source_run_id, grader_name, batch=batch,
                          on_done=self._on_run_created, on_error=self._on_create_failed, owner=self)
 
     def resume_run(self, run_id: str) -> None:
@@ -130,6 +156,7 @@ class RunsPanel(RunsLayout, WorkerPanel):
             self.runs_view.selectRow(row)
         else:
             self.items_model.set_rows([])
+        self._reattach(data["runs"])
         if not data["sets"]:
             self.form_hint.setText("No question set yet: import one with File → Import questions, results or Inspect log.")
         elif not data["models"]:
@@ -139,6 +166,16 @@ class RunsPanel(RunsLayout, WorkerPanel):
         self.form_hint.setVisible(bool(self.form_hint.text()))
         self.add_model_button.setVisible(not data["models"])
         self._update_buttons()
+
+    def _reattach(self, runs: list[dict]) -> None:
+        """Once, when the panel first loads: a batch run with provider batches still out, and no live
+        process polling it, is picked up again (its results may have arrived while HealthQA was closed)."""
+        if self._reattached:
+            return
+        self._reattached = True
+        waiting = [r for r in runs if r.get("open_batches") and r["status"] != RUNNING]
+        if waiting and not self._busy:
+            self.resume_run(waiting[0]["id"])
 
     def _selected_run(self) -> dict | None:
         index = self.runs_view.currentIndex()
@@ -157,6 +194,20 @@ class RunsPanel(RunsLayout, WorkerPanel):
         # Only the failed items: the ones still waiting are not news (a run in progress has thousands).
         self.ctx.ops.run(failed_items, self.ctx.ws, run["id"], FAILED_ITEMS_SHOWN, key="runs.detail", owner=self,
                          on_done=lambda items, run=run: self._show_items(run, items))
+        self.ctx.ops.run(batch_details, self.ctx.ws, run["id"], key="runs.batches", owner=self,
+                         on_done=lambda rows, run_id=run["id"]: self._show_batches(run_id, rows))
+
+    def _show_batches(self, run_id: str, rows: list[dict]) -> None:
+        """The selected run's provider batches: state, counts, and when HealthQA looks again."""
+        if run_id != self._selected_run_id():
+            return
+        self.batches_model.set_rows(rows)
+        self.batches_title.setText(f"PROVIDER BATCHES OF RUN …{short_id(run_id)}: {len(rows)}")
+        self.batches_title.setVisible(bool(rows))
+        self.batches_view.setVisible(bool(rows))
+        live = any(not b["collected"] and not b["cancel_requested"] and b["provider_id"] for b in rows)
+        self.cancel_batches_button.setVisible(live)
+        self._update_buttons()
 
     def _show_items(self, run: dict, items: list[dict]) -> None:
         if run["id"] != self._selected_run_id():
@@ -165,8 +216,9 @@ class RunsPanel(RunsLayout, WorkerPanel):
         failed = max(run["counts"]["failed"], len(items))  # the list's count may be a moment older than the items
         shown = f"{failed:,}" if failed <= len(items) else f"{failed:,} (the first {len(items):,} shown)"
         waiting = run["counts"]["pending"]
+        not_yet = "without a result yet" if run.get("batch") else "not sent yet"  # a batch run's are at the provider
         self.items_title.setText(f"FAILED ITEMS IN RUN …{short_id(run['id'])}: {shown}"
-                                 + (f"  ·  {waiting:,} not sent yet" if waiting else ""))
+                                 + (f"  ·  {waiting:,} {not_yet}" if waiting else ""))
 
     def _status_word(self, row: dict) -> str:
         if row["status"] == RUNNING and row["id"] != self.active_run_id:
@@ -181,17 +233,48 @@ class RunsPanel(RunsLayout, WorkerPanel):
             contemplating = mode == CONTEMPLATING
             self.start_run(set_name, model_name, self.samples_spin.value(), mode=mode,
                            drafts=self.drafts_spin.value() if contemplating else None,
-                           aggregator=(self.aggregator_combo.currentData() or None) if contemplating else None)
+                           aggregator=(self.aggregator_combo.currentData() or None) if contemplating else None,
+                           batch=self.batch_check.isChecked() and not contemplating)
 
     def _on_mode_changed(self) -> None:
         contemplating = self.mode_combo.currentData() == CONTEMPLATING
         for widget in (self.drafts_spin, self.aggregator_combo):
             self.mode_form.setRowVisible(widget, contemplating)
+        # Contemplating answers are composed in steps (drafts, then a synthesis): not one batch request.
+        self.batch_check.setEnabled(not contemplating)
 
     def _on_grade_clicked(self) -> None:
         run, grader = self._selected_run(), self.grader_combo.currentData()
         if run is not None and grader:
-            self.start_grading(run["id"], grader)
+            self.start_grading(run["id"], grader, batch=self.grade_batch_check.isChecked())
+
+    def _on_cancel_batches_clicked(self) -> None:
+        run = self._selected_run()
+        if run is None or not self.confirm(
+                "Cancel provider batches",
+                "Ask the provider to stop these batches? Results it already has are kept and read when the run "
+                "is resumed; what it did not do is sent again only if you resume."):
+            return
+        self._set_busy(True)
+        self.ctx.ops.run(cancel_run, self.ctx.ws, run["id"], io=True, owner=self,
+                         on_done=self._on_batches_cancelled, on_error=self._on_create_failed)
+
+    def _on_batches_cancelled(self, lines: list[str]) -> None:
+        self._set_busy(False)
+        self.sig_status.emit("; ".join(lines))
+        self.mark_stale()
+        self._on_run_selected(None)
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask yes/no (tests replace this; the one modal question of the panel)."""
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _on_batch_toggled(self, batch: bool) -> None:
+        # A batch is sent as one job: how many at once and a rate limit do not apply.
+        self.concurrency_spin.setEnabled(not batch)
+        self.rpm_spin.setEnabled(not batch)
 
     def _on_resume_selected(self) -> None:
         run_id = self._selected_run_id()
@@ -212,9 +295,12 @@ class RunsPanel(RunsLayout, WorkerPanel):
     def _execute(self, run: dict) -> None:
         rpm = self.rpm_spin.value() or None
         self.active_run_id = run["id"]
-        self.progress.begin(run_title(run) + f" · {self.concurrency_spin.value()} at once")
+        self._active_batch = bool(run.get("batch"))
+        how = " · as provider batches" if run.get("batch") else f" · {self.concurrency_spin.value()} at once"
+        self.progress.begin(run_title(run) + how)
         self.task = async_worker_for(self.ctx).start(execute, self.ctx.ws, run["id"], self.concurrency_spin.value(),
-                                                     rpm, soft_cancel=True)
+                                                     rpm, bool(run.get("batch")), self.poll_interval,
+                                                     soft_cancel=True)
         self.task.sig_event.connect(self._on_progress)
         self.task.sig_done.connect(self._on_finished)
         self.task.sig_failed.connect(self._on_execute_failed)
@@ -224,7 +310,12 @@ class RunsPanel(RunsLayout, WorkerPanel):
         self.sig_run_started.emit(run["id"])
         self.sig_status.emit(f"Run …{short_id(run['id'])} started")
 
-    def _on_progress(self, progress: RunProgress) -> None:
+    def _on_progress(self, progress: RunProgress | BatchProgress) -> None:
+        if isinstance(progress, BatchProgress):  # a batch run between two looks at its batches
+            if progress.batches and progress.run.run_id == self._selected_run_id():
+                self.ctx.ops.run(batch_details, self.ctx.ws, progress.run.run_id, key="runs.batches", owner=self,
+                                 on_done=lambda rows, run_id=progress.run.run_id: self._show_batches(run_id, rows))
+            progress = progress.run
         self.progress.show_progress(progress)
         # The run's row in the list follows too, but rarely: repainting a table row calls back into
         # Python for every cell and role, and each call waits for the GIL the run is using.
@@ -241,6 +332,11 @@ class RunsPanel(RunsLayout, WorkerPanel):
 
     def _on_finished(self, summary: RunSummary) -> None:
         self.progress.show_summary(summary)
+        if summary.status == CANCELLED and self._active_batch:
+            # Cancel only stopped this window waiting: the provider keeps working on the batches.
+            self.progress.show_message("Stopped watching. The provider goes on with the batches; Resume (or "
+                                       "opening HealthQA again) picks up their results. To stop them at the "
+                                       "provider, use “Cancel these batches at the provider…” below.", "warning")
         word = STATUS_WORDS.get(summary.status, summary.status).lower()
         self.sig_status.emit(f"Run …{short_id(summary.run_id)} {word}: {summary.done:,} of {summary.total:,} done")
         self.sig_run_finished.emit(summary)
@@ -255,6 +351,7 @@ class RunsPanel(RunsLayout, WorkerPanel):
     def _on_task_finished(self) -> None:
         self.task = None
         self._set_busy(False)
+        self._on_run_selected(None)  # the selected run's failed items and batches as stored now
         self.mark_stale()  # statuses and counts of the list come from the stored run
 
     def _on_create_failed(self, message: str, exc: object) -> None:
@@ -272,6 +369,8 @@ class RunsPanel(RunsLayout, WorkerPanel):
         self.start_button.setEnabled(not busy and bool(self.set_combo.currentData())
                                      and bool(self.model_combo.currentData()))
         self.resume_button.setEnabled(not busy and run is not None and run["status"] != DONE)
+        # Not while this window polls the run: stop watching first (Cancel), so nothing is read half-way.
+        self.cancel_batches_button.setEnabled(not busy)
         self.grade_button.setEnabled(not busy and run is not None and run["kind"] == "answer"
                                      and run["counts"]["done"] > 0 and bool(self.grader_combo.currentData()))
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QPushButton, QSpinBox,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QPushButton,
+                               QSpinBox, QTableView, QVBoxLayout, QWidget)
 
 from healthqa.runs import CONTEMPLATING, DEFAULT_DRAFTS, INSTANT, MAX_DRAFTS, THINKING
 
@@ -24,6 +24,13 @@ from ..widgets.progress_panel import ProgressPanel
 from ..widgets.row_table import row_table
 from ..widgets.splitter import two_panes
 
+BATCH_CHOICE = "Send as a batch (cheaper, slower)"
+BATCH_TIP = ("Sent through the provider's batch service (OpenAI, Anthropic, Gemini): about half the price, "
+             "results within 24 hours, outside the usual rate limits. You can close HealthQA meanwhile: it "
+             "picks the batches up again when it opens.")
+BATCH_STATE_WORDS = {"submitting": "Sending", "validating": "Checked by provider", "in_progress": "In progress",
+                     "finalizing": "Finishing", "cancelling": "Cancelling", "completed": "Completed",
+                     "expired": "Expired", "cancelled": "Cancelled", "failed": "Refused"}
 STATUS_WORDS = {"pending": "Not started", "running": "Running", "done": "Done", "incomplete": "Incomplete",
                 "failed": "Failed", "cancelled": "Cancelled", "interrupted": "Interrupted"}
 DEFAULT_CONCURRENCY = 16
@@ -54,12 +61,25 @@ def mode_word(row: dict) -> str:
     return mode.capitalize()
 
 
-def _started(row: dict) -> str:
+def _local(text: str | None, fmt: str = "%d %b %H:%M") -> str:
     try:
-        stamp = _dt.datetime.fromisoformat(row["created_at"]).astimezone()
+        stamp = _dt.datetime.fromisoformat(text).astimezone()
     except (TypeError, ValueError):
-        return row.get("created_at") or ""
-    return stamp.strftime("%d %b %H:%M")
+        return text or ""
+    return stamp.strftime(fmt)
+
+
+def _started(row: dict) -> str:
+    return _local(row.get("created_at"))
+
+
+def _next_look(batch: dict) -> str:
+    """When HealthQA looks at a live batch again; when it ended, for one that did."""
+    if batch["collected"] or batch["state"] in ("completed", "expired", "cancelled", "failed"):
+        return f"ended {_local(batch['ended_at'])}" if batch.get("ended_at") else "ended"
+    if batch.get("next_poll_at"):
+        return f"next look {_local(batch['next_poll_at'], '%H:%M:%S')}"
+    return "not watched: Resume looks again"
 
 
 # -- the widgets ---------------------------------------------------------------------------
@@ -100,6 +120,9 @@ class RunsLayout:
         self.rpm_spin.setSpecialValueText("no limit")
         self.rpm_spin.setSuffix(" per minute")
         self.rpm_spin.setToolTip("Cap on requests per minute (for providers with a low rate limit)")
+        self.batch_check = QCheckBox(BATCH_CHOICE)
+        self.batch_check.setToolTip(BATCH_TIP)
+        self.batch_check.toggled.connect(self._on_batch_toggled)
         self.start_button = QPushButton("Start run")
         self.start_button.setProperty("primary", True)
         self.start_button.clicked.connect(self._on_start_clicked)
@@ -110,6 +133,8 @@ class RunsLayout:
         self.grade_button.setToolTip("The model grader judges every answer of the selected run, criterion by "
                                      "criterion; its verdicts are stored as a model rater's grades")
         self.grade_button.clicked.connect(self._on_grade_clicked)
+        self.grade_batch_check = QCheckBox(BATCH_CHOICE)
+        self.grade_batch_check.setToolTip(BATCH_TIP)
         self.form_hint = plain_label()
         self.form_hint.setObjectName("muted")
         self.form_hint.setWordWrap(True)
@@ -128,6 +153,7 @@ class RunsLayout:
         form.addRow("Samples", self.samples_spin)
         form.addRow("At once", self.concurrency_spin)
         form.addRow("Rate limit", self.rpm_spin)
+        form.addRow("", self.batch_check)
         new_run = QFrame()
         new_run.setObjectName("card")
         new_layout = QVBoxLayout(new_run)
@@ -153,7 +179,8 @@ class RunsLayout:
 
         self.runs_model = RowsModel([
             ("Started", _started),
-            ("What", lambda r: "Grading" if r["kind"] == "grade" else "Answers"),
+            ("What", lambda r: ("Grading" if r["kind"] == "grade" else "Answers") + (" (batch)" if r.get("batch")
+                                                                                     else "")),
             ("Question set", lambda r: r["set"] or "—"),
             ("Model", lambda r: r["model"] or "(deleted)"),
             ("Mode", mode_word),
@@ -175,6 +202,23 @@ class RunsLayout:
             ("Error", lambda r: r["error"] or ""),
         ], self)
         self.items_view = self._table(self.items_model, stretch=4)
+        self.batches_model = RowsModel([
+            ("Batch", lambda b: b["provider_id"] or "(being sent)"),
+            ("State", lambda b: BATCH_STATE_WORDS.get(b["state"], b["state"])),
+            ("Sent", lambda b: f"{b['submitted']:,}"),
+            ("Succeeded", lambda b: f"{b['succeeded']:,}"),
+            ("Errored", lambda b: f"{b['errored']:,}"),
+            ("Expired", lambda b: f"{b['expired']:,}"),
+            ("When", _next_look),
+        ], self)
+        self.batches_view = self._table(self.batches_model, stretch=6)
+        self.batches_view.setAccessibleName("Provider batches")
+        self.batches_view.setMaximumHeight(140)
+        self.batches_title = section_title("PROVIDER BATCHES")
+        self.cancel_batches_button = QPushButton("Cancel these batches at the provider…")
+        self.cancel_batches_button.setToolTip("The provider stops working on them; results it already has are "
+                                              "read when the run is resumed")
+        self.cancel_batches_button.clicked.connect(self._on_cancel_batches_clicked)
         self.items_view.setAccessibleName("Failed items")
         self.items_title = section_title("FAILED ITEMS")
         runs_box = QWidget()
@@ -182,7 +226,8 @@ class RunsLayout:
         runs_layout.setContentsMargins(0, 0, 0, 0)
         grader_label = plain_label("Model grader")
         grader_label.setObjectName("muted")
-        runs_head = heading_row(section_title("PAST RUNS"), right=[grader_label, self.grader_combo, self.grade_button])
+        runs_head = heading_row(section_title("PAST RUNS"), right=[grader_label, self.grader_combo,
+                                                                   self.grade_batch_check, self.grade_button])
         runs_head.addSpacing(12)
         runs_head.addWidget(self.resume_button)
         runs_layout.addLayout(runs_head)
@@ -190,6 +235,11 @@ class RunsLayout:
         items_box = QWidget()
         items_layout = QVBoxLayout(items_box)
         items_layout.setContentsMargins(0, 6, 0, 0)
+        batches_head = heading_row(self.batches_title, right=[self.cancel_batches_button])
+        items_layout.addLayout(batches_head)
+        items_layout.addWidget(self.batches_view)
+        for widget in (self.batches_title, self.batches_view, self.cancel_batches_button):
+            widget.hide()
         items_layout.addWidget(self.items_title)
         items_layout.addWidget(self.items_view)
         splitter = two_panes(Qt.Orientation.Vertical, runs_box, items_box, stretch=(3, 2))

@@ -163,6 +163,8 @@ class ProgressPanel(QFrame):
         self.show_message(text, tone)
         self.values["in_flight"].setText("0")
         self.values["eta"].setText("—")
+        if summary.cost_basis and summary.cost is not None:  # a batch run: say which prices the cost uses
+            self.values["cost"].setText(f"{format_cost(summary.cost)} at {summary.cost_basis}")
         self.cancel_button.setVisible(False)
         self.resume_button.setVisible(summary.status != DONE)
 
