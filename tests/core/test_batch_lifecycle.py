@@ -493,3 +493,12 @@ def test_runs_cancel_asks_a_desktop_poller_to_stop_without_a_signal(workspace):
         other.close()
         assert not thread.is_alive() and result["summary"].status == CANCELLED
         assert any("desktop app" in line for line in lines) and server.cancels == 1
+
+
+def test_a_batch_run_is_never_sent_call_by_call(workspace):
+    from healthqa.runs import RunError, execute_run
+    with OpenAIBatchServer() as server:
+        run_id = batch_run(workspace, server, n=2)
+        with pytest.raises(RunError, match="provider batches"):
+            asyncio.run(execute_run(workspace, run_id, api_key=server.api_key))
+        assert server.requests == [] and workspace.scalar("SELECT count(*) FROM answers") == 0
