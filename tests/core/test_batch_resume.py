@@ -159,3 +159,14 @@ def test_runs_cancel_stops_an_interactive_run(tmp_path):
         assert f"asked process {proc.pid} to stop" in out
         stdout, _ = proc.communicate(timeout=30)
         assert proc.returncode == 130 and stdout.strip().endswith(f"run {run_id}")
+
+
+def test_contemplating_answers_are_not_sent_as_a_batch(tmp_path):
+    with BATCH_SERVERS["openai"](api_key=KEY) as server:
+        ws = prepare(tmp_path / "w.healthqa", server)
+        proc = healthqa("run", "--set", "S", "--model", "m", "--batch", "--mode", "contemplating", workspace=ws,
+                        env=ENV, check=False)
+        assert proc.returncode != 0 and "without --batch" in proc.stderr
+        with Workspace(ws) as w:
+            assert w.scalar("SELECT count(*) FROM runs") == 0
+        assert server.requests == []
