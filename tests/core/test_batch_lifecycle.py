@@ -502,3 +502,11 @@ def test_a_batch_run_is_never_sent_call_by_call(workspace):
         with pytest.raises(RunError, match="provider batches"):
             asyncio.run(execute_run(workspace, run_id, api_key=server.api_key))
         assert server.requests == [] and workspace.scalar("SELECT count(*) FROM answers") == 0
+
+
+def test_an_answer_that_echoes_the_key_is_stored_without_it(workspace, server):
+    run_id = batch_run(workspace, server, n=2)
+    server.responder = lambda question, request: f"Your key is {API_KEY}, by the way."
+    assert go(workspace, run_id, server).status == DONE
+    texts_stored = [r["text"] for r in workspace.query("SELECT text FROM answers")]
+    assert len(texts_stored) == 2 and not any(API_KEY in t or API_KEY[:12] in t for t in texts_stored)

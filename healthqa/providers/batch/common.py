@@ -21,7 +21,7 @@ import httpx
 from healthqa.domain import Answer, Message
 
 from ..base import Provider
-from ..errors import ProviderError, redact
+from ..errors import ProviderError
 from ..transport import ShardedTransport, env_proxy
 
 # Normalised batch states (docs/batch-apis.md "How HealthQA maps them").
@@ -185,15 +185,15 @@ class BatchClient:
             raise ProviderError(f"{self.label}: cannot send this conversation: {exc}") from None
 
     def _answer(self, body: Any) -> Answer:
-        """The answer in one result body, labelled like an interactive answer."""
-        return self.provider._parse_answer(body)
+        """The answer in one result body, read and scrubbed of any echoed key as an interactive answer is."""
+        return self.provider._scrub_answer(self.provider._parse_answer(body))
 
     def _error_text(self, body: Any, status: int | None = None) -> str:
         """The provider's words for one failed request."""
         info = self.provider._error_info(body) if body is not None else None
         detail = (info.detail if info else "") or json.dumps(body)[:300]
         prefix = f"{self.label} batch request failed" + (f" (HTTP {status})" if status else "")
-        return redact(f"{prefix}: {detail}", self._key)
+        return self.provider._redact(f"{prefix}: {detail}")
 
     async def call(self, method: str, url: str, *, expect_json: bool = True,
                    body: Callable[[], dict[str, Any]] | None = None, creates: bool = False) -> Any:
