@@ -214,6 +214,15 @@ CREATE TABLE answer_drafts (
 CREATE INDEX answer_drafts_answer ON answer_drafts(answer_id);
 """
 
+# What each model config learned from servers' refusals (JSON: {"model", "caps", "notes"}),
+# and answers' cached input tokens (reads and Anthropic writes, both part of input_tokens)
+# so that cost counts them at the cached price (issue 9).
+SCHEMA_LEARNED_AND_CACHE = """
+ALTER TABLE model_configs ADD COLUMN learned TEXT;
+ALTER TABLE answers ADD COLUMN cached_input_tokens INTEGER;
+ALTER TABLE answers ADD COLUMN cache_write_tokens INTEGER;
+"""
+
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_LEARNED_AND_CACHE]
 SCHEMA_VERSION = len(MIGRATIONS)
