@@ -219,6 +219,10 @@ class Usage(BaseModel):
     cached_input_tokens: int | None = None  # part of input_tokens read from the provider's cache
     cache_write_tokens: int | None = None  # part of input_tokens written to the cache (Anthropic)
 
+    def plus(self, other: "Usage") -> "Usage":
+        """Both calls' counts summed (an unknown count adds nothing)."""
+        return Usage(**{k: (getattr(self, k) or 0) + (getattr(other, k) or 0) for k in Usage.model_fields})
+
 
 class Answer(BaseModel):
     text: str

@@ -159,6 +159,8 @@ def describe(summary: RunSummary) -> str:
         text += f"; about ${summary.cost:.4f}"
     for error, count in summary.errors.items():
         text += f"\n  {count} × {error}"
+    for notice in summary.notices:
+        text += f"\nnotice: {notice} (remembered on the model config)"
     return text
 
 

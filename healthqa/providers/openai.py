@@ -164,7 +164,9 @@ class OpenAIProvider(Provider):
         named = error.param or ""
         text = error.detail
         if "temperature" in body and (named == "temperature" or "'temperature'" in text):
-            if "reasoning_effort" in body:
+            # "Unsupported value" while reasoning may be about reasoning (GPT-5.1+ take a temperature
+            # without it); "Unsupported parameter" is about the model.
+            if "reasoning_effort" in body and "unsupported parameter" not in text.lower():
                 return Adjustment({"temperature_with_reasoning": False},
                                   "refuses a temperature while reasoning; sent without it")
             return Adjustment({"temperature": False}, "takes only its default temperature; sent without it")

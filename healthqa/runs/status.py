@@ -72,6 +72,9 @@ class RunSummary:
     calls: int = 0
     message: str | None = None
     errors: dict[str, int] = field(default_factory=dict)  # most common item errors, with counts
+    # What was changed this session because the server refused a parameter of the model
+    # ("... does not take a temperature; sent without it"), remembered on the model config.
+    notices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)

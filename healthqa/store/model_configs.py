@@ -39,12 +39,6 @@ def remember_learned(ws: Workspace, config_id: str, model: str, caps: dict, note
         conn.execute("UPDATE model_configs SET learned = ? WHERE id = ?", (json.dumps(learned), config_id))
 
 
-def forget_learned(ws: Workspace, name_or_id: str) -> None:
-    """Start again from the capability table (e.g. after the provider changed the model)."""
-    with ws.transaction({"model_configs"}) as conn:
-        conn.execute("UPDATE model_configs SET learned = NULL WHERE name = ? OR id = ?", (name_or_id, name_or_id))
-
-
 def _learned(text: str | None, model: str) -> dict:
     try:
         learned = json.loads(text) if text else None
