@@ -60,6 +60,16 @@ class ReasoningMode(str, enum.Enum):
 
 
 PROVIDERS = ("openai", "anthropic", "gemini", "openai-compatible")
+
+# Finish reasons (as the provider adapters normalise them) of an answer that is not
+# the model's whole reply: cut off at the output cap, or stopped by a safety filter or
+# classifier. Grading and Results mark them; `score --exclude-truncated` leaves them out.
+INCOMPLETE_ANSWERS = {"length": "Cut off", "content_filter": "Filtered", "refusal": "Refused"}
+
+
+def incomplete_label(finish_reason: str | None) -> str | None:
+    """"Cut off" / "Filtered" / "Refused" for an incomplete answer, else None."""
+    return INCOMPLETE_ANSWERS.get(finish_reason or "")
 ROLES = ("system", "developer", "user", "assistant")
 
 

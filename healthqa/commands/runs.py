@@ -154,7 +154,9 @@ def describe(summary: RunSummary) -> str:
     what = "answered" if summary.kind == "answer" else "graded"
     text = (f"Run {summary.status}: {summary.done}/{summary.total} {what}, {summary.failed} failed, "
             f"{summary.pending} not started; {summary.calls} calls in {summary.session_elapsed:.1f} s; "
-            f"tokens {summary.input_tokens} in, {summary.output_tokens} out")
+            f"tokens {summary.input_tokens} in"
+            + (f" ({summary.cached_input_tokens} cached)" if summary.cached_input_tokens else "")
+            + f", {summary.output_tokens} out")
     if summary.cost is not None:
         text += f"; about ${summary.cost:.4f}"
     for error, count in summary.errors.items():

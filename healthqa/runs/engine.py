@@ -297,7 +297,8 @@ class _Engine:
         summary = RunSummary(
             run_id=self.run_id, kind=self.kind, status=status, total=counts["total"], done=counts["done"],
             failed=counts["failed"], pending=counts["pending"], input_tokens=self.tokens.input_tokens,
-            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens, cost=self.cost,
+            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens,
+            cached_input_tokens=self.tokens.cached_input_tokens or 0, cost=self.cost,
             elapsed=(self.previous or {}).get("elapsed", 0.0) + session, session_elapsed=session, calls=self.calls,
             message=self.stop_message if status == FAILED else None, errors=errors, notices=self.notices,
         )

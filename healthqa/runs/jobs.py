@@ -147,7 +147,8 @@ def previous_session_usage(previous: dict | None) -> Usage:
     do not keep token counts, like grades)."""
     previous = previous or {}
     return Usage(input_tokens=previous.get("input_tokens", 0), output_tokens=previous.get("output_tokens", 0),
-                 reasoning_tokens=previous.get("reasoning_tokens", 0))
+                 reasoning_tokens=previous.get("reasoning_tokens", 0),
+                 cached_input_tokens=previous.get("cached_input_tokens", 0))
 
 
 # What each kind of run does per item: run kind -> factory(ws, run row, model config).

@@ -66,6 +66,7 @@ class RunSummary:
     input_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cached_input_tokens: int = 0  # part of input_tokens read from the provider's cache (cheaper)
     cost: float | None = None
     elapsed: float = 0.0
     session_elapsed: float = 0.0

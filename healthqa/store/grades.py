@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..domain import Answer, RaterKind, Verdict, new_id
+from ..domain import INCOMPLETE_ANSWERS, Answer, RaterKind, Verdict, new_id
 from ..limits import check_answer
 from .workspace import Workspace, now
 
@@ -121,10 +121,15 @@ def answer_rows(ws: Workspace, *, run_id: str | None = None, set_id: str | None 
 
 
 def answer_filter(*, model: str | None = None, run_id: str | None = None, set_name: str | None = None,
-                  alias: str = "a") -> tuple[list[str], list]:
+                  alias: str = "a", exclude_truncated: bool = False) -> tuple[list[str], list]:
     """WHERE clauses (and their parameters) that select answers by model, run
-    and question set: the one filter every score, export and statistic uses."""
+    and question set: the one filter every score, export and statistic uses.
+    `exclude_truncated` leaves out answers cut off or filtered (INCOMPLETE_ANSWERS)."""
     where, params = [], []
+    if exclude_truncated:
+        marks = ", ".join("?" * len(INCOMPLETE_ANSWERS))
+        where.append(f"({alias}.finish_reason IS NULL OR {alias}.finish_reason NOT IN ({marks}))")
+        params.extend(INCOMPLETE_ANSWERS)
     if model:
         where.append(f"{alias}.model = ?")
         params.append(model)
