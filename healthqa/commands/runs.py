@@ -14,6 +14,7 @@ import sys
 import time
 from typing import TextIO
 
+from ..domain import incomplete_label
 from ..errors import CommandError
 from ..runs import (CANCELLED, DEFAULT_DRAFTS, DEFAULT_MAX_ATTEMPTS, DONE, MODES, FAILED, RunProgress, RunSummary,
                     create_grade_run, create_run, execute_run, get_run, list_runs, model_config_by_id, resolve_run_id)
@@ -247,6 +248,8 @@ def cmd_runs_show(args) -> int:
     print(f"items: {c['done']} done, {c['failed']} failed, {c['pending']} pending of {c['total']}")
     if run["summary"] and run["summary"].get("message"):
         print(f"message: {run['summary']['message']}")
+    for notice in (run["summary"] or {}).get("notices", ()):
+        print(f"notice: {notice}")
     failed = [i for i in run["items"] if i["error"]]
     if failed:
         print_table([{"key": i["key"], "status": i["status"], "attempts": i["attempts"], "error": i["error"]}
@@ -269,7 +272,9 @@ def cmd_answers(args) -> int:
         return 0
     for a in answers:
         usage = a["usage"]
-        print(f"== {a['prompt_id']} sample {a['sample']} · {a['model']} · {a['finish_reason']} · "
+        cut = incomplete_label(a["finish_reason"])
+        print(f"== {a['prompt_id']} sample {a['sample']} · {a['model']} · {a['finish_reason']}"
+              f"{f' ({cut.upper()})' if cut else ''} · "
               f"{usage['input_tokens']} in / {usage['output_tokens']} out · {a['latency_ms'] or 0:.0f} ms")
         print(a["text"])
         for d in a["drafts"] or ():
@@ -297,8 +302,9 @@ def run_answers(ws: Workspace, run_id: str, *, graded_by_pass: bool = False) -> 
     return [{
         "id": a["id"], "prompt_id": a["prompt_id"], "sample": a["sample"], "model": a["model"], "text": a["text"],
         "finish_reason": a["finish_reason"],
+        "incomplete": incomplete_label(a["finish_reason"]),
         "usage": {"input_tokens": a["input_tokens"], "output_tokens": a["output_tokens"],
-                  "reasoning_tokens": a["reasoning_tokens"]},
+                  "reasoning_tokens": a["reasoning_tokens"], "cached_input_tokens": a["cached_input_tokens"]},
         "latency_ms": a["latency_ms"], "error": a["error"], "grades": grades.get(a["id"], []),
         # contemplating answers: the drafts the synthesis read (and those that failed); null otherwise
         "drafts_used": a["drafts_used"], "drafts": drafts.get(a["id"]) if a["drafts_used"] is not None else None,

@@ -148,6 +148,8 @@ def test_a_refused_parameter_is_told_remembered_and_not_sent_again(tmp_path, ser
     configs = {c["name"]: c for c in read_json(in_process(capsys, "models", "list", "--json", workspace=ws))}
     assert configs["g"]["learned"] == ["g (gpt-loopback): takes only its default temperature; sent without it"]
     assert "no temperature" in configs["g"]["accepts"] and configs["m"]["learned"] == []
+    shown = in_process(capsys, "runs", "show", run_id_from(first.stdout), workspace=ws).stdout
+    assert "notice: g (gpt-loopback): takes only its default temperature; sent without it" in shown
     second = healthqa("run", "--set", "S", "--model", "g", workspace=ws, env=ENV)
     assert "notice" not in second.stderr and len(server.requests) == 7
     assert not any("temperature" in r.json for r in server.requests[4:])

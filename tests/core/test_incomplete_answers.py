@@ -33,6 +33,19 @@ def graded_run(ws: Workspace, server: OpenAIServer) -> dict[str, str | None]:
     return {r["id"]: r["finish_reason"] for r in answers}
 
 
+def test_answers_of_a_run_say_which_are_incomplete(tmp_path: Path, openai_server, capsys):
+    path = tmp_path / "w.healthqa"
+    with Workspace(path) as ws:
+        graded_run(ws, openai_server)
+        run_id = ws.query_one("SELECT id FROM runs")["id"]
+    assert cli.main(["--workspace", str(path), "answers", "--run", run_id]) == 0
+    text = capsys.readouterr().out
+    assert "· length (CUT OFF) ·" in text and "· content_filter (FILTERED) ·" in text
+    assert cli.main(["--workspace", str(path), "answers", "--run", run_id, "--json"]) == 0
+    assert sorted(map(str, (a["incomplete"] for a in json.loads(capsys.readouterr().out)))) == [
+        "Cut off", "Filtered", "None"]
+
+
 def test_labels_for_incomplete_answers():
     assert [incomplete_label(r) for r in ("length", "content_filter", "refusal", "stop", None)] == [
         "Cut off", "Filtered", "Refused", None, None]
