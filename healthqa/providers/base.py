@@ -274,27 +274,31 @@ class Provider:
 
     def _learn(self, error: ProviderError, body: dict, adjusted: set[str]) -> bool:
         """After a 400 naming a parameter the model does not take: change the
-        capabilities, tell the user, and say whether to resend (once per
-        capability per call, and a capability learned before is not flipped
-        back, so two refusals cannot ping-pong)."""
+        capabilities, tell the user, and say whether to resend. Each capability
+        is resent once per call, and one learned before is not flipped back, so
+        two refusals cannot ping-pong. Calls that were in flight with the old
+        request when another call learned the same thing are resent quietly."""
         if error.status not in (400, 422):
             return False
         change = self._adjustment(error, body)
         if change is None:
             return False
-        caps = {k: v for k, v in change.caps.items()
-                if k not in adjusted and getattr(self.caps, k) != (tuple(v) if k == "levels" else v)
-                and (k not in self.learned or k == "levels")}
-        if not caps:
+        wanted = {k: tuple(v) if k == "levels" else v for k, v in change.caps.items() if k not in adjusted}
+        if not wanted:
             return False
-        adjusted.update(caps)
-        self.learned.update(caps)
-        self.caps = dataclasses.replace(self.caps, **{k: tuple(v) if k == "levels" else v for k, v in caps.items()})
+        new = {k: v for k, v in wanted.items() if getattr(self.caps, k) != v}
+        if any(k in self.learned and k != "levels" for k in new):
+            return False
+        adjusted.update(wanted)
+        if not new:  # learned meanwhile by a concurrent call: the rebuilt request already differs
+            return True
+        self.learned.update(new)
+        self.caps = dataclasses.replace(self.caps, **new)
         note = f"{self.config.name} ({self.config.model}): {change.note}"
         log.warning("%s", note)
         if self.on_learned is not None:
             try:
-                self.on_learned(caps, note)
+                self.on_learned(new, note)
             except Exception:  # storing the lesson must not fail the call
                 log.exception("could not record what %s learned", self.config.name)
         return True

@@ -242,3 +242,22 @@ def test_a_configured_timeout_is_honoured_over_http(openai_server):
     with pytest.raises(ProviderError) as info:
         ask(openai_server, reasoning="high", timeout=0.3)
     assert info.value.retryable and "no reply within 0.3 s" in info.value.message
+
+
+def test_calls_in_flight_when_a_refusal_is_learned_are_resent_and_it_is_told_once(openai_server):
+    openai_server.refuses = {"temperature"}
+    openai_server.latency = 0.2  # all eight are sent before the first refusal comes back
+    learned: list = []
+
+    async def go() -> list:
+        provider = make_provider(config_for(openai_server, temperature=0.2), openai_server.api_key, retry=NO_RETRY,
+                                 on_learned=lambda caps, note: learned.append(caps))
+        try:
+            return await asyncio.gather(*(provider.complete(CONVERSATION) for _ in range(8)))
+        finally:
+            await provider.aclose()
+
+    answers = asyncio.run(go())
+    assert all(a.text == answer_for(QUESTION) for a in answers)
+    assert learned == [{"temperature": False}]
+    assert sum("temperature" in r.json for r in openai_server.requests) == 8 and len(openai_server.requests) == 16
