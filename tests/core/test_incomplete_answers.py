@@ -10,7 +10,7 @@ from pathlib import Path
 
 from healthqa import cli
 from healthqa.domain import incomplete_label
-from healthqa.results import score_workspace
+from healthqa.scoring import score_workspace
 from healthqa.runs import DONE, create_run, execute_run
 from healthqa.store import Workspace, ensure_rater, set_grade
 from tests.core.provider_servers import OpenAIServer, anthropic_server, gemini_server, openai_server  # noqa: F401
