@@ -89,14 +89,19 @@ def add_answer(ws: Workspace, question_id: str, answer: Answer, *, run_id: str |
         answer_id = new_id()
         conn.execute(
             """INSERT INTO answers (id, question_id, model, model_config_id, run_id, sample, text, text_sha256,
-                   finish_reason, input_tokens, output_tokens, reasoning_tokens, cached_input_tokens,
-                   cache_write_tokens, latency_ms, response_id, error, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   finish_reason, input_tokens, output_tokens, reasoning_tokens, latency_ms, response_id,
+                   error, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (answer_id, question_id, answer.model, model_config_id, run_id, sample, answer.text, digest,
              answer.finish_reason, answer.usage.input_tokens, answer.usage.output_tokens,
-             answer.usage.reasoning_tokens, answer.usage.cached_input_tokens, answer.usage.cache_write_tokens,
-             answer.latency_ms, answer.response_id, answer.error, now()),
+             answer.usage.reasoning_tokens, answer.latency_ms, answer.response_id, answer.error, now()),
         )
+        usage = answer.usage
+        if usage.cached_input_tokens is not None or usage.cache_write_tokens is not None:
+            # Only provider replies carry cache figures (imported answers never do), so a
+            # workspace or bundle of a schema before these columns still takes the others.
+            conn.execute("UPDATE answers SET cached_input_tokens = ?, cache_write_tokens = ? WHERE id = ?",
+                         (usage.cached_input_tokens, usage.cache_write_tokens, answer_id))
     return answer_id, True
 
 
