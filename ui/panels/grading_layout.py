@@ -88,9 +88,7 @@ class GradingLayout:
         self.answer_heading = plain_label()
         self.answer_heading.setObjectName("answerHeading")
         # Says when the answer is not the model's whole reply (cut off, filtered): grade what is there.
-        self.finish_badge = QLabel()
-        self.finish_badge.setObjectName("finishBadge")
-        self.finish_badge.setTextFormat(Qt.TextFormat.PlainText)
+        self.finish_badge = plain_label(object_name="finishBadge")
         self.finish_badge.setVisible(False)
         self.answer_view = SafeTextBrowser()
         self.answer_view.setObjectName("answerView")

@@ -111,10 +111,7 @@ class ModelForm:
         self.timeout_edit = QLineEdit()
         self.timeout_edit.setPlaceholderText("600 when reasoning, else 120")
         # What the model accepts (capability table plus what servers refused): plain text.
-        self.accepts_label = QLabel()
-        self.accepts_label.setObjectName("muted")
-        self.accepts_label.setWordWrap(True)
-        self.accepts_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.accepts_label = plain_label(object_name="muted", wrap=True)
         self.system_edit = QPlainTextEdit()
         self.system_edit.setPlaceholderText("Optional instructions sent before every conversation")
         self.system_edit.setFixedHeight(72)

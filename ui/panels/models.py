@@ -54,8 +54,7 @@ class ConfigItem(QWidget):
         layout.addWidget(name)
         layout.addWidget(detail)
         if config.learned_notes:  # a server refused a setting; the form says which
-            learned = QLabel("Settings adjusted")
-            learned.setObjectName("muted")
+            learned = plain_label("Settings adjusted", "muted")
             layout.addWidget(learned)
 
 
