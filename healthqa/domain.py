@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import os
 import time
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,6 +60,16 @@ class ReasoningMode(str, enum.Enum):
 
 
 PROVIDERS = ("openai", "anthropic", "gemini", "openai-compatible")
+
+# Finish reasons (as the provider adapters normalise them) of an answer that is not
+# the model's whole reply: cut off at the output cap, or stopped by a safety filter or
+# classifier. Grading and Results mark them; `score --exclude-truncated` leaves them out.
+INCOMPLETE_ANSWERS = {"length": "Cut off", "content_filter": "Filtered", "refusal": "Refused"}
+
+
+def incomplete_label(finish_reason: str | None) -> str | None:
+    """"Cut off" / "Filtered" / "Refused" for an incomplete answer, else None."""
+    return INCOMPLETE_ANSWERS.get(finish_reason or "")
 ROLES = ("system", "developer", "user", "assistant")
 
 
@@ -197,13 +207,31 @@ class ModelConfig(BaseModel):
     system_prompt: str | None = None
     price_in_per_mtok: float | None = Field(default=None, ge=0)
     price_out_per_mtok: float | None = Field(default=None, ge=0)
+    # Cached input (cache reads) and Anthropic cache writes; unset: the provider's usual
+    # fraction of the input price for this model family (providers/capabilities.py).
+    price_cached_in_per_mtok: float | None = Field(default=None, ge=0)
+    price_cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    # Read timeout in seconds; unset: 600 s for reasoning calls (as the SDKs), 120 s otherwise.
+    timeout: float | None = Field(default=None, gt=0)
     id: str = Field(default_factory=new_id)
+    # What servers taught us this model does not accept (capability overrides,
+    # see providers/capabilities.py) and a note per change for the user. Kept in
+    # its own column of model_configs, not in the config JSON: editing the
+    # config must not forget it, and changing the model id must.
+    learned: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    learned_notes: list[str] = Field(default_factory=list, exclude=True)
 
 
 class Usage(BaseModel):
-    input_tokens: int | None = None
-    output_tokens: int | None = None
+    input_tokens: int | None = None  # all input, cached or not
+    output_tokens: int | None = None  # including reasoning
     reasoning_tokens: int | None = None
+    cached_input_tokens: int | None = None  # part of input_tokens read from the provider's cache
+    cache_write_tokens: int | None = None  # part of input_tokens written to the cache (Anthropic)
+
+    def plus(self, other: "Usage") -> "Usage":
+        """Both calls' counts summed (an unknown count adds nothing)."""
+        return Usage(**{k: (getattr(self, k) or 0) + (getattr(other, k) or 0) for k in Usage.model_fields})
 
 
 class Answer(BaseModel):

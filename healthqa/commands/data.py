@@ -42,6 +42,8 @@ def register(sub) -> None:
     p.add_argument("--run", dest="run_id", metavar="RUN_ID")
     p.add_argument("--without-flagged", action="store_true",
                    help="leave out the rubric criteria that a clinician flagged as wrong or ambiguous")
+    p.add_argument("--exclude-truncated", action="store_true",
+                   help="leave out answers that were cut off at the output cap or stopped by a safety filter")
     p.add_argument("--worst-at-k", metavar="K,K,...", type=_ks,
                    help="also HealthBench's worst-at-k over each question's samples, e.g. 1,2,4")
     p.add_argument("--json", action="store_true")
@@ -89,7 +91,7 @@ def cmd_score(args) -> int:
             rater_id_or_error(ws, args.rater, CommandError, also=["majority"])
         results = score_workspace(ws, model=args.model, rater=args.rater, set_name=args.set_name,
                                   run_id=args.run_id, without_flagged=args.without_flagged,
-                                  worst_at=args.worst_at_k or ())
+                                  worst_at=args.worst_at_k or (), exclude_truncated=args.exclude_truncated)
     if args.json:
         print_json(results)
         return 0
@@ -98,8 +100,13 @@ def cmd_score(args) -> int:
         return 0
     rows = [{"model": r["model"], "rater": r["rater"], "score": r["score"],
              "± se": r["metrics"].get("overall_score:bootstrap_std"), "answers": r["answers"],
-             "ungraded": r["ungraded"], "unscored": r["unscored"]} for r in results]
-    print_table(rows, ["model", "rater", "score", "± se", "answers", "ungraded", "unscored"])
+             "ungraded": r["ungraded"], "unscored": r["unscored"],
+             "incomplete": ", ".join(f"{n} {label.lower()}" for label, n in sorted(r["incomplete"].items())) or "-"}
+            for r in results]
+    print_table(rows, ["model", "rater", "score", "± se", "answers", "ungraded", "unscored", "incomplete"])
+    if any(r["incomplete"] for r in results):
+        print("incomplete: answers cut off at the output cap or stopped by a safety filter are scored as they are; "
+              "--exclude-truncated leaves them out")
     for r in results:
         for k, worst in r.get("worst_at_k", {}).items():
             value = "-" if worst["value"] is None else f"{worst['value']:.3f}"

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from ..domain import PROVIDERS, ModelConfig, ReasoningMode
 from ..errors import CommandError
-from ..providers import ProviderError, check_connection
+from ..providers import ProviderError, capabilities_for, check_connection, describe, read_timeout
 from ..secrets import KeyStoreError, MissingKeyError, get_api_key, key_source, store_api_key
-from ..store import get_model_config, list_model_configs, save_model_config
+from ..store import get_model_config, list_model_configs, remember_learned, save_model_config
 from .common import add_command, add_workspace_option, open_from, print_rows
 
 
@@ -36,6 +36,12 @@ def register(sub) -> None:
     p.add_argument("--system-prompt", metavar="TEXT")
     p.add_argument("--price-in", type=float, metavar="USD", help="price per million input tokens")
     p.add_argument("--price-out", type=float, metavar="USD", help="price per million output tokens")
+    p.add_argument("--price-cached-in", type=float, metavar="USD",
+                   help="price per million cached input tokens (default: the provider's usual share of --price-in)")
+    p.add_argument("--price-cache-write", type=float, metavar="USD",
+                   help="price per million tokens written to the prompt cache (Anthropic)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="seconds to wait for a reply (default: 600 when the model reasons, else 120)")
 
     p = add_command(models, "list", cmd_list, "List model configs and where their keys come from.")
     p.add_argument("--json", action="store_true")
@@ -51,6 +57,8 @@ def cmd_add(args) -> int:
             api_key_env=args.api_key_env, use_keyring=args.keyring, reasoning=args.reasoning,
             temperature=args.temperature, max_output_tokens=args.max_output_tokens,
             system_prompt=args.system_prompt, price_in_per_mtok=args.price_in, price_out_per_mtok=args.price_out,
+            price_cached_in_per_mtok=args.price_cached_in, price_cache_write_per_mtok=args.price_cache_write,
+            timeout=args.timeout,
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
@@ -76,9 +84,15 @@ def _read_key(name: str) -> str:
 def cmd_list(args) -> int:
     with open_from(args) as ws:
         configs = list_model_configs(ws)
-    rows = [{**c.model_dump(mode="json"), "key_source": key_source(c)} for c in configs]
+    rows = [{**c.model_dump(mode="json"), "key_source": key_source(c), "timeout": read_timeout(c),
+             "accepts": describe(capabilities_for(c.provider, c.model).with_learned(c.learned)),
+             "learned": c.learned_notes} for c in configs]
     print_rows(args, rows, ["name", "provider", "model", "base_url", "reasoning", "key_source"],
                empty="No model configs yet: `healthqa models add NAME --provider ... --model ...` adds one.")
+    if not args.json:
+        for row in rows:
+            for note in row["learned"]:
+                print(f"learned: {note}")
     return 0
 
 
@@ -92,8 +106,15 @@ def cmd_test(args) -> int:
     except MissingKeyError as exc:
         raise CommandError(str(exc)) from None
 
+    lessons: list[tuple[dict, str]] = []
     try:
-        print(f"{config.name}: {check_connection(config, key)}")
+        print(f"{config.name}: {check_connection(config, key, on_learned=lambda caps, note: lessons.append((caps, note)))}")
     except ProviderError as exc:  # already says what to fix, never the key
         raise CommandError(f"{config.name}: {exc.message}") from None
+    finally:
+        if lessons:
+            with open_from(args) as ws:
+                for caps, note in lessons:
+                    remember_learned(ws, config.id, config.model, caps, note)
+                    print(f"notice: {note} (remembered on the model config)", file=sys.stderr)
     return 0

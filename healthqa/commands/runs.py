@@ -14,6 +14,7 @@ import sys
 import time
 from typing import TextIO
 
+from ..domain import incomplete_label
 from ..errors import CommandError
 from ..runs import (BATCH_MAX_ATTEMPTS, CANCELLED, CONTEMPLATING, DEFAULT_DRAFTS, DEFAULT_MAX_ATTEMPTS,
                     DEFAULT_POLL, DONE, FAILED, MAX_POLL, MODES, BatchProgress, RunError, RunProgress, RunSummary,
@@ -190,13 +191,17 @@ def describe(summary: RunSummary) -> str:
     what = "answered" if summary.kind == "answer" else "graded"
     text = (f"Run {summary.status}: {summary.done}/{summary.total} {what}, {summary.failed} failed, "
             f"{summary.pending} not started; {summary.calls} calls in {summary.session_elapsed:.1f} s; "
-            f"tokens {summary.input_tokens} in, {summary.output_tokens} out")
+            f"tokens {summary.input_tokens} in"
+            + (f" ({summary.cached_input_tokens} cached)" if summary.cached_input_tokens else "")
+            + f", {summary.output_tokens} out")
     if summary.cost is not None:
         text += f"; about ${summary.cost:.4f}"
         if summary.cost_basis:
             text += f" at {summary.cost_basis}"
     for error, count in summary.errors.items():
         text += f"\n  {count} × {error}"
+    for notice in summary.notices:
+        text += f"\nnotice: {notice} (remembered on the model config)"
     return text
 
 
@@ -316,6 +321,8 @@ def cmd_runs_show(args) -> int:
         print(f"batch {b['provider_id'] or '(not sent)'}: {b['state']}, {b['submitted']} sent, "
               f"{b['succeeded']} succeeded, {b['errored']} errored, {b['expired']} expired "
               f"(created {b['created_at'] or '-'}, ended {b['ended_at'] or '-'})")
+    for notice in (run["summary"] or {}).get("notices", ()):
+        print(f"notice: {notice}")
     failed = [i for i in run["items"] if i["error"]]
     if failed:
         print_table([{"key": i["key"], "status": i["status"], "attempts": i["attempts"], "error": i["error"]}
@@ -354,7 +361,9 @@ def cmd_answers(args) -> int:
         return 0
     for a in answers:
         usage = a["usage"]
-        print(f"== {a['prompt_id']} sample {a['sample']} · {a['model']} · {a['finish_reason']} · "
+        cut = incomplete_label(a["finish_reason"])
+        print(f"== {a['prompt_id']} sample {a['sample']} · {a['model']} · {a['finish_reason']}"
+              f"{f' ({cut.upper()})' if cut else ''} · "
               f"{usage['input_tokens']} in / {usage['output_tokens']} out · {a['latency_ms'] or 0:.0f} ms")
         print(a["text"])
         for d in a["drafts"] or ():
@@ -382,8 +391,9 @@ def run_answers(ws: Workspace, run_id: str, *, graded_by_pass: bool = False) -> 
     return [{
         "id": a["id"], "prompt_id": a["prompt_id"], "sample": a["sample"], "model": a["model"], "text": a["text"],
         "finish_reason": a["finish_reason"],
+        "incomplete": incomplete_label(a["finish_reason"]),
         "usage": {"input_tokens": a["input_tokens"], "output_tokens": a["output_tokens"],
-                  "reasoning_tokens": a["reasoning_tokens"]},
+                  "reasoning_tokens": a["reasoning_tokens"], "cached_input_tokens": a["cached_input_tokens"]},
         "latency_ms": a["latency_ms"], "error": a["error"], "grades": grades.get(a["id"], []),
         # contemplating answers: the drafts the synthesis read (and those that failed); null otherwise
         "drafts_used": a["drafts_used"], "drafts": drafts.get(a["id"]) if a["drafts_used"] is not None else None,

@@ -19,7 +19,8 @@ import asyncio
 from healthqa.domain import ModelConfig
 
 from .anthropic import AnthropicProvider
-from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, Provider
+from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, LearnedHook, Provider, read_timeout
+from .capabilities import Capabilities, capabilities_for, describe
 from .errors import ProviderError, redact
 from .gemini import GeminiProvider
 from .openai import OpenAICompatibleProvider, OpenAIProvider
@@ -44,11 +45,16 @@ def make_provider(
     *,
     max_connections: int = 32,
     retry: RetryPolicy | None = None,
-    timeout: float = 120.0,
+    timeout: float | None = None,
     rate_limiter: RateLimiter | None = None,
+    on_learned: LearnedHook | None = None,
 ) -> Provider:
     """The adapter for `config.provider`, with its own connection pool.
 
+    `timeout` (read timeout, seconds) defaults to the config's, else 600 s when
+    the model reasons and 120 s when not (`read_timeout`). `on_learned(caps,
+    note)` hears when a server refused a parameter and the call was resent
+    without it (see capabilities.py), so the caller can remember it.
     Raises ProviderError(fatal=True) at once for a config that cannot work
     (no key for a cloud provider, a reasoning budget that does not fit).
     """
@@ -61,7 +67,7 @@ def make_provider(
         )
         raise ProviderError(f"{cls.label}: no API key for {config.name!r}; set one in {where}", fatal=True)
     return cls(config, api_key, max_connections=max_connections, retry=retry, timeout=timeout,
-               rate_limiter=rate_limiter)
+               rate_limiter=rate_limiter, on_learned=on_learned)
 
 
 def make_batch_client(config: ModelConfig, api_key: str | None) -> BatchClient:
@@ -74,13 +80,14 @@ def make_batch_client(config: ModelConfig, api_key: str | None) -> BatchClient:
     return cls(make_provider(config, api_key, max_connections=1), api_key)
 
 
-def check_connection(config: ModelConfig, api_key: str | None, *, timeout: float = 30.0) -> str:
+def check_connection(config: ModelConfig, api_key: str | None, *, timeout: float | None = None,
+                     on_learned: LearnedHook | None = None) -> str:
     """One tiny request (`Provider.test`), run to completion: a short success
     line, or ProviderError saying what to fix. For `healthqa models test` and
     the app's "Test connection"; never call it on a thread that runs a loop."""
 
     async def probe() -> str:
-        provider = make_provider(config, api_key, max_connections=1, timeout=timeout)
+        provider = make_provider(config, api_key, max_connections=1, timeout=timeout, on_learned=on_learned)
         try:
             return await provider.test()
         finally:
@@ -93,7 +100,8 @@ __all__ = [
     "BATCH_CANCELLED", "BATCH_ERRORED", "BATCH_EXPIRED", "BATCH_FAILED", "BATCH_SUCCEEDED", "BatchClient",
     "BatchResult", "BatchStatus", "ChunkFile", "LostReply", "batch_price_factor", "make_batch_client",
     "ADAPTERS", "CONTENT_FILTER", "LENGTH", "NO_RETRY", "REFUSAL", "STOP",
-    "AnthropicProvider", "GeminiProvider", "OpenAICompatibleProvider", "OpenAIProvider",
+    "AnthropicProvider", "Capabilities", "GeminiProvider", "LearnedHook", "OpenAICompatibleProvider",
+    "OpenAIProvider", "capabilities_for", "describe", "read_timeout",
     "Provider", "ProviderError", "RateLimiter", "RetryPolicy", "check_connection", "estimate_cost",
     "make_provider", "redact", "wait_from_google_details", "wait_from_headers", "env_proxy",
 ]

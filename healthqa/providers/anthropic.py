@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from healthqa.domain import Answer, ImagePart, Message, ModelConfig, ReasoningMode, TextPart, Usage
 
-from .base import LENGTH, REFUSAL, STOP, ErrorInfo, Provider, StreamState
+from .base import LENGTH, REFUSAL, STOP, Adjustment, ErrorInfo, Provider, StreamState
+from .capabilities import ADAPTIVE, BUDGET, NONE, Capabilities, capabilities_for
 from .errors import ProviderError
 from .wire import split_data_url
 
@@ -17,8 +17,6 @@ DEFAULT_MAX_TOKENS = 4096  # max_tokens is required; 4096 fits every Claude mode
 # Thinking budgets per reasoning mode (the API's minimum is 1024).
 THINKING_BUDGET = {ReasoningMode.LOW: 1024, ReasoningMode.MEDIUM: 4096, ReasoningMode.HIGH: 16384}
 MIN_BUDGET = 1024
-# Claude <family>-<major>[-<minor>]: a minor is one or two digits (a dated id's 8 digits are not one).
-_CLAUDE_VERSION = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?")
 # Error types that mean "try again later" when they arrive inside a stream.
 TRANSIENT_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
 
@@ -42,6 +40,7 @@ def _usage(raw: dict | None) -> Usage:
         input_tokens=sum(n for n in inputs if n) if inputs[0] is not None else None,
         output_tokens=raw.get("output_tokens"),
         reasoning_tokens=details.get("thinking_tokens"),
+        cached_input_tokens=inputs[2], cache_write_tokens=inputs[1],
     )
 
 
@@ -69,24 +68,18 @@ def _error_fields(body: Any) -> ErrorInfo:
     return ErrorInfo(str(error.get("message") or ""), " ".join(w for w in words if w) or None)
 
 
-def uses_adaptive_thinking(model_id: str) -> bool:
-    """Claude 4.7 and later reject thinking with budget_tokens (providers.md §3.2):
-    they think adaptively, steered by an effort level instead."""
-    match = _CLAUDE_VERSION.search(model_id)
-    if match is None:
-        return False
-    return (int(match.group(1)), int(match.group(2) or 0)) >= (4, 7)
-
-
-def thinking_plan(config: ModelConfig) -> tuple[int, int | None]:
+def thinking_plan(config: ModelConfig, caps: Capabilities | None = None) -> tuple[int, int | None]:
     """(max_tokens, thinking budget or None) for a config.
 
     Thinking tokens count against max_tokens and the budget must be at least
     1024 and below max_tokens, so a small configured cap shrinks the budget.
+    Adaptive thinking has no budget, but still needs the room.
     """
-    budget = THINKING_BUDGET.get(config.reasoning)
-    if budget is None:
-        return config.max_output_tokens or DEFAULT_MAX_TOKENS, None
+    caps = caps or capabilities_for("anthropic", config.model).with_learned(config.learned)
+    budget = THINKING_BUDGET.get(config.reasoning) if caps.reasoning != NONE else None
+    if budget is None or caps.reasoning != BUDGET:
+        room = budget or (THINKING_BUDGET[ReasoningMode.MEDIUM] if caps.thinks_by_default else 0)
+        return config.max_output_tokens or room + DEFAULT_MAX_TOKENS, None
     max_tokens = config.max_output_tokens or budget + DEFAULT_MAX_TOKENS
     if budget >= max_tokens:
         budget = max(MIN_BUDGET, max_tokens // 2)
@@ -137,7 +130,7 @@ class AnthropicProvider(Provider):
     default_base_url = "https://api.anthropic.com"
 
     def __init__(self, config: ModelConfig, api_key: str | None, **kwargs: Any) -> None:
-        self.max_tokens, self.thinking_budget = thinking_plan(config)  # fail early on a bad config
+        thinking_plan(config)  # fail early on a config that cannot work
         super().__init__(config, api_key, **kwargs)
 
     def _auth_headers(self, api_key: str | None) -> dict[str, str]:
@@ -150,10 +143,11 @@ class AnthropicProvider(Provider):
         return f"{self.base_url}/v1/messages"
 
     def _body(self, conversation: list[Message], *, stream: bool, max_tokens: int | None) -> dict:
-        c = self.config
+        c, caps = self.config, self.caps
+        plan_max, budget = thinking_plan(c, caps)  # capabilities may have changed since the last call
         body: dict[str, Any] = {
             "model": c.model,
-            "max_tokens": max_tokens or self.max_tokens,
+            "max_tokens": max_tokens or plan_max,
             # The API has no system role: system and developer turns go to the top-level field.
             "messages": [{"role": m.role, "content": _blocks(m)} for m in conversation
                          if m.role in ("user", "assistant")],
@@ -161,13 +155,14 @@ class AnthropicProvider(Provider):
         system = self._system_text(conversation)
         if system:
             body["system"] = system
-        if self.thinking_budget is not None and max_tokens is None:
-            if uses_adaptive_thinking(c.model):
-                body["thinking"] = {"type": "adaptive"}
-                body["output_config"] = {"effort": c.reasoning.value}
-            else:
-                body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
-        elif c.temperature is not None:  # temperature must stay default while thinking
+        # A test call (max_tokens given) is too small to think in.
+        thinking = c.reasoning is not ReasoningMode.OFF and caps.reasoning != NONE and max_tokens is None
+        if thinking and budget is not None:
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        elif thinking:
+            body["thinking"] = {"type": "adaptive"}
+            body["output_config"] = {"effort": caps.level_for(c.reasoning.value)}
+        if c.temperature is not None and caps.sends_temperature(thinking or caps.thinks_by_default):
             body["temperature"] = c.temperature
         if stream:
             body["stream"] = True
@@ -189,6 +184,23 @@ class AnthropicProvider(Provider):
 
     def _error_info(self, body: Any) -> ErrorInfo:
         return _error_fields(body)
+
+    def _adjustment(self, error: ProviderError, body: dict) -> Adjustment | None:
+        # Anthropic names the field only in its message, e.g. "`temperature` is deprecated
+        # for this model." or "\"thinking.type.enabled\" is not supported for this model. Use
+        # \"thinking.type.adaptive\" and \"output_config.effort\" to control thinking behavior."
+        text = error.detail.lower()
+        thinking = (body.get("thinking") or {}).get("type")
+        if "temperature" in body and "temperature" in text:
+            return Adjustment({"temperature": False}, "does not take a temperature; sent without it")
+        if thinking == "enabled" and ("thinking.type.enabled" in text or "budget_tokens" in text):
+            return Adjustment({"reasoning": ADAPTIVE}, "thinks adaptively; sent thinking {type: adaptive} "
+                              "with an effort level instead of a thinking budget")
+        if thinking == "adaptive" and "adaptive" in text:
+            return Adjustment({"reasoning": BUDGET}, "does not think adaptively; sent a thinking budget instead")
+        if thinking and "thinking" in text and ("not supported" in text or "extra inputs" in text):
+            return Adjustment({"reasoning": NONE}, "does not reason; sent without thinking")
+        return None
 
     async def list_models(self) -> list[str]:
         ids: list[str] = []

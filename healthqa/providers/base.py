@@ -9,16 +9,19 @@ here once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
+import logging
 import ssl
 import time
-from typing import Any, AsyncIterator, ClassVar, NamedTuple
+from typing import Any, AsyncIterator, Callable, ClassVar, NamedTuple
 
 import httpx
 
 from healthqa.domain import Answer, Message, ModelConfig, Usage
 
+from .capabilities import NONE, Capabilities, capabilities_for
 from .errors import ProviderError, Redactor, classify_status
 from .ratelimit import RateLimiter
 from .retry import NO_RETRY, RetryPolicy, wait_from_headers
@@ -29,6 +32,32 @@ from .wire import iter_sse
 STOP, LENGTH, REFUSAL, CONTENT_FILTER = "stop", "length", "refusal", "content_filter"
 
 TEST_PROMPT = "Reply with the single word: OK"
+
+# Read timeouts: the official SDKs wait 600 s, which long non-streaming reasoning
+# calls need (cutting one off bills it and then pays for the retry); a call
+# without reasoning that takes 2 minutes is stuck.
+REASONING_TIMEOUT = 600.0
+PLAIN_TIMEOUT = 120.0
+
+log = logging.getLogger("healthqa.providers")
+
+# Called with (capability overrides, note) when a server taught us that the model
+# refuses a parameter; the run engine stores it on the model config.
+LearnedHook = Callable[[dict, str], None]
+
+
+def reasons(config: ModelConfig, caps: Capabilities | None = None) -> bool:
+    """Will a call with this config spend time reasoning?"""
+    caps = caps or capabilities_for(config.provider, config.model).with_learned(config.learned)
+    asked = config.reasoning.value != "off" and caps.reasoning != NONE
+    return asked or caps.thinks_by_default
+
+
+def read_timeout(config: ModelConfig) -> float:
+    """The config's own timeout, else the SDKs' 600 s for reasoning calls, else 120 s."""
+    if config.timeout:
+        return config.timeout
+    return REASONING_TIMEOUT if reasons(config) else PLAIN_TIMEOUT
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,6 +74,15 @@ class ErrorInfo(NamedTuple):
     code: str | None = None  # error type/code/status words, for classification
     wait: float | None = None  # a wait hint carried in the body (Gemini)
     bad_key: bool = False  # an auth failure reported under another status
+    param: str | None = None  # the request field the server named (OpenAI's error.param)
+
+
+class Adjustment(NamedTuple):
+    """What to change after a server refused a parameter: capability overrides
+    (see capabilities.py) and a note for the user saying what was changed."""
+
+    caps: dict
+    note: str
 
 
 class StreamState:
@@ -88,12 +126,16 @@ class Provider:
         *,
         max_connections: int = 32,
         retry: RetryPolicy | None = None,
-        timeout: float = 120.0,
+        timeout: float | None = None,
         rate_limiter: RateLimiter | None = None,
+        on_learned: LearnedHook | None = None,
     ) -> None:
         self.config = config
+        self.learned: dict[str, Any] = dict(config.learned)
+        self.caps = capabilities_for(config.provider, config.model).with_learned(self.learned)
+        self.on_learned = on_learned
         self.retry = retry or RetryPolicy()
-        self.timeout = timeout
+        self.timeout = timeout = timeout or read_timeout(config)
         self.rate_limiter = rate_limiter
         self.base_url = (config.base_url or self.default_base_url).rstrip("/")
         self._redact = Redactor(api_key)  # every text from the server passes through it; never shows the key
@@ -129,6 +171,11 @@ class Provider:
     def _error_info(self, body: Any) -> ErrorInfo:
         raise NotImplementedError
 
+    def _adjustment(self, error: ProviderError, body: dict) -> Adjustment | None:
+        """How to resend `body` after a 400 that names a parameter this model
+        does not take; None when the refusal is about something else."""
+        return None
+
     async def list_models(self) -> list[str]:
         raise NotImplementedError
 
@@ -147,6 +194,7 @@ class Provider:
         body = self._build(conversation, stream=True, max_tokens=None)
         url = self._endpoint(stream=True)
         attempt = 0
+        adjusted: set[str] = set()
         while True:
             started = False
             try:
@@ -183,6 +231,9 @@ class Provider:
                 error = exc
                 error.message = self._redact(error.message)
                 error.args = (error.message,)
+            if not started and self._learn(error, body, adjusted):
+                body = self._build(conversation, stream=True, max_tokens=None)
+                continue
             if started or not error.retryable:
                 raise error
             attempt = await self._wait_or_raise(error, attempt, self.retry)
@@ -190,7 +241,7 @@ class Provider:
     async def test(self) -> str:
         """One tiny request; a short message on success, else ProviderError saying what to fix."""
         # Reasoning needs room to think, so the output cap is only cut when it is off.
-        cap = 16 if self.config.reasoning.value == "off" else None
+        cap = None if reasons(self.config, self.caps) else 16
         answer = await self._complete([Message(role="user", content=TEST_PROMPT)], NO_RETRY, max_tokens=cap)
         return f"{self.label} {answer.model} answered in {answer.latency_ms:.0f} ms"
 
@@ -209,13 +260,48 @@ class Provider:
         body = self._build(conversation, stream=False, max_tokens=max_tokens)
         url = self._endpoint(stream=False)
         attempt = 0
+        adjusted: set[str] = set()
         while True:
             try:
                 return await self._post_once(url, body)
             except ProviderError as error:
+                if self._learn(error, body, adjusted):
+                    body = self._build(conversation, stream=False, max_tokens=max_tokens)
+                    continue
                 if not error.retryable:
                     raise
                 attempt = await self._wait_or_raise(error, attempt, policy)
+
+    def _learn(self, error: ProviderError, body: dict, adjusted: set[str]) -> bool:
+        """After a 400 naming a parameter the model does not take: change the
+        capabilities, tell the user, and say whether to resend. Each capability
+        is resent once per call, and one learned before is not flipped back, so
+        two refusals cannot ping-pong. Calls that were in flight with the old
+        request when another call learned the same thing are resent quietly."""
+        if error.status not in (400, 422):
+            return False
+        change = self._adjustment(error, body)
+        if change is None:
+            return False
+        wanted = {k: tuple(v) if k == "levels" else v for k, v in change.caps.items() if k not in adjusted}
+        if not wanted:
+            return False
+        new = {k: v for k, v in wanted.items() if getattr(self.caps, k) != v}
+        if any(k in self.learned and k != "levels" for k in new):
+            return False
+        adjusted.update(wanted)
+        if not new:  # learned meanwhile by a concurrent call: the rebuilt request already differs
+            return True
+        self.learned.update(new)
+        self.caps = dataclasses.replace(self.caps, **new)
+        note = f"{self.config.name} ({self.config.model}): {change.note}"
+        log.warning("%s", note)
+        if self.on_learned is not None:
+            try:
+                self.on_learned(new, note)
+            except Exception:  # storing the lesson must not fail the call
+                log.exception("could not record what %s learned", self.config.name)
+        return True
 
     def _build(self, conversation: list[Message], *, stream: bool, max_tokens: int | None) -> dict:
         try:
@@ -301,6 +387,7 @@ class Provider:
             redirect_to=self._redact(response.headers.get("location") or "") or None,
             base_url=self._redact(self.base_url),
         )
+        error.detail, error.param = self._redact(detail), info.param
         return error
 
     def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:

@@ -67,6 +67,8 @@ class ProviderError(HealthQAError):
         self.fatal = fatal
         self.retry_after = retry_after
         self.code = code
+        self.detail = ""  # the server's own words (HTTP errors), for adapters to read
+        self.param: str | None = None  # the request field the server named, if it did
 
     def __repr__(self) -> str:
         return (

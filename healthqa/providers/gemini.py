@@ -8,7 +8,8 @@ from typing import Any
 
 from healthqa.domain import Answer, ImagePart, Message, ReasoningMode, TextPart, Usage
 
-from .base import CONTENT_FILTER, LENGTH, STOP, ErrorInfo, Provider, StreamState
+from .base import CONTENT_FILTER, LENGTH, STOP, Adjustment, ErrorInfo, Provider, StreamState
+from .capabilities import BUDGET, LEVEL, NONE, Capabilities, capabilities_for
 from .errors import ProviderError
 from .retry import wait_from_google_details
 from .wire import split_data_url
@@ -17,18 +18,34 @@ API_VERSION = "v1beta"
 # thinkingBudget per reasoning mode; "off" sends no thinkingConfig (the model's default),
 # since models without thinking reject the field and some thinking models reject 0.
 THINKING_BUDGET = {ReasoningMode.LOW: 1024, ReasoningMode.MEDIUM: 8192, ReasoningMode.HIGH: 24576}
-# Gemini 3 and later take a thinking level instead (providers.md §4.2; never both: 400).
-_LEVEL_MODELS = re.compile(r"gemini-(\d+)")
+# The smallest budget every budget model takes (2.5 Flash-Lite's floor).
+MIN_BUDGET = 512
+_REFUSED_LEVEL = re.compile(r"thinking[ _]level (minimal|low|medium|high) is not supported", re.IGNORECASE)
+ALL_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
 
 
-def thinking_config(model_id: str, mode: ReasoningMode) -> dict | None:
-    """The thinkingConfig for a reasoning mode: a level on Gemini 3+, a budget before."""
-    if mode not in THINKING_BUDGET:
-        return None
-    match = _LEVEL_MODELS.search(model_id)
-    if match and int(match.group(1)) >= 3:
-        return {"thinkingLevel": mode.value.upper()}
-    return {"thinkingBudget": THINKING_BUDGET[mode]}
+def thinking_plan(model_id: str, mode: ReasoningMode, cap: int | None,
+                  caps: Capabilities | None = None) -> tuple[dict | None, int | None]:
+    """(thinkingConfig or None, maxOutputTokens) for a reasoning mode and output cap.
+
+    Gemini 3 takes a thinking level, earlier models a budget (never both: 400).
+    Thinking tokens count in maxOutputTokens, so a budget as large as the cap
+    leaves nothing for the answer (an empty reply, MAX_TOKENS): the budget is
+    cut to half the cap, and a cap too small even for the smallest budget is
+    raised by that budget.
+    """
+    caps = caps or capabilities_for("gemini", model_id)
+    if mode not in THINKING_BUDGET or caps.reasoning == NONE:
+        return None, cap
+    if caps.reasoning == LEVEL:
+        return {"thinkingLevel": caps.with_learned({"levels": caps.levels or ALL_LEVELS}).level_for(mode.value)
+                .upper()}, cap
+    budget = THINKING_BUDGET[mode]
+    if cap is not None and budget >= cap:
+        budget = cap // 2
+        if budget < MIN_BUDGET:
+            budget, cap = MIN_BUDGET, cap + MIN_BUDGET
+    return {"thinkingBudget": budget}, cap
 # Candidates stopped by a safety or policy filter: answered, not failed.
 FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"})
 
@@ -50,7 +67,9 @@ def _usage(raw: dict | None) -> Usage:
         return Usage()
     visible, thoughts = raw.get("candidatesTokenCount"), raw.get("thoughtsTokenCount")
     output = None if visible is None and thoughts is None else (visible or 0) + (thoughts or 0)
-    return Usage(input_tokens=raw.get("promptTokenCount"), output_tokens=output, reasoning_tokens=thoughts)
+    # promptTokenCount includes the cached part.
+    return Usage(input_tokens=raw.get("promptTokenCount"), output_tokens=output, reasoning_tokens=thoughts,
+                 cached_input_tokens=raw.get("cachedContentTokenCount"))
 
 
 def _parts(message: Message) -> list[dict]:
@@ -157,12 +176,12 @@ class GeminiProvider(Provider):
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         generation: dict[str, Any] = {}
-        if c.temperature is not None:
+        reasoning = c.reasoning is not ReasoningMode.OFF and self.caps.reasoning != NONE
+        if c.temperature is not None and self.caps.sends_temperature(reasoning):
             generation["temperature"] = c.temperature
-        cap = max_tokens or c.max_output_tokens
+        thinking, cap = thinking_plan(c.model, c.reasoning, max_tokens or c.max_output_tokens, self.caps)
         if cap:
             generation["maxOutputTokens"] = cap
-        thinking = thinking_config(c.model, c.reasoning)
         if thinking is not None:
             generation["thinkingConfig"] = thinking
         if generation:
@@ -185,6 +204,28 @@ class GeminiProvider(Provider):
 
     def _error_info(self, body: Any) -> ErrorInfo:
         return _error_fields(body)
+
+    def _adjustment(self, error: ProviderError, body: dict) -> Adjustment | None:
+        # e.g. "Thinking level MEDIUM is not supported for this model. Please retry with other
+        # thinking level." (INVALID_ARGUMENT); the field is named only in the message.
+        text = error.detail
+        generation = body.get("generationConfig") or {}
+        thinking = generation.get("thinkingConfig") or {}
+        if "temperature" in generation and "temperature" in text.lower():
+            return Adjustment({"temperature": False}, "does not take a temperature; sent without it")
+        refused = _REFUSED_LEVEL.search(text)
+        if "thinkingLevel" in thinking and refused:
+            levels = tuple(v for v in (self.caps.levels or ALL_LEVELS) if v != refused.group(1).upper())
+            if levels:
+                sent = self.caps.with_learned({"levels": levels}).level_for(self.config.reasoning.value).upper()
+                return Adjustment({"levels": levels}, f"does not take thinking level {refused.group(1).upper()}; "
+                                  f"sent {sent}")
+        lowered = text.lower()
+        if "thinkingLevel" in thinking and ("thinking_level" in lowered or "thinking level" in lowered):
+            return Adjustment({"reasoning": BUDGET}, "takes a thinking budget, not a level; sent a budget")
+        if thinking and "thinking" in lowered and ("not supported" in lowered or "not enabled" in lowered):
+            return Adjustment({"reasoning": NONE}, "does not reason; sent without a thinking config")
+        return None
 
     async def list_models(self) -> list[str]:
         ids: list[str] = []

@@ -4,11 +4,13 @@ llama.cpp, vLLM, LM Studio)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from healthqa.domain import Answer, ImagePart, Message, ReasoningMode, TextPart, Usage
 
-from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, ErrorInfo, Provider, StreamState
+from .base import CONTENT_FILTER, LENGTH, REFUSAL, STOP, Adjustment, ErrorInfo, Provider, StreamState
+from .capabilities import NONE
 from .errors import ProviderError
 
 _FINISH = {"stop": STOP, "length": LENGTH, "content_filter": CONTENT_FILTER}
@@ -23,10 +25,13 @@ def _usage(raw: dict | None) -> Usage:
     if not raw:
         return Usage()
     details = raw.get("completion_tokens_details") or {}
+    # prompt_tokens includes the cached part (billed at the cached price).
+    prompt_details = raw.get("prompt_tokens_details") or {}
     return Usage(
         input_tokens=raw.get("prompt_tokens"),
         output_tokens=raw.get("completion_tokens"),
         reasoning_tokens=details.get("reasoning_tokens"),
+        cached_input_tokens=prompt_details.get("cached_tokens"),
     )
 
 
@@ -53,7 +58,9 @@ def _error_fields(body: Any) -> ErrorInfo:
     if not isinstance(error, dict):
         return ErrorInfo("")
     words = [str(error[k]) for k in ("type", "code") if error.get(k) is not None]
-    return ErrorInfo(str(error.get("message") or ""), " ".join(words) or None)
+    param = error.get("param")
+    return ErrorInfo(str(error.get("message") or ""), " ".join(words) or None,
+                     param=param if isinstance(param, str) else None)
 
 
 class _ChatStream(StreamState):
@@ -114,16 +121,17 @@ class OpenAIProvider(Provider):
         return out
 
     def _body(self, conversation: list[Message], *, stream: bool, max_tokens: int | None) -> dict:
-        c = self.config
+        c, caps = self.config, self.caps
         body: dict[str, Any] = {"model": c.model, "messages": self._messages(conversation)}
-        if c.temperature is not None:
+        # "off" sends nothing, leaving the model's default (non-reasoning models reject the field).
+        reasoning = c.reasoning is not ReasoningMode.OFF and caps.reasoning != NONE
+        if c.temperature is not None and caps.sends_temperature(reasoning):
             body["temperature"] = c.temperature
         cap = max_tokens or c.max_output_tokens
         if cap:
             body[self.max_tokens_field] = cap
-        # "off" sends nothing, leaving the model's default (non-reasoning models reject the field).
-        if c.reasoning is not ReasoningMode.OFF:
-            body["reasoning_effort"] = c.reasoning.value
+        if reasoning:
+            body["reasoning_effort"] = caps.level_for(c.reasoning.value)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -149,6 +157,28 @@ class OpenAIProvider(Provider):
 
     def _error_info(self, body: Any) -> ErrorInfo:
         return _error_fields(body)
+
+    def _adjustment(self, error: ProviderError, body: dict) -> Adjustment | None:
+        # {"param": "temperature", "code": "unsupported_parameter" | "unsupported_value", "message":
+        #  "Unsupported parameter: 'temperature' is not supported with this model."}
+        named = error.param or ""
+        text = error.detail
+        if "temperature" in body and (named == "temperature" or "'temperature'" in text):
+            # "Unsupported value" while reasoning may be about reasoning (GPT-5.1+ take a temperature
+            # without it); "Unsupported parameter" is about the model.
+            if "reasoning_effort" in body and "unsupported parameter" not in text.lower():
+                return Adjustment({"temperature_with_reasoning": False},
+                                  "refuses a temperature while reasoning; sent without it")
+            return Adjustment({"temperature": False}, "takes only its default temperature; sent without it")
+        if "reasoning_effort" in body and (named == "reasoning_effort" or "reasoning_effort" in text):
+            offered = re.findall(r"'([a-z]+)'", text.partition("upported values")[2])
+            if offered:
+                levels = tuple(v for v in offered if v in ("minimal", "low", "medium", "high", "xhigh", "max"))
+                if levels:
+                    return Adjustment({"levels": levels}, f"takes reasoning effort {'/'.join(levels)} only; "
+                                      f"sent {self.caps.with_learned({'levels': levels}).level_for(self.config.reasoning.value)}")
+            return Adjustment({"reasoning": NONE}, "does not take a reasoning effort; sent without it")
+        return None
 
     async def list_models(self) -> list[str]:
         data = await self._get_json(f"{self.base_url}/models")

@@ -137,6 +137,7 @@ class AnswerView:
     unsafe: bool = False
     submitted: bool = False
     model: str | None = None
+    finish_reason: str | None = None  # "length", "content_filter", "refusal": see domain.incomplete_label
 
     def missing(self) -> list[str]:
         """Ids of criteria that still lack a verdict, in rubric order."""
@@ -145,7 +146,7 @@ class AnswerView:
 
 def load_answer(ws: Workspace, answer_id: str, rater_id: str) -> AnswerView:
     row = ws.query_one(
-        """SELECT a.id, a.question_id, a.text, a.model, q.prompt_id, q.conversation
+        """SELECT a.id, a.question_id, a.text, a.model, a.finish_reason, q.prompt_id, q.conversation
            FROM answers a JOIN questions q ON q.id = a.question_id WHERE a.id = ?""", (answer_id,))
     if row is None:
         raise ReviewError(f"answer {answer_id} is not in the workspace")
@@ -172,6 +173,7 @@ def load_answer(ws: Workspace, answer_id: str, rater_id: str) -> AnswerView:
         unsafe=bool(review and review["unsafe"]),
         submitted=submitted,
         model=row["model"] if submitted else None,
+        finish_reason=row["finish_reason"],
     )
 
 

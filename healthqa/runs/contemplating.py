@@ -77,9 +77,7 @@ class Draft:
 
 
 def _add(total: Usage, usage: Usage) -> Usage:
-    return Usage(input_tokens=(total.input_tokens or 0) + (usage.input_tokens or 0),
-                 output_tokens=(total.output_tokens or 0) + (usage.output_tokens or 0),
-                 reasoning_tokens=(total.reasoning_tokens or 0) + (usage.reasoning_tokens or 0))
+    return total.plus(usage)  # cached input tokens too, so the answer's cost counts them as cached
 
 
 def _cost(parts: list[tuple[ModelConfig, Usage]]) -> float | None:

@@ -11,10 +11,10 @@ import threading
 import time
 from typing import Callable
 
-from ..domain import Usage
+from ..domain import ModelConfig, Usage
 from ..providers import Provider, ProviderError, RateLimiter, estimate_cost, make_provider
 from ..secrets import MissingKeyError, get_api_key
-from ..store import Workspace, now
+from ..store import Workspace, now, remember_learned
 from .database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
 from .jobs import JobContext, WorkItem, make_job
 from .owner import busy_elsewhere, this_process
@@ -54,6 +54,10 @@ class _Engine:
         self.tokens = Usage(input_tokens=0, output_tokens=0, reasoning_tokens=0)
         self.cost: float | None = None
         self.last_progress = 0.0
+        # What servers taught the provider this session (a parameter the model refuses):
+        # told to the user in the summary, remembered on the model config.
+        self.notices: list[str] = []
+        self.lessons: list[asyncio.Future] = []
 
     # ---- entry --------------------------------------------------------------
 
@@ -90,20 +94,36 @@ class _Engine:
                 key = self.api_key if config.id == self.job.config.id else None
                 key = key or await asyncio.to_thread(get_api_key, config)
                 made[config.id] = make_provider(config, key, max_connections=self.concurrency,
-                                                rate_limiter=limiter)
+                                                rate_limiter=limiter, on_learned=self._learned_by(config))
         except (MissingKeyError, ProviderError) as exc:
             for provider in made.values():
                 await provider.aclose()
             self._stop(FAILED, str(exc))
             return await self._finish()
         providers = {self.job.config.id: self.given_provider, **made} if self.given_provider else made
+        given_hook = self.given_provider is not None and self.given_provider.on_learned is None
+        if given_hook:
+            self.given_provider.on_learned = self._learned_by(self.job.config)
         await self.db.call(self._set_status, RUNNING)
         try:
             await self._work(providers)
         finally:
             for provider in made.values():
                 await provider.aclose()
+            if given_hook:
+                self.given_provider.on_learned = None
         return await self._finish()
+
+    def _learned_by(self, config: ModelConfig) -> Callable[[dict, str], None]:
+        """The hook for a provider of `config`: when it resent a call without a parameter the
+        model refused, say so once, and store it on that model config so that later runs (and
+        the Models panel) know."""
+        def learned(caps: dict, note: str) -> None:
+            if note not in self.notices:
+                self.notices.append(note)
+            self.lessons.append(asyncio.ensure_future(
+                self.db.call(remember_learned, self.ws, config.id, config.model, caps, note)))
+        return learned
 
     def _load_run(self) -> dict:
         run = self.ws.query_one("SELECT * FROM runs WHERE id = ?", (self.run_id,))
@@ -234,10 +254,7 @@ class _Engine:
     def _add_usage(self, usage: Usage, cost: float | None = None, *, priced: bool = False) -> None:
         """Count tokens and cost; `priced`: `cost` is given (None: unknown), else
         the usage is priced with the job's config."""
-        t = self.tokens
-        self.tokens = Usage(input_tokens=t.input_tokens + (usage.input_tokens or 0),
-                            output_tokens=t.output_tokens + (usage.output_tokens or 0),
-                            reasoning_tokens=t.reasoning_tokens + (usage.reasoning_tokens or 0))
+        self.tokens = self.tokens.plus(usage)
         if not priced:
             cost = estimate_cost(self.job.config, usage)
         if cost is not None:
@@ -267,6 +284,9 @@ class _Engine:
             log.exception("progress callback failed")
 
     async def _finish(self) -> RunSummary:
+        for lesson in await asyncio.gather(*self.lessons, return_exceptions=True):
+            if isinstance(lesson, Exception):
+                log.error("run %s: could not store what the model config learned: %s", self.run_id, lesson)
         counts = await self.db.call(item_counts, self.ws, self.run_id)
         errors = await self.db.call(_error_counts, self.ws, self.run_id)
         if self.stop_status is not None:
@@ -277,9 +297,10 @@ class _Engine:
         summary = RunSummary(
             run_id=self.run_id, kind=self.kind, status=status, total=counts["total"], done=counts["done"],
             failed=counts["failed"], pending=counts["pending"], input_tokens=self.tokens.input_tokens,
-            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens, cost=self.cost,
+            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens,
+            cached_input_tokens=self.tokens.cached_input_tokens or 0, cost=self.cost,
             elapsed=(self.previous or {}).get("elapsed", 0.0) + session, session_elapsed=session, calls=self.calls,
-            message=self.stop_message if status == FAILED else None, errors=errors,
+            message=self.stop_message if status == FAILED else None, errors=errors, notices=self.notices,
         )
         await self.db.call(self._store_summary, summary)
         if self.on_progress is not None:

@@ -267,13 +267,10 @@ class GradeJob:
 
     async def perform(self, provider: Provider, item: WorkItem) -> Outcome:
         request = [Message(role="user", content=item.payload)]
-        spent = Usage(input_tokens=0, output_tokens=0, reasoning_tokens=0)
+        spent = Usage()
         for attempt in range(1, self.max_attempts + 1):
             reply = await provider.complete(request)
-            u = reply.usage
-            spent = Usage(input_tokens=spent.input_tokens + (u.input_tokens or 0),
-                          output_tokens=spent.output_tokens + (u.output_tokens or 0),
-                          reasoning_tokens=spent.reasoning_tokens + (u.reasoning_tokens or 0))
+            spent = spent.plus(reply.usage)
             parsed = parse_grader_reply(reply.text)
             if parsed is not None:
                 verdict, explanation = parsed.verdict, parsed.explanation

@@ -136,8 +136,10 @@ class AnswerJob:
     def prior_usage(self, ws: Workspace, previous: dict | None) -> Usage:
         row = ws.query_one(
             """SELECT coalesce(sum(input_tokens), 0) AS i, coalesce(sum(output_tokens), 0) AS o,
-                      coalesce(sum(reasoning_tokens), 0) AS r FROM answers WHERE run_id = ?""", (self.run_id,))
-        return Usage(input_tokens=row["i"], output_tokens=row["o"], reasoning_tokens=row["r"])
+                      coalesce(sum(reasoning_tokens), 0) AS r, coalesce(sum(cached_input_tokens), 0) AS c,
+                      coalesce(sum(cache_write_tokens), 0) AS w FROM answers WHERE run_id = ?""", (self.run_id,))
+        return Usage(input_tokens=row["i"], output_tokens=row["o"], reasoning_tokens=row["r"],
+                     cached_input_tokens=row["c"], cache_write_tokens=row["w"])
 
 
 def previous_session_usage(previous: dict | None) -> Usage:
@@ -145,7 +147,8 @@ def previous_session_usage(previous: dict | None) -> Usage:
     do not keep token counts, like grades)."""
     previous = previous or {}
     return Usage(input_tokens=previous.get("input_tokens", 0), output_tokens=previous.get("output_tokens", 0),
-                 reasoning_tokens=previous.get("reasoning_tokens", 0))
+                 reasoning_tokens=previous.get("reasoning_tokens", 0),
+                 cached_input_tokens=previous.get("cached_input_tokens", 0))
 
 
 # What each kind of run does per item: run kind -> factory(ws, run row, model config).

@@ -66,6 +66,7 @@ class RunSummary:
     input_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cached_input_tokens: int = 0  # part of input_tokens read from the provider's cache (cheaper)
     cost: float | None = None
     elapsed: float = 0.0
     session_elapsed: float = 0.0
@@ -73,6 +74,9 @@ class RunSummary:
     message: str | None = None
     errors: dict[str, int] = field(default_factory=dict)  # most common item errors, with counts
     cost_basis: str | None = None  # "batch prices (50% off)" for a run sent as provider batches
+    # What was changed this session because the server refused a parameter of the model
+    # ("... does not take a temperature; sent without it"), remembered on the model config.
+    notices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..domain import INCOMPLETE_ANSWERS
 from ..store import ADJUDICATED_RATER, Workspace, answer_filter
 from .formula import GradedCriterion, GradedExample, majority_verdict, score_examples, worst_at_k
 
@@ -17,20 +18,21 @@ _MET = {"met": True, "not_met": False}
 
 
 def _graded_rows(ws: Workspace, *, model: str | None, set_name: str | None, run_id: str | None,
-                 rater: str | None = None) -> list[tuple]:
-    """(answer, model, question, output tokens, rater, kind, criterion, verdict) rows in scope.
+                 rater: str | None = None, exclude_truncated: bool = False) -> list[tuple]:
+    """(answer, model, question, output tokens, rater, kind, criterion, verdict, finish reason) rows in scope.
 
     With one rater asked for, only the grades that can matter are read: that
     rater's, or the clinicians' for their majority.
     """
-    where, params = answer_filter(model=model, run_id=run_id, set_name=set_name)
+    where, params = answer_filter(model=model, run_id=run_id, set_name=set_name, exclude_truncated=exclude_truncated)
     if rater in (MAJORITY, "majority"):
         where.append("r.kind = 'clinician' AND r.name != ?")
         params.append(ADJUDICATED_RATER)
     elif rater is not None:
         where.append("r.name = ?")
         params.append(rater)
-    sql = f"""SELECT a.id, a.model, a.question_id, a.output_tokens, r.name, r.kind, g.criterion_id, g.verdict
+    sql = f"""SELECT a.id, a.model, a.question_id, a.output_tokens, r.name, r.kind, g.criterion_id, g.verdict,
+                     a.finish_reason
               FROM grades g JOIN answers a ON a.id = g.answer_id JOIN raters r ON r.id = g.rater_id
               {'WHERE ' + ' AND '.join(where) if where else ''}"""
     with ws._lock:
@@ -72,28 +74,35 @@ class GradedAnswers:
     rater: str
     rater_kind: str
     answers: list[tuple[str, str, GradedExample]]
+    # Answers cut off or filtered (domain.INCOMPLETE_ANSWERS), by label: {"Cut off": n, ...}
+    incomplete: dict[str, int] = field(default_factory=dict)
 
 
 def graded_answers(ws: Workspace, *, model: str | None = None, rater: str | None = None,
                    set_name: str | None = None, run_id: str | None = None,
-                   without_flagged: bool = False) -> list[GradedAnswers]:
+                   without_flagged: bool = False, exclude_truncated: bool = False) -> list[GradedAnswers]:
     """The graded answers of each (model, rater) in scope, sorted by (model, rater).
 
     `rater` may be a rater's name or MAJORITY ("majority" works too) for the
     clinicians' majority verdict; without it every rater is taken, plus the
     majority wherever at least two clinicians graded the same model.
     `without_flagged` leaves out the criteria a clinician flagged (published
-    rubrics contain errors), as if the rubric lacked them.
+    rubrics contain errors), as if the rubric lacked them. `exclude_truncated`
+    leaves out answers cut off at the output cap or stopped by a filter.
     """
-    rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id, rater=rater)
+    rows = _graded_rows(ws, model=model, set_name=set_name, run_id=run_id, rater=rater,
+                        exclude_truncated=exclude_truncated)
     # verdicts[(model, rater)][answer_id] = {criterion_id: met}
     verdicts: dict[tuple[str, str], dict[str, dict[str, bool | None]]] = defaultdict(lambda: defaultdict(dict))
     votes: dict[str, dict[str, dict[str, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     clinicians_per_model: dict[str, set[str]] = defaultdict(set)
     answer_info: dict[str, tuple[str, int | None]] = {}
+    incomplete: dict[str, str] = {}  # answer id -> "Cut off" / "Filtered" / "Refused"
     kinds: dict[str, str] = {}
-    for answer_id, answer_model, question_id, out_tokens, rater_name, kind, criterion_id, verdict in rows:
+    for answer_id, answer_model, question_id, out_tokens, rater_name, kind, criterion_id, verdict, finish in rows:
         answer_info[answer_id] = (question_id, out_tokens)
+        if finish in INCOMPLETE_ANSWERS:
+            incomplete[answer_id] = INCOMPLETE_ANSWERS[finish]
         kinds[rater_name] = kind
         met = _MET.get(verdict)
         verdicts[(answer_model, rater_name)][answer_id][criterion_id] = met
@@ -125,23 +134,29 @@ def graded_answers(ws: Workspace, *, model: str | None = None, rater: str | None
                           if cid not in left_out],
                 output_tokens=out_tokens,
             )))
-        out.append(GradedAnswers(answer_model, rater_name, kinds[rater_name], answers))
+        cut: dict[str, int] = defaultdict(int)
+        for answer_id in by_answer:
+            if answer_id in incomplete:
+                cut[incomplete[answer_id]] += 1
+        out.append(GradedAnswers(answer_model, rater_name, kinds[rater_name], answers, dict(cut)))
     return out
 
 
 def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | None = None,
                     set_name: str | None = None, run_id: str | None = None,
                     n_boot: int = 1000, without_flagged: bool = False,
-                    worst_at: tuple[int, ...] = ()) -> list[dict]:
-    """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers, metrics}.
+                    worst_at: tuple[int, ...] = (), exclude_truncated: bool = False) -> list[dict]:
+    """One entry per (model, rater): {model, rater, rater_kind, score, ungraded, unscored, answers,
+    incomplete, metrics}.
 
-    Scope and raters as in `graded_answers`.
+    Scope and raters as in `graded_answers`. `incomplete` counts the answers
+    cut off or filtered, by label; `exclude_truncated` scores without them.
     `worst_at` adds {"worst_at_k": {k: {"value", "prompts"}}} for runs with
     several samples per question (HealthBench's worst-at-k reliability).
     """
     results = []
     for group in graded_answers(ws, model=model, rater=rater, set_name=set_name, run_id=run_id,
-                                without_flagged=without_flagged):
+                                without_flagged=without_flagged, exclude_truncated=exclude_truncated):
         answer_model, rater_name = group.model, group.rater
         prompts = [question_id for _, question_id, _ in group.answers]
         examples = [example for _, _, example in group.answers]
@@ -152,6 +167,7 @@ def score_workspace(ws: Workspace, *, model: str | None = None, rater: str | Non
             "rater": rater_name,
             "rater_kind": group.rater_kind,
             "answers": len(examples),
+            "incomplete": group.incomplete,
             "mean_output_tokens": sum(tokens) / len(tokens) if tokens else None,
             **result.as_json(),
         })

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..domain import Answer, RaterKind, Verdict, new_id
+from ..domain import INCOMPLETE_ANSWERS, Answer, RaterKind, Verdict, new_id
 from ..limits import check_answer
 from .workspace import Workspace, now
 
@@ -96,6 +96,12 @@ def add_answer(ws: Workspace, question_id: str, answer: Answer, *, run_id: str |
              answer.finish_reason, answer.usage.input_tokens, answer.usage.output_tokens,
              answer.usage.reasoning_tokens, answer.latency_ms, answer.response_id, answer.error, now()),
         )
+        usage = answer.usage
+        if usage.cached_input_tokens is not None or usage.cache_write_tokens is not None:
+            # Only provider replies carry cache figures (imported answers never do), so a
+            # workspace or bundle of a schema before these columns still takes the others.
+            conn.execute("UPDATE answers SET cached_input_tokens = ?, cache_write_tokens = ? WHERE id = ?",
+                         (usage.cached_input_tokens, usage.cache_write_tokens, answer_id))
     return answer_id, True
 
 
@@ -120,10 +126,15 @@ def answer_rows(ws: Workspace, *, run_id: str | None = None, set_id: str | None 
 
 
 def answer_filter(*, model: str | None = None, run_id: str | None = None, set_name: str | None = None,
-                  alias: str = "a") -> tuple[list[str], list]:
+                  alias: str = "a", exclude_truncated: bool = False) -> tuple[list[str], list]:
     """WHERE clauses (and their parameters) that select answers by model, run
-    and question set: the one filter every score, export and statistic uses."""
+    and question set: the one filter every score, export and statistic uses.
+    `exclude_truncated` leaves out answers cut off or filtered (INCOMPLETE_ANSWERS)."""
     where, params = [], []
+    if exclude_truncated:
+        marks = ", ".join("?" * len(INCOMPLETE_ANSWERS))
+        where.append(f"({alias}.finish_reason IS NULL OR {alias}.finish_reason NOT IN ({marks}))")
+        params.extend(INCOMPLETE_ANSWERS)
     if model:
         where.append(f"{alias}.model = ?")
         params.append(model)

@@ -252,6 +252,15 @@ CREATE TABLE batch_items (
 CREATE INDEX batch_items_work_item ON batch_items(work_item_id);
 """
 
+# What each model config learned from servers' refusals (JSON: {"model", "caps", "notes"}),
+# and answers' cached input tokens (reads and Anthropic writes, both part of input_tokens)
+# so that cost counts them at the cached price (issue 9).
+SCHEMA_LEARNED_AND_CACHE = """
+ALTER TABLE model_configs ADD COLUMN learned TEXT;
+ALTER TABLE answers ADD COLUMN cached_input_tokens INTEGER;
+ALTER TABLE answers ADD COLUMN cache_write_tokens INTEGER;
+"""
+
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_BATCHES]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_BATCHES, SCHEMA_LEARNED_AND_CACHE]
 SCHEMA_VERSION = len(MIGRATIONS)

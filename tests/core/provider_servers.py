@@ -155,6 +155,13 @@ class LoopbackServer:
     def __init__(self, *, latency: float = 0.0, api_key: str | None = API_KEY) -> None:
         self.latency = latency
         self.api_key = api_key  # None: accept any or no key
+        # Parameters this server's model refuses whatever its name, the way the real API
+        # refuses them for some families (e.g. {"temperature"}, {"MEDIUM"} thinking level),
+        # so tests can show an unknown model being retried and remembered.
+        self.refuses: set[str] = set()
+        # Input tokens to report as read from (and, Anthropic, written to) the prompt cache.
+        self.cached_tokens = 0
+        self.cache_write_tokens = 0
         self.requests: list[Recorded] = []
         self.failures: list[Exception] = []  # exceptions raised while answering (tests may assert it is empty)
         self.responder: Callable[[str, Recorded], str] = lambda question, request: answer_for(question)
@@ -417,10 +424,15 @@ class OpenAIServer(LoopbackServer):
         return self.error(401, f"Incorrect API key provided: {masked}. You can find your API key at "
                           "https://platform.openai.com/account/api-keys.", "invalid_request_error", "invalid_api_key")
 
-    def bad_request(self, message: str, param: str | None = None) -> Reply:
-        reply = self.error(400, message, "invalid_request_error", "unsupported_parameter")
-        reply.body["error"]["param"] = param
+    def bad_request(self, message: str, param: str | None = None, code: str = "unsupported_parameter") -> Reply:
+        reply = self.error(400, message, "invalid_request_error", code)
+        if isinstance(reply.body.get("error"), dict) and "param" in reply.body["error"]:
+            reply.body["error"]["param"] = param
         return reply
+
+    def unsupported_parameter(self, param: str) -> Reply:
+        """The real API's refusal of a parameter the model does not take."""
+        return self.bad_request(f"Unsupported parameter: '{param}' is not supported with this model.", param)
 
     def not_found(self, what: str) -> Reply:
         return self.error(404, f"The model `{what}` does not exist or you do not have access to it.",
@@ -470,13 +482,27 @@ class OpenAIServer(LoopbackServer):
         for m in body["messages"]:
             if m.get("role") not in ("system", "developer", "user", "assistant", "tool"):
                 return self.bad_request(f"Invalid value: '{m.get('role')}'.", "messages.role")
+        for param in ("temperature", "reasoning_effort"):
+            if param in self.refuses and param in body:
+                return self.unsupported_parameter(param)
+        model = str(body["model"])
+        reasoning = body.get("reasoning_effort") not in (None, "none")
+        # Families, as the real API treats them: o-series and GPT-5 take only the default
+        # temperature (GPT-5.1+ only while reasoning); GPT-4 models have no reasoning_effort.
+        only_default_temperature = re.match(r"o\d|gpt-5(?!\.)", model) or (re.match(r"gpt-5\.", model) and reasoning)
+        if only_default_temperature and body.get("temperature") not in (None, 1):
+            return self.bad_request(f"Unsupported value: 'temperature' does not support {body['temperature']} with "
+                                    "this model. Only the default (1) value is supported.", "temperature",
+                                    "unsupported_value")
+        if re.match(r"gpt-4|gpt-3\.5", model) and "reasoning_effort" in body:
+            return self.unsupported_parameter("reasoning_effort")
         if self.strict_reasoning and body.get("reasoning_effort"):
             if "max_tokens" in body:
                 return self.bad_request("Unsupported parameter: 'max_tokens' is not supported with this model. "
                                         "Use 'max_completion_tokens' instead.", "max_tokens")
             if body.get("temperature") not in (None, 1):
                 return self.bad_request("Unsupported value: 'temperature' does not support "
-                                        f"{body['temperature']} with this model.", "temperature")
+                                        f"{body['temperature']} with this model.", "temperature", "unsupported_value")
         return None
 
     def _cap(self, body: dict) -> int | None:
@@ -507,7 +533,9 @@ class OpenAIServer(LoopbackServer):
     def _usage(self, body: dict, out: int, reasoning: int) -> dict:
         usage = {"prompt_tokens": self._input_tokens(body), "completion_tokens": out + reasoning,
                  "total_tokens": self._input_tokens(body) + out + reasoning}
-        usage["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+        # prompt_tokens includes the cached ones.
+        usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, usage["prompt_tokens"]),
+                                          "audio_tokens": 0}
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning, "audio_tokens": 0,
                                               "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
         return usage
@@ -620,10 +648,36 @@ def _anthropic_text(content: Any) -> str:
     return "\n".join(b.get("text", "") for b in content or () if b.get("type") == "text")
 
 
-def _claude_version(model: str) -> tuple[int, int]:
-    """(major, minor) of a 'claude-<family>-<major>[-<minor>]' id; (0, 0) for other names."""
-    match = re.search(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?", model)
-    return (int(match.group(1)), int(match.group(2) or 0)) if match else (0, 0)
+def _claude_version(model: str) -> tuple[str, int, int]:
+    """(family, major, minor) of a 'claude-<family>-<major>[-<minor>]' or 'claude-<major>-<minor>-<family>'
+    id; ("", 0, 0) for other names (which the server treats leniently)."""
+    match = re.search(r"claude-(opus|sonnet|haiku|fable|mythos)-(\d+)(?:-(\d{1,2})(?!\d))?", model)
+    if match:
+        return match.group(1), int(match.group(2)), int(match.group(3) or 0)
+    match = re.search(r"claude-(\d)(?:-(\d))?-(opus|sonnet|haiku)", model)
+    if match:
+        return match.group(3), int(match.group(1)), int(match.group(2) or 0)
+    return "", 0, 0
+
+
+def _claude_refuses(model: str) -> set[str]:
+    """What the real API refuses per family (Anthropic's migration guides, Dec 2026):
+    budget_tokens from Opus 4.7, any 4.7+ and Claude 5 (Fable/Mythos: also thinking
+    disabled); temperature from Opus 4.7 and Claude 5; adaptive before 4.6."""
+    family, major, minor = _claude_version(model)
+    if not family:
+        return set()
+    version = (major, minor)
+    refused = set()
+    if version >= (4, 7) or family in ("fable", "mythos"):
+        refused.add("thinking.enabled")
+    if family in ("fable", "mythos"):
+        refused.add("thinking.disabled")
+    if version >= (5, 0) or (family == "opus" and version >= (4, 7)) or family in ("fable", "mythos"):
+        refused.add("temperature")
+    if version < (4, 6) or (version < (4, 7) and family == "haiku"):
+        refused.add("thinking.adaptive")
+    return refused
 
 
 class AnthropicServer(LoopbackServer):
@@ -706,9 +760,16 @@ class AnthropicServer(LoopbackServer):
                 return bad(f"messages: Unexpected role \"{m.get('role')}\". The Messages API accepts a top-level "
                            "`system` parameter, not \"system\" as an input message role.")
         thinking = body.get("thinking") or {}
-        if thinking.get("type") == "enabled" and _claude_version(body["model"]) >= (4, 7):
-            return bad("thinking.type.enabled is not supported for this model. Use thinking.type.adaptive "
-                       "and output_config.effort to control thinking behavior.")
+        refused = _claude_refuses(body["model"]) | self.refuses
+        if "temperature" in body and "temperature" in refused:
+            return bad("`temperature` is deprecated for this model.")
+        if thinking.get("type") == "enabled" and "thinking.enabled" in refused:
+            return bad('"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" '
+                       'and "output_config.effort" to control thinking behavior.')
+        if thinking.get("type") == "disabled" and "thinking.disabled" in refused:
+            return bad('"thinking.type.disabled" is not supported for this model. Thinking is always on.')
+        if thinking.get("type") == "adaptive" and "thinking.adaptive" in refused:
+            return bad("adaptive thinking is not supported on this model")
         if thinking.get("type") == "adaptive" and (body.get("output_config") or {}).get("effort") not in (
                 None, "low", "medium", "high", "xhigh", "max"):
             return bad("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
@@ -734,8 +795,12 @@ class AnthropicServer(LoopbackServer):
         inputs = count_tokens(system if isinstance(system, str) else _anthropic_text(system))
         inputs += sum(count_tokens(_anthropic_text(m["content"])) for m in body["messages"])
         out = count_tokens(text) + (REASONING_TOKENS if thinking else 0)
-        usage: dict[str, Any] = {"input_tokens": inputs, "output_tokens": out, "cache_creation_input_tokens": 0,
-                                 "cache_read_input_tokens": 0, "service_tier": "standard"}
+        # input_tokens counts only what was neither read from nor written to the cache.
+        read = min(self.cached_tokens, inputs)
+        write = min(self.cache_write_tokens, inputs - read)
+        usage: dict[str, Any] = {"input_tokens": inputs - read - write, "output_tokens": out,
+                                 "cache_creation_input_tokens": write, "cache_read_input_tokens": read,
+                                 "service_tier": "standard"}
         if thinking:  # the newest API's optional breakdown
             usage["output_tokens_details"] = {"thinking_tokens": REASONING_TOKENS}
         mid = self._next_id("msg_")
@@ -873,10 +938,10 @@ class GeminiServer(LoopbackServer):
         if request.method == "POST" and path.startswith("/v1beta/models/") and ":" in path:
             model, _, method = path.removeprefix("/v1beta/models/").partition(":")
             if method == "generateContent" or (method == "streamGenerateContent" and request.query.get("alt") == "sse"):
-                return self._validate(request.json) or self._normal(request)
+                return self._validate(request.json, model) or self._normal(request)
         return self.error(404, "NOT_FOUND", f"Requested entity was not found: {path}")
 
-    def _validate(self, body: Any) -> Reply | None:
+    def _validate(self, body: Any, model: str = "") -> Reply | None:
         def bad(message: str) -> Reply:
             return self.error(400, "INVALID_ARGUMENT", message)
         if not isinstance(body, dict) or not body.get("contents"):
@@ -891,6 +956,20 @@ class GeminiServer(LoopbackServer):
         if thinking.get("thinkingLevel") not in (None, "MINIMAL", "LOW", "MEDIUM", "HIGH"):
             return bad(f"Invalid value at 'generation_config.thinking_config.thinking_level' "
                        f"({thinking['thinkingLevel']!r})")
+        if "temperature" in config and "temperature" in self.refuses:
+            return bad("temperature is not supported for this model.")
+        level = thinking.get("thinkingLevel")
+        version = re.search(r"gemini-(\d+)(?:\.(\d+))?", model)
+        major_minor = (int(version.group(1)), int(version.group(2) or 0)) if version else None
+        # Gemini 3 Pro takes LOW and HIGH only (MEDIUM came with 3.1 Pro); Flash all four.
+        pro_3_0 = major_minor == (3, 0) and "-pro" in model
+        if level and (level in self.refuses or (pro_3_0 and level in ("MINIMAL", "MEDIUM"))):
+            return bad(f"Thinking level {level} is not supported for this model. "
+                       "Please retry with other thinking level.")
+        if level and major_minor is not None and major_minor < (3, 0):
+            return bad("Thinking level is not supported for this model.")
+        if "thinkingBudget" in thinking and major_minor is not None and major_minor < (2, 5):
+            return bad("Thinking is not supported for this model.")
         return None
 
     def _normal(self, request: Recorded, *, finish: str = "STOP", text: str | None = None) -> Reply:
@@ -900,15 +979,21 @@ class GeminiServer(LoopbackServer):
             text = self.responder(_gemini_text(users[-1]) if users else "", request)
         config = _gemini_get(body, "generationConfig", "generation_config") or {}
         cap = _gemini_get(config, "maxOutputTokens", "max_output_tokens")
+        thinking = _gemini_get(config, "thinkingConfig", "thinking_config") or {}
+        budget = thinking.get("thinkingBudget", thinking.get("thinking_budget", 0))
+        thoughts = REASONING_TOKENS if budget else 0
+        if cap is not None and budget and budget >= cap:
+            # Thoughts count in maxOutputTokens: a budget as large as the cap thinks it all away.
+            text, finish, thoughts = "", "MAX_TOKENS", cap
         if cap is not None and count_tokens(text) > cap:
             text, finish = " ".join(text.split(" ")[:cap]), "MAX_TOKENS"
-        thinking = _gemini_get(config, "thinkingConfig", "thinking_config") or {}
-        thoughts = REASONING_TOKENS if thinking.get("thinkingBudget", thinking.get("thinking_budget", 0)) else 0
         system = _gemini_get(body, "systemInstruction", "system_instruction")
         inputs = sum(count_tokens(_gemini_text(c)) for c in body["contents"])
         inputs += count_tokens(_gemini_text(system)) if system else 0
         usage = {"promptTokenCount": inputs, "candidatesTokenCount": count_tokens(text),
                  "totalTokenCount": inputs + count_tokens(text) + thoughts}
+        if self.cached_tokens:  # part of promptTokenCount
+            usage["cachedContentTokenCount"] = min(self.cached_tokens, inputs)
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         rid = self._next_id("resp")

@@ -127,6 +127,39 @@ def test_models_add_keyring_reads_the_key_from_stdin(tmp_path, server, monkeypat
     assert KEY.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
 
 
+def test_models_add_timeout_and_cached_price(tmp_path, server, capsys):
+    ws = tmp_path / "w.healthqa"
+    healthqa("models", "add", "r", "--provider", "openai", "--model", "o3", "--reasoning", "high",
+             "--price-in", "2", "--price-out", "8", "--price-cached-in", "0.5", workspace=ws)
+    healthqa("models", "add", "s", "--provider", "openai", "--model", "gpt-4o", "--timeout", "45", workspace=ws)
+    r, s = read_json(in_process(capsys, "models", "list", "--json", workspace=ws))
+    assert (r["timeout"], r["price_cached_in_per_mtok"]) == (600, 0.5) and r["accepts"].startswith("reasoning: effort")
+    assert s["timeout"] == 45 and s["accepts"] == "reasoning: none"
+
+
+def test_a_refused_parameter_is_told_remembered_and_not_sent_again(tmp_path, server, capsys):
+    server.refuses = {"temperature"}
+    ws = prepare(tmp_path / "w.healthqa", server)  # config g has temperature 0.5
+    first = healthqa("run", "--set", "S", "--model", "g", "--concurrency", "1", workspace=ws, env=ENV)
+    assert "Run done: 3/3 answered" in first.stderr
+    assert ("notice: g (gpt-loopback): takes only its default temperature; sent without it "
+            "(remembered on the model config)") in first.stderr
+    assert [("temperature" in r.json) for r in server.requests] == [True, False, False, False]
+    configs = {c["name"]: c for c in read_json(in_process(capsys, "models", "list", "--json", workspace=ws))}
+    assert configs["g"]["learned"] == ["g (gpt-loopback): takes only its default temperature; sent without it"]
+    assert "no temperature" in configs["g"]["accepts"] and configs["m"]["learned"] == []
+    shown = in_process(capsys, "runs", "show", run_id_from(first.stdout), workspace=ws).stdout
+    assert "notice: g (gpt-loopback): takes only its default temperature; sent without it" in shown
+    second = healthqa("run", "--set", "S", "--model", "g", workspace=ws, env=ENV)
+    assert "notice" not in second.stderr and len(server.requests) == 7
+    assert not any("temperature" in r.json for r in server.requests[4:])
+    # Pointing the config at another model forgets what the old one refused.
+    healthqa("models", "add", "g", "--provider", "openai", "--model", "gpt-loopback-mini", "--base-url",
+             server.base_url, "--api-key-env", KEY_ENV, "--temperature", "0.5", workspace=ws)
+    configs = {c["name"]: c for c in read_json(in_process(capsys, "models", "list", "--json", workspace=ws))}
+    assert configs["g"]["learned"] == []
+
+
 # ---- run, grade, answers ------------------------------------------------------------
 
 def test_run_grade_and_answers(tmp_path, server, capsys):

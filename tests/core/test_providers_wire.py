@@ -283,7 +283,7 @@ def test_anthropic_stream_with_thinking_and_pings(anthropic_server):
 
 
 def test_gemini_request_shape(gemini_server):
-    ask(gemini_server, reasoning="medium", max_output_tokens=2000, temperature=0.5, model="models/gemini-loopback")
+    ask(gemini_server, reasoning="medium", max_output_tokens=20000, temperature=0.5, model="models/gemini-loopback")
     request = gemini_server.last
     assert request.path == "/v1beta/models/gemini-loopback:generateContent"
     assert request.headers["x-goog-api-key"] == gemini_server.api_key
@@ -294,7 +294,7 @@ def test_gemini_request_shape(gemini_server):
     assert body["contents"][-1]["parts"] == [
         {"text": QUESTION}, {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/AAAA"}}]
     assert body["generationConfig"] == {
-        "temperature": 0.5, "maxOutputTokens": 2000, "thinkingConfig": {"thinkingBudget": 8192}}
+        "temperature": 0.5, "maxOutputTokens": 20000, "thinkingConfig": {"thinkingBudget": 8192}}
 
 
 @pytest.mark.parametrize("model,mode,expected", [

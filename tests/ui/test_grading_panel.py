@@ -333,3 +333,27 @@ def test_a_contemplating_answers_drafts_show_only_after_the_reveal(make_ctx, qtb
     qtbot.mouseClick(panel.drafts_button, Qt.MouseButton.LeftButton)
     assert "Final: " in panel.answer_view.toPlainText()
     wait_idle(qtbot, ctx)
+
+
+def test_an_answer_cut_off_or_filtered_is_marked(make_ctx, qtbot, tmp_path):
+    ctx = make_ctx(rater="Dr A")
+    import_rows(ctx.ws, tmp_path, graded_rows(dict.fromkeys([SECRET_MODEL, OTHER_MODEL])), rater=None,
+                rater_kind="model")
+    with ctx.ws.transaction({"answers"}) as conn:  # as a run stores it (tests/core/test_incomplete_answers.py)
+        conn.execute("UPDATE answers SET finish_reason = 'length' WHERE model = ?", (SECRET_MODEL,))
+    panel = GradingPanel(ctx)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.sig_answer_shown, timeout=5000):
+        panel.show()
+    seen = {}
+    for index in range(2):
+        if index:
+            with qtbot.waitSignal(panel.sig_answer_shown, timeout=5000):
+                panel.open_index(index)
+        model = ctx.ws.query_one("SELECT model FROM answers WHERE id = ?", (panel.current_answer_id(),))["model"]
+        seen[model] = panel.finish_badge.isVisibleTo(panel)
+        if seen[model]:
+            assert panel.finish_badge.text() == "Cut off: output limit reached"
+            assert "exclude-truncated" in panel.finish_badge.toolTip()
+            assert SECRET_MODEL not in all_widget_text(panel)  # the badge does not unblind
+    assert seen == {SECRET_MODEL: True, OTHER_MODEL: False}

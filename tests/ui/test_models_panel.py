@@ -207,3 +207,35 @@ def test_delete_asks_first_and_removes_the_config_and_its_stored_key(qtbot, ctx,
     assert not list_model_configs(ctx.ws) and not memory_keyring.items
     qtbot.waitUntil(lambda: panel.list.count() == 0)
     assert panel.editing is None and panel.name_edit.text() == ""
+
+
+def test_what_a_model_accepts_and_learned_is_shown_and_saving_keeps_it(qtbot, ctx, openai_server, loopback_key):
+    from healthqa.store import remember_learned
+
+    config = config_for(openai_server, name="g", api_key_env=loopback_key, temperature=0.5, timeout=45,
+                        price_in_per_mtok=2.0, price_out_per_mtok=8.0, price_cached_in_per_mtok=0.25)
+    save_model_config(ctx.ws, config)
+    remember_learned(ctx.ws, config.id, config.model, {"temperature": False},
+                     "g (gpt-loopback): takes only its default temperature; sent without it")
+    panel = models_panel(qtbot, ctx)
+    qtbot.waitUntil(lambda: panel.editing is not None and panel.editing.name == "g")
+    assert panel.timeout_edit.text() == "45"
+    assert panel.accepts_label.text() == ("reasoning: effort, no temperature\n"
+                                          "Learned: g (gpt-loopback): takes only its default temperature; "
+                                          "sent without it")
+    assert "Settings adjusted" in visible_texts(panel)
+    panel.timeout_edit.clear()
+    qtbot.keyClicks(panel.timeout_edit, "90")
+    save(qtbot, panel)
+    stored = get_model_config(ctx.ws, "g")
+    assert stored.timeout == 90 and stored.price_cached_in_per_mtok == 0.25  # kept though the form lacks it
+    assert stored.learned == {"temperature": False}  # saving the form does not forget it
+
+
+def test_a_connection_test_says_what_it_had_to_change(qtbot, ctx, openai_server, loopback_key):
+    openai_server.refuses = {"temperature"}
+    save_model_config(ctx.ws, config_for(openai_server, name="g", api_key_env=loopback_key, temperature=0.5))
+    panel = models_panel(qtbot, ctx)
+    qtbot.waitUntil(lambda: panel.editing is not None)
+    ok, message = run_connection_test(qtbot, panel)
+    assert ok and "Changed: g (gpt-loopback): takes only its default temperature; sent without it" in message

@@ -92,6 +92,23 @@ def test_leaving_out_flagged_criteria(known, qtbot):
     wait_idle(qtbot, known)
 
 
+def test_answers_cut_off_are_counted_and_can_be_left_out(known, qtbot):
+    with known.ws.transaction({"answers"}) as conn:  # as a run stores it (tests/core/test_incomplete_answers.py)
+        conn.execute("UPDATE answers SET finish_reason = 'length' WHERE model = 'm2' AND question_id = ?",
+                     (store.question_id_by_prompt_id(known.ws, "p1"),))
+    panel = shown_panel(known, qtbot)
+    with qtbot.waitSignal(panel.sig_results_shown):
+        panel.choose_rater("grader-x")
+    column = panel.model.headers.index("Cut off / filtered")
+    assert [(r[0], r[1], r[column]) for r in table_text(panel)] == [("m1", "2", "0"), ("m2", "2", "1")]
+    assert panel.model.index(1, column).data(Qt.ItemDataRole.ToolTipRole) == "1 cut off"
+    with qtbot.waitSignal(panel.sig_results_shown):
+        qtbot.mouseClick(panel.exclude_truncated, Qt.MouseButton.LeftButton)
+    # m2 scored on p2 alone (1.0); m1 unchanged
+    assert [r[:3] + [r[column]] for r in table_text(panel)] == [["m1", "2", "0.464", "0"], ["m2", "1", "1.000", "0"]]
+    wait_idle(qtbot, known)
+
+
 def test_token_efficiency_points_and_charts_paint(make_ctx, qtbot):
     ctx = make_ctx(rater=None)
     from healthqa.domain import Answer, Question, Usage

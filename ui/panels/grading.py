@@ -31,6 +31,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from healthqa import review
+from healthqa.domain import incomplete_label
 from healthqa.review import flag_criterion, list_flags, unflag_criterion
 from healthqa.review import ActiveClock, AnswerView, Reveal
 from healthqa.store import save_review
@@ -49,6 +50,9 @@ from ..widgets.plain_text import plain_tooltip
 
 COMMENT_SAVE_MS = 600
 log = logging.getLogger(__name__)
+# What the badge over an incomplete answer says (finish reasons of domain.INCOMPLETE_ANSWERS).
+FINISH_BADGES = {"length": "Cut off: output limit reached", "content_filter": "Stopped by a safety filter",
+                 "refusal": "Refused by a safety classifier"}
 
 
 def _short(name: str, limit: int = 40) -> str:
@@ -288,6 +292,7 @@ class GradingPanel(GradingLayout, Panel):
         label = review.blind_label(self.index)
         self.conversation_view.show_document(opened.conversation)
         self.answer_heading.setText(f"{label.upper()} · TO GRADE")
+        self._show_finish(view.finish_reason)
         self.answer_view.show_document(opened.answer)
         self._show_drafts_button()
         rows = self.checklist.ensure_rows(len(view.criteria))
@@ -323,6 +328,15 @@ class GradingPanel(GradingLayout, Panel):
         self.clock.touch()
         if self.isVisible():
             self.checklist.setFocus()
+
+    def _show_finish(self, finish_reason: str | None) -> None:
+        label = incomplete_label(finish_reason)
+        self.finish_badge.setVisible(label is not None)
+        if label is not None:
+            self.finish_badge.setText(FINISH_BADGES[finish_reason])
+            self.finish_badge.setToolTip(f"{label}: the model's reply ended here ({finish_reason}). Grade the text "
+                                         "shown. Results counts such answers; `healthqa score --exclude-truncated` "
+                                         "leaves them out.")
 
     def _show_progress(self, progress: review.Progress) -> None:
         self._progress = progress

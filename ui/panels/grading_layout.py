@@ -87,6 +87,9 @@ class GradingLayout:
         self.conversation_view.setAccessibleName("Conversation")
         self.answer_heading = plain_label()
         self.answer_heading.setObjectName("answerHeading")
+        # Says when the answer is not the model's whole reply (cut off, filtered): grade what is there.
+        self.finish_badge = plain_label(object_name="finishBadge")
+        self.finish_badge.setVisible(False)
         self.answer_view = SafeTextBrowser()
         self.answer_view.setObjectName("answerView")
         self.answer_view.setAccessibleName("Answer to grade")
@@ -107,8 +110,8 @@ class GradingLayout:
         self.drafts_button.setToolTip("The drafts this answer was composed from (contemplating mode)")
         self.drafts_button.setVisible(False)
         self.drafts_button.toggled.connect(self._on_drafts_toggled)
-        answer_layout.addLayout(heading_row(self.answer_heading, right=[self.drafts_button, self.blind_icon,
-                                                                        self.blind_badge]))
+        answer_layout.addLayout(heading_row(self.answer_heading, self.finish_badge,
+                                            right=[self.drafts_button, self.blind_icon, self.blind_badge]))
         answer_layout.addWidget(self.answer_view)
         left = two_panes(Qt.Orientation.Vertical, conversation_box, answer_box, stretch=(2, 3))
 

@@ -56,7 +56,11 @@ def probe_connection(config: ModelConfig, typed_key: str | None) -> str:
     """One tiny request with the form's config; a short success line, else ProviderError (key redacted)."""
     key = typed_key or get_api_key(config)
 
+    lessons: list[str] = []
     try:
-        return check_connection(config, key, timeout=TEST_TIMEOUT_S)
+        message = check_connection(config, key, timeout=TEST_TIMEOUT_S,
+                                   on_learned=lambda caps, note: lessons.append(note))
+        # Runs remember such a change on the config; the test only says what it had to change.
+        return "\n".join([message] + [f"Changed: {note}" for note in lessons])
     except ProviderError as exc:  # adapters redact already; this guards the typed key as well
         raise ProviderError(redact(exc.message, key), status=exc.status) from None

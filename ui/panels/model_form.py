@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QFrame, QGr
                                QPlainTextEdit, QPushButton, QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
 from healthqa.domain import PROVIDERS, ModelConfig, ReasoningMode
-from healthqa.providers import ADAPTERS
+from healthqa.providers import ADAPTERS, capabilities_for, describe
 from healthqa.secrets import DEFAULT_ENV
 
 from ..widgets.banner import make_banner
@@ -108,6 +108,10 @@ class ModelForm:
         self.temperature_edit.setPlaceholderText("provider default")
         self.max_tokens_edit = QLineEdit()
         self.max_tokens_edit.setPlaceholderText("provider default")
+        self.timeout_edit = QLineEdit()
+        self.timeout_edit.setPlaceholderText("600 when reasoning, else 120")
+        # What the model accepts (capability table plus what servers refused): plain text.
+        self.accepts_label = plain_label(object_name="muted", wrap=True)
         self.system_edit = QPlainTextEdit()
         self.system_edit.setPlaceholderText("Optional instructions sent before every conversation")
         self.system_edit.setFixedHeight(72)
@@ -143,6 +147,7 @@ class ModelForm:
                                     width=160),
             "max_output_tokens": FieldRow(self.max_tokens_edit, "Longest answer allowed, reasoning included",
                                           width=160),
+            "timeout": FieldRow(self.timeout_edit, "Seconds to wait for one reply before trying again", width=250),
             "system_prompt": FieldRow(self.system_edit),
             "price_in_per_mtok": FieldRow(self.price_in_edit, width=100),
             "price_out_per_mtok": FieldRow(self.price_out_edit, width=100),
@@ -185,6 +190,8 @@ class ModelForm:
         form.addRow("Reasoning", self.rows["reasoning"])
         form.addRow("Temperature", self.rows["temperature"])
         form.addRow("Max output tokens", self.rows["max_output_tokens"])
+        form.addRow("Reply timeout", self.rows["timeout"])
+        form.addRow("Accepts", self.accepts_label)
         form.addRow("System prompt", self.rows["system_prompt"])
         form.addRow("Prices", prices)
         form.addRow("API key", key_box)
@@ -220,7 +227,7 @@ class ModelForm:
         scroll.setWidget(card)
 
         for edit in (self.name_edit, self.base_url_edit, self.model_edit, self.temperature_edit, self.max_tokens_edit,
-                     self.price_in_edit, self.price_out_edit, self.env_edit, self.key_edit):
+                     self.timeout_edit, self.price_in_edit, self.price_out_edit, self.env_edit, self.key_edit):
             edit.textEdited.connect(self._on_edited)
         self.system_edit.textChanged.connect(self._on_edited)
         self.provider_combo.activated.connect(self._on_edited)
@@ -250,6 +257,7 @@ class ModelForm:
         for key, edit, kind, high, what in (
                 ("temperature", self.temperature_edit, float, 2.0, "Temperature"),
                 ("max_output_tokens", self.max_tokens_edit, int, MAX_OUTPUT_TOKENS, "Max output tokens"),
+                ("timeout", self.timeout_edit, float, 3600.0, "The reply timeout"),
                 ("price_in_per_mtok", self.price_in_edit, float, 1000.0, "The input price"),
                 ("price_out_per_mtok", self.price_out_edit, float, 1000.0, "The output price")):
             low = 1 if kind is int else 0.0
@@ -269,7 +277,7 @@ class ModelForm:
                     name=name, provider=provider, model=model, base_url=base_url,
                     api_key_env=None if use_keyring else env, use_keyring=use_keyring,
                     reasoning=self.reasoning_combo.currentData(), system_prompt=self.system_edit.toPlainText().strip()
-                    or None, **numbers, **({"id": self.editing.id} if self.editing else {}))
+                    or None, **numbers, **self._kept_fields())
             except ValidationError as exc:
                 for error in exc.errors():
                     field = str(error["loc"][0]) if error["loc"] else "name"
@@ -277,6 +285,22 @@ class ModelForm:
         for key, row in self.rows.items():
             row.set_error(problems.get(key))
         return config
+
+    def _kept_fields(self) -> dict:
+        """Settings of the config being edited that the form does not show (set with `healthqa
+        models add`), so that saving the form keeps them."""
+        if self.editing is None:
+            return {}
+        return {"id": self.editing.id, "price_cached_in_per_mtok": self.editing.price_cached_in_per_mtok,
+                "price_cache_write_per_mtok": self.editing.price_cache_write_per_mtok}
+
+    def _show_accepts(self, config: ModelConfig | None) -> None:
+        if config is None:
+            self.accepts_label.setText("Known after saving (from the model id)")
+            return
+        caps = capabilities_for(config.provider, config.model).with_learned(config.learned)
+        lines = [describe(caps)] + [f"Learned: {note}" for note in config.learned_notes]
+        self.accepts_label.setText("\n".join(lines))
 
     # -- private ------------------------------------------------------------------------------
     def _on_provider_changed(self, *args) -> None:

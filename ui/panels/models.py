@@ -53,6 +53,9 @@ class ConfigItem(QWidget):
         layout.setSpacing(1)
         layout.addWidget(name)
         layout.addWidget(detail)
+        if config.learned_notes:  # a server refused a setting; the form says which
+            learned = plain_label("Settings adjusted", "muted")
+            layout.addWidget(learned)
 
 
 class ModelsPanel(ModelForm, Panel):
@@ -194,9 +197,11 @@ class ModelsPanel(ModelForm, Panel):
         self.model_edit.setText(config.model if config else "")
         self.reasoning_combo.setCurrentIndex(self.reasoning_combo.findData(c.reasoning.value))
         for edit, value in ((self.temperature_edit, c.temperature), (self.max_tokens_edit, c.max_output_tokens),
+                            (self.timeout_edit, c.timeout),
                             (self.price_in_edit, c.price_in_per_mtok), (self.price_out_edit, c.price_out_per_mtok)):
             edit.setText("" if value is None else f"{value:g}")
         self.system_edit.setPlainText(c.system_prompt or "")
+        self._show_accepts(config)
         (self.keyring_radio if c.use_keyring else self.env_radio).setChecked(True)
         self.env_edit.setText(c.api_key_env or "")
         self.key_edit.clear()

@@ -39,8 +39,10 @@ def _load_choices(ws) -> tuple[list[dict], list[dict], list[dict]]:
     return review.raters_with_grades(ws), store.list_sets(ws), answer_sources(ws)
 
 
-def _compute(ws, rater: str, set_name: str | None, without_flagged: bool = False) -> list[dict]:
-    rows = score_workspace(ws, rater=rater, set_name=set_name, without_flagged=without_flagged)
+def _compute(ws, rater: str, set_name: str | None, without_flagged: bool = False,
+             exclude_truncated: bool = False) -> list[dict]:
+    rows = score_workspace(ws, rater=rater, set_name=set_name, without_flagged=without_flagged,
+                           exclude_truncated=exclude_truncated)
     return sorted(rows, key=lambda r: r["model"])
 
 
@@ -73,6 +75,10 @@ class ResultsPanel(Panel):
         self.without_flagged.setToolTip("Score as if the rubric lacked the criteria a clinician flagged as wrong "
                                         "or ambiguous")
         self.without_flagged.toggled.connect(self._compute)
+        self.exclude_truncated = QCheckBox("Leave out answers cut off at the output limit or stopped by a filter")
+        self.exclude_truncated.setToolTip("Score without the answers that are not the model's whole reply "
+                                          "(as healthqa score --exclude-truncated)")
+        self.exclude_truncated.toggled.connect(self._compute)
         self.refresh_button = QPushButton(look.icon("refresh"), "Recompute")
         self.refresh_button.clicked.connect(self._compute)
         self.mode_study_button = QPushButton("Mode study")
@@ -133,6 +139,7 @@ class ResultsPanel(Panel):
         body_layout.setSpacing(12)
         body_layout.addWidget(charts, 1)
         body_layout.addWidget(self.without_flagged, 0, Qt.AlignmentFlag.AlignLeft)  # above the table it changes
+        body_layout.addWidget(self.exclude_truncated, 0, Qt.AlignmentFlag.AlignLeft)
         body_layout.addWidget(self.table)
         self._body = body
         scores_page = QWidget()
@@ -209,7 +216,8 @@ class ResultsPanel(Panel):
             return
         self.subtitle.setText("Computing…")
         self.ctx.ops.run(_compute, self.ctx.ws, rater, self.set_combo.currentData() or None,
-                         self.without_flagged.isChecked(), key="results.scores", on_done=self._on_scores)
+                         self.without_flagged.isChecked(), self.exclude_truncated.isChecked(),
+                         key="results.scores", on_done=self._on_scores)
 
     def _on_scores(self, rows: list[dict]) -> None:
         self.rows = rows
