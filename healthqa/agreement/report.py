@@ -194,10 +194,10 @@ def _summary_blocks(
     # (that was 4.7 GB for 55,000 criteria x 2,000 resamples).
     intervals = {key: (np.full(n_groups, np.nan), np.full(n_groups, np.nan), np.zeros(n_groups, dtype=np.int64))
                  for key in _OVERALL_STATISTICS}
-    for ids, chunk in grouped_resampled_sums(weights, sums, cluster, group, n_groups):
+    for ids, chunk, counts in grouped_resampled_sums(weights, sums, cluster, group, n_groups):
         stats = statistics_from_sums(chunk, _BINARY)
         for key, source in _OVERALL_STATISTICS.items():
-            for whole, part in zip(intervals[key], percentile_intervals(stats[source], settings["ci"])):
+            for whole, part in zip(intervals[key], percentile_intervals(stats[source], settings["ci"], counts)):
                 whole[ids] = part
     blocks = []
     for g in range(n_groups):

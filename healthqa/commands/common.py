@@ -69,9 +69,40 @@ def add_command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
     return parser
 
 
+# Levels of a --json document laid out one key per line; anything deeper is
+# one line each (one run, one criterion's statistics, ...).  json.dump with
+# `indent` always runs the pure-Python encoder: 14 s for the 48 MB of
+# `agreement --by criterion`; compact leaves go through the C encoder.
+_JSON_INDENTED_LEVELS = 2
+
+
 def print_json(data) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    """Write ``data`` as JSON to stdout: indented near the top, compact below."""
+    sys.stdout.writelines(_json_lines(data, 0))
     sys.stdout.write("\n")
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _json_lines(data, depth: int):
+    if depth >= _JSON_INDENTED_LEVELS or not isinstance(data, (dict, list)) or not data:
+        yield _compact(data)
+        return
+    inner, outer = "  " * (depth + 1), "  " * depth
+    if isinstance(data, dict):
+        # Keys as json.dump writes them: 1 -> "1", None -> "null".
+        opening, closing = "{", "}"
+        entries = [(_compact(k if isinstance(k, str) else _compact(k)) + ": ", v) for k, v in data.items()]
+    else:
+        opening, closing = "[", "]"
+        entries = [("", v) for v in data]
+    yield opening
+    for n, (name, value) in enumerate(entries):
+        yield ("," if n else "") + "\n" + inner + name
+        yield from _json_lines(value, depth + 1)
+    yield "\n" + outer + closing
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

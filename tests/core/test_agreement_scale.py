@@ -2,13 +2,16 @@
 degenerate resamples called out next to the interval, and --min-pairs for the grader's percentile."""
 
 import json
+import math
 import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import healthqa.agreement.bootstrap as bootstrap
-from healthqa.agreement import RatingTable, agreement_report, degenerate_note
+from healthqa.agreement import RatingTable, agreement_report, degenerate_note, percentile_intervals
 from tests.core.test_cli import healthqa
 from tests.core.test_cli_agreement import grant_proposals_workspace
 
@@ -111,3 +114,71 @@ def test_min_pairs_must_not_be_negative(tmp_path, value):
     grant_proposals_workspace(ws)
     proc = healthqa("agreement", "--min-pairs", value, workspace=ws, check=False)
     assert proc.returncode == 2 and "--min-pairs" in proc.stderr
+
+
+def few_clusters_table(seed: int = 4) -> RatingTable:
+    """Groups lying in one, two or three conversations (criteria of one answer,
+    or of one question answered by several models), with missing ratings and
+    groups whose every resample is degenerate."""
+    rng = np.random.default_rng(seed)
+    n_items = 240
+    conversation = rng.integers(0, 40, n_items)
+    values = rng.integers(0, 2, (n_items, 3))
+    values[rng.random((n_items, 3)) < 0.2] = -1
+    values[:20] = 1  # unanimous items: kappa undefined in their groups
+    group = np.where(np.arange(n_items) < 120, conversation, 100 + conversation // 3)  # 1 or 3 conversations
+    group[:20] = 999  # one unanimous group over several conversations
+    return RatingTable(values, conversation, ["a", "b", "c"], ["clinician"] * 3, groups={"criterion": group})
+
+
+def reports_are_equal(one: dict, other: dict) -> None:
+    assert one.keys() == other.keys()
+    for label, block in one.items():
+        assert block["bootstrap"] == other[label]["bootstrap"], label
+        for key, value in block.items():
+            if key.endswith("_ci") and value is not None:
+                assert other[label][key] == pytest.approx(value, abs=1e-12), (label, key)
+            else:
+                assert other[label][key] == value, (label, key)
+
+
+@pytest.mark.parametrize("n_boot", [0, 1, 7, 400])
+def test_groups_in_few_conversations_give_the_intervals_of_every_resample(monkeypatch, n_boot):
+    table = few_clusters_table()
+    used = []
+    original = bootstrap._patterned_chunks
+
+    def spy(*args):
+        for chunk in original(*args):
+            used.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(bootstrap, "_patterned_chunks", spy)
+    fast = agreement_report(table, by="criterion", n_boot=n_boot, seed=2)["by"]
+    if n_boot == 400:  # with 1 or 7 resamples, nearly every resample is its own weighting
+        assert used, "groups in a few conversations took the per-resample path"
+    monkeypatch.setattr(bootstrap, "_PATTERN_SHARE", -1.0)  # never group resamples by weighting
+    every = agreement_report(table, by="criterion", n_boot=n_boot, seed=2)["by"]
+    reports_are_equal(fast, every)
+    if n_boot == 400:
+        assert any(block["bootstrap"]["degenerate"]["fleiss_kappa"] for block in fast.values())
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.tuples(st.one_of(st.floats(-5, 5), st.just(math.nan)), st.integers(0, 4)),
+                           min_size=1, max_size=12), min_size=1, max_size=4)
+    .map(lambda rows: [row + [(math.nan, 0)] * (12 - len(row)) for row in rows]),
+    ci=st.sampled_from([0.5, 0.9, 0.95]),
+)
+def test_weighted_percentiles_equal_those_of_the_repeated_samples(rows, ci):
+    samples = np.array([[value for value, _ in row] for row in rows])
+    counts = np.array([[count for _, count in row] for row in rows])
+    lo, hi, undefined = percentile_intervals(samples, ci, counts)
+    for row, row_counts, a, b, n in zip(samples, counts, lo, hi, undefined):
+        repeated = np.repeat(row, row_counts)
+        ref_lo, ref_hi, ref_n = percentile_intervals(repeated[None], ci)
+        assert n == ref_n[0]
+        assert (np.isnan(a), np.isnan(b)) == (np.isnan(ref_lo[0]), np.isnan(ref_hi[0]))
+        if not np.isnan(a):
+            assert [a, b] == pytest.approx([ref_lo[0], ref_hi[0]], abs=1e-12)
