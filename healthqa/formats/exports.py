@@ -25,7 +25,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..domain import Verdict
 from ..errors import HealthQAError

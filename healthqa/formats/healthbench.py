@@ -242,11 +242,11 @@ def parse_file(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pa
 
 def _same_question(first: ParsedRow, row: ParsedRow, path: str | Path) -> None:
     """A later row of a prompt_id asks what its first row asks, under the same rubric."""
-    for part, field, same in (("conversation", "prompt", row.question.prompt == first.question.prompt),
-                              ("rubric", "rubrics", row.question.rubrics == first.question.rubrics)):
+    for part, key, same in (("conversation", "prompt", row.question.prompt == first.question.prompt),
+                            ("rubric", "rubrics", row.question.rubrics == first.question.rubrics)):
         if not same:
             raise FormatError(f"prompt_id {row.question.prompt_id} has a different {part} than on line {first.line}",
-                              path=path, line=row.line, field=field)
+                              path=path, line=row.line, field=key)
 
 
 def import_healthbench(ws: Workspace, path: str | Path, *, set_name: str | None = None,

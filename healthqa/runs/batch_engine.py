@@ -37,6 +37,7 @@ from ..providers import (BATCH_CANCELLED as CANCELLED, BATCH_ERRORED as ERRORED,
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, now
 from .batch_items import check_job, conversation, give_up, mark_done, mark_failed, settle
+from .database import set_run_status, store_run_summary
 from .jobs import make_job, work_item
 from .owner import busy_elsewhere, is_alive, this_process
 from .queries import _error_counts, item_counts
@@ -122,7 +123,7 @@ class BatchEngine:
                 self._stop(RUN_FAILED, str(exc))
                 return await self._finish()
         self.client = client
-        await self.db(self._set_status, RUNNING)
+        await self.db(set_run_status, self.ws, self.run_id, RUNNING)
         try:
             await self._loop()
         except asyncio.CancelledError:
@@ -514,7 +515,7 @@ class BatchEngine:
             # Where the provider documents a batch discount, the cost is at batch prices and says so.
             cost_basis=f"batch prices ({round((1 - self.factor) * 100)}% off)" if self.factor < 1 else None,
         )
-        await self.db(self._store_summary, summary)
+        await self.db(store_run_summary, self.ws, self.run_id, summary)
         if self.on_progress is not None:
             await self._progress([], None)
         return summary
@@ -522,16 +523,6 @@ class BatchEngine:
     def _forget_next_looks(self) -> None:
         with self.ws.transaction({"provider_batches"}) as conn:
             conn.execute("UPDATE provider_batches SET next_poll_at = NULL WHERE run_id = ?", (self.run_id,))
-
-    def _set_status(self, status: str) -> None:
-        with self.ws.transaction({"runs"}) as conn:
-            conn.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, self.run_id))
-
-    def _store_summary(self, summary: RunSummary) -> None:
-        with self.ws.transaction({"runs"}) as conn:
-            conn.execute("UPDATE runs SET status = ?, summary = ?, finished_at = ?, "
-                         "settings = json_remove(settings, '$.owner') WHERE id = ?",
-                         (summary.status, json.dumps(summary.as_dict()), now(), self.run_id))
 
 
 def _batch_name(run_id: str, batch_id: str) -> str:

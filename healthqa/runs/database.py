@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 from typing import Any, Callable
 
 from ..store import Workspace, now
 from .jobs import WorkItem
+from .status import RunSummary
 
 BATCH_SIZE = 256  # work items read per query; also the most results committed at once
 
@@ -21,6 +23,19 @@ def _mark_done(ws: Workspace, item: WorkItem) -> None:
 def _mark_failed(ws: Workspace, item: WorkItem, error: str) -> None:
     ws.conn.execute("UPDATE work_items SET status = 'failed', attempts = attempts + 1, error = ?, updated_at = ? "
                     "WHERE id = ?", (error, now(), item.id))
+
+
+def set_run_status(ws: Workspace, run_id: str, status: str) -> None:
+    with ws.transaction({"runs"}) as conn:
+        conn.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, run_id))
+
+
+def store_run_summary(ws: Workspace, run_id: str, summary: RunSummary) -> None:
+    """How a session of the run ended; the process no longer owns the run."""
+    with ws.transaction({"runs"}) as conn:
+        conn.execute("UPDATE runs SET status = ?, summary = ?, finished_at = ?, "
+                     "settings = json_remove(settings, '$.owner') WHERE id = ?",
+                     (summary.status, json.dumps(summary.as_dict()), now(), run_id))
 
 
 class _BatchWriter:

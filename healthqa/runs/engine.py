@@ -14,8 +14,9 @@ from typing import Callable
 from ..domain import ModelConfig, Usage
 from ..providers import Provider, ProviderError, RateLimiter, estimate_cost, make_provider
 from ..secrets import MissingKeyError, get_api_key
-from ..store import Workspace, now, remember_learned
-from .database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed
+from ..store import Workspace, remember_learned
+from .database import (BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed, set_run_status,
+                       store_run_summary)
 from .jobs import JobContext, WorkItem, make_job
 from .owner import busy_elsewhere, this_process
 from .queries import _error_counts, item_counts
@@ -104,7 +105,7 @@ class _Engine:
         given_hook = self.given_provider is not None and self.given_provider.on_learned is None
         if given_hook:
             self.given_provider.on_learned = self._learned_by(self.job.config)
-        await self.db.call(self._set_status, RUNNING)
+        await self.db.call(set_run_status, self.ws, self.run_id, RUNNING)
         try:
             await self._work(providers)
         finally:
@@ -302,7 +303,7 @@ class _Engine:
             elapsed=(self.previous or {}).get("elapsed", 0.0) + session, session_elapsed=session, calls=self.calls,
             message=self.stop_message if status == FAILED else None, errors=errors, notices=self.notices,
         )
-        await self.db.call(self._store_summary, summary)
+        await self.db.call(store_run_summary, self.ws, self.run_id, summary)
         if self.on_progress is not None:
             final = self.snapshot()
             self._emit(RunProgress(self.run_id, counts["total"], counts["done"], counts["failed"], 0,
@@ -321,13 +322,3 @@ class _Engine:
                                "machine; let it finish or cancel it there, then resume")
             conn.execute("UPDATE runs SET settings = json_set(settings, '$.owner', json(?)) WHERE id = ?",
                          (json.dumps(this_process()), self.run_id))
-
-    def _set_status(self, status: str) -> None:
-        with self.ws.transaction({"runs"}) as conn:
-            conn.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, self.run_id))
-
-    def _store_summary(self, summary: RunSummary) -> None:
-        with self.ws.transaction({"runs"}) as conn:
-            conn.execute("UPDATE runs SET status = ?, summary = ?, finished_at = ?, "
-                         "settings = json_remove(settings, '$.owner') WHERE id = ?",
-                         (summary.status, json.dumps(summary.as_dict()), now(), self.run_id))

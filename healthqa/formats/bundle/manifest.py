@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
-from .rows import _BASELINE_FIELD, CONTENT, KINDS, WORK, Count, Id, PlainName, Seconds, Stamp, _Row
+from ...limits import PlainName
+from .rows import _BASELINE_FIELD, CONTENT, KINDS, WORK, Count, Id, Seconds, Stamp, _Row
 
 FORMAT = "healthqa-bundle"
 FORMAT_VERSION = 1

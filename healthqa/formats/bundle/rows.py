@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from ...domain import Criterion
 from ...errors import HealthQAError
 from ...limits import (IMAGE_MIME, MAX_ATTACHMENT_BYTES, MAX_CRITERIA, MAX_FLAG_COMMENT, AnswerText, Comment,
-                       ConversationText, CriterionText, Label, PlainName, plain_name)
+                       ConversationText, CriterionText, Label, plain_name)
 from ...review import FLAG_REASONS
 
 
