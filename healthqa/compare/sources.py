@@ -58,6 +58,7 @@ class SourceScores:
     axes: dict[str, np.ndarray] = field(default_factory=dict)  # "axis:accuracy" -> per-question subscores
     themes: list[tuple[str, ...]] = field(default_factory=list)  # per question, e.g. ("theme:hedging",)
     answers: int = 0  # scored answers behind `scores`
+    answer_mean: float | None = None  # unclipped mean over those answers (Results clips it to [0, 1])
 
     @property
     def scored(self) -> np.ndarray:
@@ -192,10 +193,11 @@ def load_many(ws: Workspace, sources: list[Source], rater: str, set_name: str | 
         # An answer without an overall score has no axis score either (no positive criterion graded).
         by_axis = {name: _per_question(answer_q[mine], axes[mine, a], len(questions))
                    for a, name in enumerate(axis_names)}
+        answered = overall[mine][~np.isnan(overall[mine])]
         out.append(SourceScores(source=source, rater=rater, questions=questions, scores=means,
                                 axes={k: v for k, v in by_axis.items() if (~np.isnan(v)).any()},
-                                themes=[themes.get(q, ()) for q in questions],
-                                answers=int((~np.isnan(overall[mine])).sum())))
+                                themes=[themes.get(q, ()) for q in questions], answers=len(answered),
+                                answer_mean=float(answered.mean()) if len(answered) else None))
     return out
 
 

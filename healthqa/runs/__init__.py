@@ -17,7 +17,7 @@ from .grader import (DEFAULT_MAX_ATTEMPTS, GRADER_TEMPLATE, NO_EXPLANATION, PROM
 from .contemplating import ContemplatingJob
 from .jobs import model_config_by_id
 from .lifecycle import create_run, execute_run, resume_run
-from .study import MAJORITY_RATER, mode_study, mode_study_choices, paired_bootstrap_ci
+from .study import MAJORITY_RATER, mode_study, mode_study_choices
 from .modes import CONTEMPLATING, DEFAULT_DRAFTS, INSTANT, MAX_DRAFTS, MODES, THINKING, default_mode
 from .owner import stop_on_sigterm
 from .queries import failed_items, get_run, is_batch_run, list_runs, resolve_run_id, run_row

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from healthqa.scoring import score_workspace
-from healthqa.runs import mode_study, mode_study_choices, paired_bootstrap_ci
+from healthqa.compare import compare_sources
+from healthqa.runs import mode_study, mode_study_choices
 from healthqa.runs import RunError, create_run, execute_run
 from healthqa.store import Workspace, add_new_grades, ensure_rater
 from tests.core.provider_servers import openai_server  # noqa: F401  (fixture)
@@ -119,11 +120,15 @@ def test_mode_study_choices_and_bad_input(study_ws):
     assert all(r["score"] is None and r["delta"] is None for r in study["rows"])
 
 
-def test_paired_bootstrap_is_seeded_and_undefined_below_two():
-    diffs = np.array([0.1, -0.05, 0.2, 0.0, 0.15])
-    assert paired_bootstrap_ci(diffs) == paired_bootstrap_ci(diffs)
-    assert paired_bootstrap_ci(np.array([0.3])) is None
-    assert paired_bootstrap_ci(np.zeros(5)) == [0.0, 0.0]
+def test_mode_study_delta_is_the_comparison_of_the_two_runs(study_ws):
+    ws, runs = study_ws
+    rows = {r["mode"]: r for r in mode_study(ws, model="m", set_name="S")["rows"]}
+    for mode in ("thinking", "contemplating"):
+        pair = compare_sources(ws, runs[mode], runs["instant"], rater="grader-model", set_name="S")
+        row = rows[mode]
+        assert (row["n_paired"], row["delta"], row["p_value"]) == (pair.n_questions, pair.delta, pair.p_value)
+        assert row["delta_ci"] == list(pair.delta_ci)
+    assert mode_study(ws, model="m", set_name="S") == mode_study(ws, model="m", set_name="S")  # seeded
 
 
 def test_the_report_carries_the_mode_study_when_the_scope_has_several_modes(study_ws, tmp_path):
