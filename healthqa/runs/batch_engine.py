@@ -35,7 +35,7 @@ from ..providers import (BATCH_CANCELLED as CANCELLED, BATCH_ERRORED as ERRORED,
                          BATCH_FAILED as FAILED, BATCH_SUCCEEDED as SUCCEEDED, BatchClient, BatchStatus, ChunkFile,
                          LostReply, ProviderError, batch_price_factor, estimate_cost, make_batch_client)
 from ..secrets import MissingKeyError, get_api_key
-from ..store import Workspace, now
+from ..store import Workspace, now, remember_learned
 from .batch_items import check_job, conversation, give_up, mark_done, mark_failed, settle
 from .database import set_run_status, store_run_summary
 from .jobs import make_job, work_item
@@ -86,6 +86,9 @@ class BatchEngine:
         self.cost: float | None = None
         self.calls = 0
         self.owner = this_process()
+        # What the model config learned from refused parameters: said in the summary, stored on the config.
+        self.notices: list[str] = []
+        self.lessons: list[tuple[dict, str]] = []
 
     async def db(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Every SQLite call on one thread: the event loop never waits on the disk."""
@@ -123,6 +126,7 @@ class BatchEngine:
                 self._stop(RUN_FAILED, str(exc))
                 return await self._finish()
         self.client = client
+        hook, client.provider.on_learned = client.provider.on_learned, self._learned
         await self.db(set_run_status, self.ws, self.run_id, RUNNING)
         try:
             await self._loop()
@@ -131,6 +135,7 @@ class BatchEngine:
             await self._finish()
             raise
         finally:
+            client.provider.on_learned = hook
             if self.given_client is None:
                 await client.aclose()
         return await self._finish()
@@ -322,6 +327,7 @@ class BatchEngine:
             raise
         await written()
         await self._finish_collect(row, status, sent, items, seen, unmatched, tally, pending)
+        await self._store_lessons()  # before the resend: a killed process keeps what it learned
 
     async def _finish_collect(self, row, status, sent, items, seen, unmatched, tally, pending) -> None:
         for item_id, item in items.items():  # sent, but no line came back for it
@@ -357,6 +363,8 @@ class BatchEngine:
             return self._retry_or_give_up(item, sent_attempts, settled.retry_error)
         if result.outcome == CANCELLED and user_cancelled:
             return None  # the user stopped it: no attempt spent, sent again on resume
+        if result.refusal is not None and self.client.learn(result.refusal):
+            return None  # a parameter the model does not take: sent again without it, no attempt spent
         return self._retry_or_give_up(item, sent_attempts, result.error or f"request {result.outcome}")
 
     def _retry_or_give_up(self, item, sent_attempts: int, error: str, final: bool = False):
@@ -467,13 +475,22 @@ class BatchEngine:
     # ---- bookkeeping --------------------------------------------------------
 
     def _add_usage(self, usage: Usage) -> None:
-        t = self.tokens
-        self.tokens = Usage(input_tokens=t.input_tokens + (usage.input_tokens or 0),
-                            output_tokens=t.output_tokens + (usage.output_tokens or 0),
-                            reasoning_tokens=t.reasoning_tokens + (usage.reasoning_tokens or 0))
+        self.tokens = self.tokens.plus(usage)
         cost = estimate_cost(self.job.config, usage)
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost * self.factor
+
+    def _learned(self, caps: dict, note: str) -> None:
+        """The client's adapter changed what it sends after a refusal: say so once, store it soon."""
+        if note not in self.notices:
+            self.notices.append(note)
+        self.lessons.append((caps, note))
+
+    async def _store_lessons(self) -> None:
+        config = self.job.config
+        while self.lessons:
+            caps, note = self.lessons.pop(0)
+            await self.db(remember_learned, self.ws, config.id, config.model, caps, note)
 
     def _stop(self, status: str, message: str) -> None:
         if self.stop_status is None:
@@ -497,6 +514,7 @@ class BatchEngine:
             log.exception("progress callback failed")
 
     async def _finish(self) -> RunSummary:
+        await self._store_lessons()
         # No one looks at the batches left open until a resume: no "next look" time stays behind.
         await self.db(self._forget_next_looks)
         counts = await self.db(item_counts, self.ws, self.run_id)
@@ -509,7 +527,8 @@ class BatchEngine:
         summary = RunSummary(
             run_id=self.run_id, kind=self.kind, status=status, total=counts["total"], done=counts["done"],
             failed=counts["failed"], pending=counts["pending"], input_tokens=self.tokens.input_tokens,
-            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens, cost=self.cost,
+            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens,
+            cached_input_tokens=self.tokens.cached_input_tokens or 0, cost=self.cost, notices=list(self.notices),
             elapsed=(self.previous or {}).get("elapsed", 0.0) + session, session_elapsed=session, calls=self.calls,
             message=self.stop_message if status == RUN_FAILED else None, errors=errors,
             # Where the provider documents a batch discount, the cost is at batch prices and says so.

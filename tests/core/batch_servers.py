@@ -110,7 +110,7 @@ class _BatchBook:
         """Answer every request now (the interactive server's normal reply) and keep only the replies."""
         results = []
         for custom_id, body in requests:
-            error = self.request_error(custom_id)
+            error = self.request_error(custom_id) or self._refusal(body, model)
             results.append((custom_id, None if error else self._answer_body(body), error))
         with self._book_lock:
             plan = list(self.plans.pop(0)) if self.plans else (["completed"] if self.instant else list(DEFAULT_PLAN))
@@ -189,10 +189,19 @@ class _BatchBook:
     def _answer_body(self, body: dict) -> dict:
         return self._normal(Recorded("POST", "", {}, {}, body)).body
 
+    def _refusal(self, body: dict, model: str) -> Reply | None:
+        """The interactive server's 400 for this request, if it refuses it. Batch services check
+        a request's parameters when they run it, not when the batch is created ("validation of
+        the params object for each request is performed asynchronously", Anthropic's batch
+        guide; OpenAI's error file; Gemini's per-request status): the refusal comes back as
+        that request's errored line."""
+        return self._validate(body)
+
     def _success_line(self, custom_id: str, body: dict) -> bytes:
         raise NotImplementedError
 
-    def _error_line(self, custom_id: str, message: str) -> bytes:
+    def _error_line(self, custom_id: str, error: str | Reply) -> bytes:
+        """An errored line: a scripted message, or the interactive server's refusal as it is."""
         raise NotImplementedError
 
     def _not_run_line(self, custom_id: str, kind: str) -> bytes:
@@ -405,11 +414,12 @@ class OpenAIBatchServer(_BatchBook, OpenAIServer):
         return _dumps({"id": self._next_id("batch_req_"), "custom_id": custom_id, "response": {
             "status_code": 200, "request_id": self._next_id("req_"), "body": body}, "error": None})
 
-    def _error_line(self, custom_id: str, message: str) -> bytes:
+    def _error_line(self, custom_id: str, error: str | Reply) -> bytes:
+        if isinstance(error, str):
+            error = Reply(400, {"error": {"message": error, "type": "invalid_request_error", "param": None,
+                                          "code": None}})
         return _dumps({"id": self._next_id("batch_req_"), "custom_id": custom_id, "response": {
-            "status_code": 400, "request_id": self._next_id("req_"),
-            "body": {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}},
-            "error": None})
+            "status_code": error.status, "request_id": self._next_id("req_"), "body": error.body}, "error": None})
 
     def _not_run_line(self, custom_id: str, kind: str) -> bytes:
         code = "batch_expired" if kind == "expired" else "batch_cancelled"
@@ -473,9 +483,6 @@ class AnthropicBatchServer(_BatchBook, AnthropicServer):
             if params.get("model") not in self.models:
                 return self.error(400, "invalid_request_error", f"requests.{i}.params.model: model "
                                   f"'{params.get('model')}' not found")
-            problem = self._validate(params)
-            if problem is not None:
-                return problem
             if params.get("stream"):
                 return self.error(400, "invalid_request_error", f"requests.{i}.params.stream: not allowed in a batch")
             seen.add(custom_id)
@@ -505,9 +512,10 @@ class AnthropicBatchServer(_BatchBook, AnthropicServer):
     def _success_line(self, custom_id: str, body: dict) -> bytes:
         return _dumps({"custom_id": custom_id, "result": {"type": "succeeded", "message": body}})
 
-    def _error_line(self, custom_id: str, message: str) -> bytes:
-        return _dumps({"custom_id": custom_id, "result": {"type": "errored", "error": {
-            "type": "error", "error": {"type": "invalid_request_error", "message": message}}}})
+    def _error_line(self, custom_id: str, error: str | Reply) -> bytes:
+        body = error.body if isinstance(error, Reply) else {
+            "type": "error", "error": {"type": "invalid_request_error", "message": error}}
+        return _dumps({"custom_id": custom_id, "result": {"type": "errored", "error": body}})
 
     def _not_run_line(self, custom_id: str, kind: str) -> bytes:
         return _dumps({"custom_id": custom_id, "result": {"type": "canceled" if kind == "cancelled" else "expired"}})
@@ -612,10 +620,6 @@ class GeminiBatchServer(_BatchBook, GeminiServer):
             kind = "inline"
         if not requests or any(not isinstance(k, str) for k, _ in requests):
             return self.error(400, "INVALID_ARGUMENT", "every request needs a key")
-        for _, body in requests:
-            problem = self._validate(body)
-            if problem is not None:
-                return problem
         batch = self._new_batch(self._next_id("batches/b"), model, requests)
         batch.input_kind = kind
         batch.display = batch_spec.get("displayName", "")
@@ -668,8 +672,13 @@ class GeminiBatchServer(_BatchBook, GeminiServer):
     def _success_line(self, custom_id: str, body: dict) -> bytes:
         return _dumps({"key": custom_id, "response": body})
 
-    def _error_line(self, custom_id: str, message: str) -> bytes:
-        return _dumps({"key": custom_id, "error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
+    def _error_line(self, custom_id: str, error: str | Reply) -> bytes:
+        status = error.body["error"] if isinstance(error, Reply) else {
+            "code": 400, "message": error, "status": "INVALID_ARGUMENT"}
+        return _dumps({"key": custom_id, "error": status})
+
+    def _refusal(self, body: dict, model: str) -> Reply | None:
+        return self._validate(body, model)
 
     def _not_run_line(self, custom_id: str, kind: str) -> bytes:
         status = "DEADLINE_EXCEEDED" if kind == "expired" else "CANCELLED"

@@ -77,6 +77,36 @@ def test_a_batch_walks_its_states_and_every_answer_arrives_once(workspace, serve
     assert summary.cost == pytest.approx(full / 2)
 
 
+def test_cached_input_in_batch_results_is_counted_and_priced_as_cached(workspace, server):
+    server.cached_tokens = 7  # each reply says 7 of its input tokens were read from the provider's cache
+    run_id = batch_run(workspace, server, n=3, price_cached_in_per_mtok=0.5)
+    summary = go(workspace, run_id, server)
+    assert summary.status == DONE and summary.cached_input_tokens == 3 * 7
+    stored = json.loads(workspace.scalar("SELECT summary FROM runs WHERE id = ?", (run_id,)))
+    assert stored["cached_input_tokens"] == 21
+    fresh = summary.input_tokens - summary.cached_input_tokens
+    full = (fresh * 2.0 + summary.cached_input_tokens * 0.5 + summary.output_tokens * 8.0) / 1e6
+    assert summary.cost == pytest.approx(full / 2)  # cached prices, then the batch discount
+
+
+def test_a_refused_parameter_is_learned_and_the_items_sent_again_without_it(workspace, server):
+    # The model refuses a temperature (a new family the capability table does not know yet):
+    # every line of the first batch comes back as an HTTP 400 naming it.
+    server.refuses = {"temperature"}
+    run_id = batch_run(workspace, server, n=3, max_attempts=1, temperature=0.2)
+    summary = go(workspace, run_id, server)
+    assert summary.status == DONE and summary.done == 3, summary
+    assert server.creates == 2  # the refused lines went again in a second batch, built without it
+    assert workspace.scalar("SELECT max(attempts) FROM work_items WHERE run_id = ?", (run_id,)) == 1
+    [notice] = summary.notices
+    assert "temperature" in notice and "sent without it" in notice
+    learned = json.loads(workspace.scalar("SELECT learned FROM model_configs WHERE name = 'm'"))
+    assert learned["caps"] == {"temperature": False} and learned["notes"] == [notice]
+    # A later run of the config sends no temperature from the start: one batch.
+    again = batch_run(workspace, server, n=3, temperature=0.2)
+    assert go(workspace, again, server).status == DONE and server.creates == 3
+
+
 def test_chunks_stay_under_the_request_limit(workspace, monkeypatch):
     with OpenAIBatchServer(instant=True) as server:
         from healthqa.providers.batch import OpenAIBatchClient

@@ -243,3 +243,19 @@ def test_a_contemplating_run_started_from_the_panel_uses_the_drafts_and_aggregat
 
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("instant"))
     assert not panel.drafts_spin.isVisibleTo(panel)
+
+
+def test_a_setting_the_model_refused_is_said_when_the_run_ends(qtbot, ctx, openai_server, loopback_key):
+    # An unknown model refuses a temperature: the engine resends without it and remembers that;
+    # the panel says what was adjusted, as the CLI prints it.
+    openai_server.refuses = {"temperature"}
+    add_questions(ctx.ws, 2)
+    add_config(ctx.ws, openai_server, name="loopback", api_key_env=loopback_key, temperature=0.2)
+    panel = runs_panel(qtbot, ctx)
+    with qtbot.waitSignal(panel.sig_run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    summary = finished.args[0]
+    assert summary.status == DONE and summary.notices
+    text = panel.progress.message.text()
+    assert "Adjusted for the model:" in text and "sent without it" in text and "kept in its model config" in text
+    assert panel.progress.message.textFormat() == Qt.TextFormat.PlainText

@@ -160,6 +160,8 @@ class ProgressPanel(QFrame):
         elif summary.errors:
             common = "; ".join(f"{n} × {error}" for error, n in list(summary.errors.items())[:2])
             text = f"{text} Most common problem: {common}"
+        if summary.notices:  # a server refused a setting: what was sent instead, remembered on the config
+            text += "\nAdjusted for the model: " + "; ".join(summary.notices) + " (kept in its model config)."
         self.show_message(text, tone)
         self.values["in_flight"].setText("0")
         self.values["eta"].setText("—")

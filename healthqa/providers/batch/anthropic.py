@@ -79,6 +79,9 @@ class AnthropicBatchClient(BatchClient):
                 except ProviderError as exc:
                     yield BatchResult(line["custom_id"], ERRORED, error=exc.message)
             elif outcome == ERRORED:
-                yield BatchResult(line["custom_id"], ERRORED, error=self._error_text(result.get("error")))
+                error = result.get("error")
+                # The error object of the interactive API, without its HTTP status: an invalid request is a 400.
+                invalid = ((error or {}).get("error") or {}).get("type") == "invalid_request_error"
+                yield self._errored(line["custom_id"], error, 400 if invalid else None)
             else:
                 yield BatchResult(line["custom_id"], outcome, error=f"{self.label} batch request {outcome}")

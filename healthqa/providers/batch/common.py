@@ -70,6 +70,9 @@ class BatchResult:
     outcome: str  # succeeded / errored / expired / cancelled
     answer: Answer | None = None
     error: str | None = None
+    # A request refused as invalid (HTTP 400), read as the interactive adapter reads one, so
+    # that a parameter the model does not take is learned from it (BatchClient.learn).
+    refusal: ProviderError | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ class BatchClient:
             headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
             transport=ShardedTransport(4, verify=httpx.create_ssl_context(), proxy=env_proxy(self.base_url)))
         self.uploads = 0  # input files or bodies sent this session (the benchmark reads it)
+        # What the lines were built with before anything was learned this session.
+        self._first_caps = provider.caps
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -187,6 +192,28 @@ class BatchClient:
     def _answer(self, body: Any) -> Answer:
         """The answer in one result body, read and scrubbed of any echoed key as an interactive answer is."""
         return self.provider._scrub_answer(self.provider._parse_answer(body))
+
+    def learn(self, refusal: ProviderError) -> bool:
+        """Whether a request refused for a parameter the model does not take is to be sent
+        again: the adapter learns from the refusal exactly as after an interactive 400 (its
+        capabilities change, its on_learned hook stores and reports that), so the lines built
+        from now on go without it. Later refusals of lines sent before are resent quietly."""
+        learned = self.provider.caps
+        self.provider.caps = self._first_caps  # the refused line was built before the lesson
+        try:
+            sent = self._body([Message(role="user", content="?")])
+        finally:
+            self.provider.caps = learned
+        return self.provider._learn(refusal, sent, set())
+
+    def _errored(self, custom_id: str, body: Any, status: int | None = None) -> BatchResult:
+        """An errored request: the provider's words, and for a 400 the refusal to learn from."""
+        refusal = None
+        if status in (400, 422) and body is not None:
+            info = self.provider._error_info(body)
+            refusal = ProviderError(self._error_text(body, status), status=status, code=info.code)
+            refusal.detail, refusal.param = self.provider._redact(info.detail), info.param
+        return BatchResult(custom_id, ERRORED, error=self._error_text(body, status), refusal=refusal)
 
     def _error_text(self, body: Any, status: int | None = None) -> str:
         """The provider's words for one failed request."""

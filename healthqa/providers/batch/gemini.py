@@ -132,6 +132,9 @@ class GeminiBatchClient(BatchClient):
         if entry.get("error"):
             # Requests a cancelled or expired batch never ran carry the gRPC status saying so.
             outcome = _NOT_RUN.get(str(entry["error"].get("status")), ERRORED)
+            if outcome == ERRORED:  # a google.rpc.Status: its code is the HTTP status
+                code = entry["error"].get("code")
+                return self._errored(key, {"error": entry["error"]}, code if isinstance(code, int) else None)
             return BatchResult(key, outcome, error=self._error_text({"error": entry["error"]}))
         try:
             return BatchResult(key, SUCCEEDED, answer=self._answer(entry.get("response")))

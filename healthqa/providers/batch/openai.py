@@ -119,7 +119,7 @@ class OpenAIBatchClient(BatchClient):
         if isinstance(error, dict) and error.get("code") in _NOT_RUN:
             return BatchResult(custom_id, _NOT_RUN[error["code"]], error=self._error_text({"error": error}))
         if response.get("body") is not None:
-            return BatchResult(custom_id, ERRORED, error=self._error_text(response["body"], response.get("status_code")))
+            return self._errored(custom_id, response["body"], response.get("status_code"))
         return BatchResult(custom_id, ERRORED, error=self._error_text({"error": error or {}}))
 
 
