@@ -201,3 +201,21 @@ def test_closing_the_panel_mid_answer_stops_the_stream_and_joins_the_thread(qtbo
     # nobody (pytest-qt fails a test on an exception raised in a slot).
     shiboken6.delete(panel)
     qtbot.waitUntil(lambda: not worker.active_tasks(), timeout=WAIT_MS)
+
+
+def test_a_setting_the_model_refused_is_dropped_said_and_remembered(qtbot, ctx, openai_server, loopback_key):
+    openai_server.refuses = {"temperature"}  # a model the capability table does not know refuses it
+    add_config(ctx.ws, openai_server, name="New model", api_key_env=loopback_key, temperature=0.2)
+    panel = ask_panel(qtbot, ctx)
+    ask(qtbot, panel, QUESTION)
+    column = panel.columns[0]
+    assert column.text == answer_for(QUESTION) and not column.error_label.isVisible()
+    assert "Adjusted:" in column.footer.text() and "sent without it" in column.footer.text()
+    qtbot.waitUntil(lambda: bool(ctx.ws.scalar("SELECT learned FROM model_configs WHERE name = 'New model'")))
+    learned = json.loads(ctx.ws.scalar("SELECT learned FROM model_configs WHERE name = 'New model'"))
+    assert learned["caps"] == {"temperature": False}
+    # The next question goes without a temperature from the start: one request, not a refusal and a retry.
+    before = len(openai_server.requests)
+    panel = ask_panel(qtbot, ctx)
+    ask(qtbot, panel, QUESTION)
+    assert len(openai_server.requests) == before + 1 and "temperature" not in openai_server.last.json

@@ -22,7 +22,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFileDialog, QListWidgetItem, QWidget
 
 from healthqa.domain import ImagePart, ImageURL, Message, ModelConfig, Question, TextPart
-from healthqa.store import ensure_set, list_model_configs, list_sets, upsert_question
+from healthqa.store import ensure_set, list_model_configs, list_sets, remember_learned, upsert_question
 
 from ..async_worker import async_worker_for, warm_up_http_stack
 from ..dialogs.save_question import SaveQuestionDialog
@@ -136,11 +136,16 @@ class AskPanel(AskLayout, WorkerPanel):
             column = AnswerColumn(config, self.ctx.ops)
             column.sig_continue.connect(self.continue_with)
             column.sig_finished.connect(self._on_column_finished)
+            column.sig_learned.connect(self._remember_learned)
             column.attach(worker.start(stream_answer, config, conversation))
             self.columns.append(column)
             self.columns_splitter.addWidget(column)
         self._show_conversation()
         self._update_buttons()
+
+    def _remember_learned(self, config: ModelConfig, caps: dict, note: str) -> None:
+        """A setting the model refused is stored on its config, as runs store it: the next call leaves it out."""
+        self.ctx.ops.run(remember_learned, self.ctx.ws, config.id, config.model, caps, note)
 
     def stop(self) -> None:
         for column in self.columns:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import NamedTuple
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
@@ -32,10 +33,20 @@ from ..widgets.progress_panel import format_cost
 RENDER_MS = 60  # a streaming column repaints at most this often (re-rendering Markdown per piece is quadratic)
 
 
+class Adjusted(NamedTuple):
+    """Reported instead of a text piece: the server refused a setting and the call went again
+    without it (`caps` and `note` as a provider's on_learned hook gives them)."""
+
+    caps: dict
+    note: str
+
+
 async def stream_answer(control: TaskControl, config: ModelConfig, conversation: list[Message]) -> Answer:
-    """Stream one model's answer: text pieces are reported as they come, the Answer is returned."""
+    """Stream one model's answer: text pieces are reported as they come (and an Adjusted when
+    a refused setting was dropped), the Answer is returned."""
     key = await asyncio.to_thread(get_api_key, config)
-    provider = make_provider(config, key, max_connections=1)
+    provider = make_provider(config, key, max_connections=1,
+                             on_learned=lambda caps, note: control.report(Adjusted(caps, note)))
     try:
         async with contextlib.aclosing(provider.stream(conversation)) as pieces:
             async for piece in pieces:
@@ -54,6 +65,8 @@ class AnswerColumn(QFrame):
     """answer text — the clinician continues the conversation with this answer."""
     sig_finished = Signal(str)
     """model config name — the answer is complete, failed or was stopped."""
+    sig_learned = Signal(object, dict, str)
+    """model config, capability changes, note — the server refused a setting; the panel remembers it."""
 
     def __init__(self, config: ModelConfig, ops: Ops, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,6 +80,7 @@ class AnswerColumn(QFrame):
         self.answer: Answer | None = None
         self.error: str | None = None
         self.task: AsyncTask | None = None
+        self.adjusted: list[str] = []  # what the server made us change, said in the footer
         name = plain_label(config.name)
         name.setTextFormat(Qt.TextFormat.PlainText)
         name.setStyleSheet("font-weight: 700;")
@@ -115,7 +129,11 @@ class AnswerColumn(QFrame):
         if not self._rendering:
             self.sig_finished.emit(self.config.name)
 
-    def on_piece(self, piece: str) -> None:
+    def on_piece(self, piece: str | Adjusted) -> None:
+        if isinstance(piece, Adjusted):
+            self.adjusted.append(piece.note)
+            self.sig_learned.emit(self.config, piece.caps, piece.note)
+            return
         if not self.text:
             self._set_state("Answering…")
         self.text += piece
@@ -141,7 +159,8 @@ class AnswerColumn(QFrame):
             parts.append(format_cost(cost))
         if answer.finish_reason not in (None, "stop"):
             parts.append(f"ended early: {answer.finish_reason}")
-        self.footer.setText(" · ".join(parts))
+        lines = [" · ".join(parts)] + [f"Adjusted: {note} (kept in its model config)" for note in self.adjusted]
+        self.footer.setText("\n".join(lines))
         self.continue_button.setVisible(bool(self.text))
 
     def on_error(self, message: str, exc: object = None) -> None:
