@@ -31,6 +31,7 @@ from benchmarks.bench_gui_responsiveness import GapRecorder, wait_until  # noqa:
 from healthqa import store  # noqa: E402
 from healthqa.domain import ModelConfig  # noqa: E402
 from healthqa.formats.healthbench import import_healthbench  # noqa: E402
+from healthqa.limits import MAX_ANSWER_CHARS  # noqa: E402
 from tests.conftest import healthbench_row  # noqa: E402
 from ui import look  # noqa: E402
 from ui.app import freeze_long_lived_objects  # noqa: E402
@@ -65,6 +66,9 @@ def workspace(folder: Path) -> tuple[AppContext, dict[str, str]]:
     ws = store.Workspace(folder / "hostile.healthqa")
     rows = [healthbench_row("ordinary", completion="Rest, ice and elevation.", model="m")]
     for i, (name, text) in enumerate(HOSTILE.items()):
+        # What a workspace can hold: a run stores a longer answer cut to the limit (limits.cut_to_limits),
+        # so Grading and Questions see at most that much; Ask renders the whole streamed text.
+        text = text[:MAX_ANSWER_CHARS]
         rows.append(healthbench_row(f"hostile-{i}", completion=text, model="m",
                                     prompt=[{"role": "user", "content": text}]))
     path = folder / "hostile.jsonl"
