@@ -11,7 +11,7 @@ from .model_configs import (delete_model_config, get_model_config, list_model_co
                             remember_learned, save_model_config)
 from .questions import (ATTACHMENT_PREFIX, ImageDataError, QuestionConflict, criteria_rows, decode_data_url, ensure_set, get_question, list_sets, load_conversation,
                         question_id_by_prompt_id, question_rows, set_id_by_name, update_rubric, upsert_question)
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from .schema import MIGRATIONS, SCHEMA_VERSION, apply_migration
 from .workspace import Workspace, WorkspaceError, now, open_workspace
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -5,6 +5,9 @@ user_version` records how far a workspace has come. Never edit a released
 migration: append a new one.
 """
 
+import re
+import sqlite3
+
 SCHEMA_V1 = """
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -261,6 +264,52 @@ ALTER TABLE answers ADD COLUMN cached_input_tokens INTEGER;
 ALTER TABLE answers ADD COLUMN cache_write_tokens INTEGER;
 """
 
+
+
+def one_line_config_names(conn) -> None:
+    """A model config's name became a one-line label (limits.Label, issue 9 item 4); one saved
+    before with a tab or line break (only the CLI could) would no longer load, and every list of
+    models would fail. Its control characters become spaces, plus the end of its id if that name
+    is taken. (A key kept in the OS keyring stays under the old name: the config asks for it again.)"""
+    rows = conn.execute("SELECT id, name, config FROM model_configs").fetchall()
+    taken = {name for _, name, _ in rows}
+    for config_id, name, config in rows:
+        fixed = _CONTROL_CHARACTER.sub(" ", name)
+        if fixed == name:
+            continue
+        if fixed in taken:
+            fixed = f"{fixed} ({config_id[-8:]})"
+        taken.add(fixed)
+        conn.execute("UPDATE model_configs SET name = ?, config = json_set(config, '$.name', ?) WHERE id = ?",
+                     (fixed, fixed, config_id))
+
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")  # what limits.no_controls refuses in a label
+
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_BATCHES, SCHEMA_LEARNED_AND_CACHE]
+# A step is SQL, or a function of the connection where SQL cannot say it (apply_migration).
+MIGRATIONS: list = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_BATCHES, SCHEMA_LEARNED_AND_CACHE, one_line_config_names]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def apply_migration(conn: sqlite3.Connection, migration) -> None:
+    """One step of MIGRATIONS on `conn`, inside the caller's transaction (sqlite3's
+    executescript would commit first)."""
+    if callable(migration):
+        migration(conn)
+        return
+    for statement in _split_sql(migration):
+        conn.execute(statement)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration, so they run inside our transaction
+    (sqlite3's executescript would commit first)."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        buf.append(line)
+        candidate = "\n".join(buf)
+        if sqlite3.complete_statement(candidate):
+            statements.append(candidate.strip())
+            buf = []
+    return [s for s in statements if s]

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 
 from ..domain import new_id
 from ..errors import HealthQAError
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from .schema import MIGRATIONS, SCHEMA_VERSION, apply_migration
 
 # How long a write waits for another process's transaction (a long import,
 # another app) before giving up with a message; callers such as the CLI wait
@@ -139,8 +139,7 @@ class Workspace:
             if version == 0 and _has_tables(self.conn):  # tables appeared, but not ours
                 raise WorkspaceError(f"{self.path} is an SQLite file but not a HealthQA workspace")
             for step in range(version, SCHEMA_VERSION):
-                for statement in _split_sql(MIGRATIONS[step]):
-                    self.conn.execute(statement)
+                apply_migration(self.conn, MIGRATIONS[step])
                 self.conn.execute(f"PRAGMA user_version = {step + 1}")
             if version == 0:  # the marker `_is_workspace` looks for, written with the schema
                 self.conn.execute("INSERT INTO meta VALUES ('workspace_id', ?)", (new_id(),))
@@ -340,19 +339,6 @@ def _describe(path: Path, exc: sqlite3.Error) -> str:
     if code == _SQLITE_CANTOPEN:
         return f"cannot open {path}: check that you may read and write it and its folder"
     return f"cannot open {path} ({exc})"
-
-
-def _split_sql(script: str) -> list[str]:
-    """Statements of a migration, so they run inside our transaction
-    (sqlite3's executescript would commit first)."""
-    statements, buf = [], []
-    for line in script.splitlines():
-        buf.append(line)
-        candidate = "\n".join(buf)
-        if sqlite3.complete_statement(candidate):
-            statements.append(candidate.strip())
-            buf = []
-    return [s for s in statements if s]
 
 
 def open_workspace(path: str | Path, *, create: bool = True) -> Workspace:

@@ -1,11 +1,12 @@
 """The workspace file: schema versions, migrations, transactions, grades with history."""
 
+import json
 import sqlite3
 
 import pytest
 
 from healthqa import store
-from healthqa.domain import Answer, Question
+from healthqa.domain import Answer, ModelConfig, Question
 from healthqa.store import Workspace, WorkspaceError, schema, workspace as workspace_module
 from tests.conftest import healthbench_row
 
@@ -41,6 +42,30 @@ def test_non_sqlite_file_is_refused(tmp_path):
     path.write_text("hello, I am not a database" * 100)
     with pytest.raises(WorkspaceError):
         Workspace(path)
+
+
+def test_model_config_names_with_control_characters_from_before_the_limits_load_again(tmp_path):
+    # v0.1 let the CLI save "a\tb" as a model config's name; names are one line now, and such a
+    # config would fail every list of models. Opening the older workspace makes it loadable.
+    path = tmp_path / "old.healthqa"
+    with Workspace(path) as ws:
+        store.save_model_config(ws, ModelConfig(name="taken name", provider="openai", model="gpt-x"))
+        store.save_model_config(ws, ModelConfig(name="plain", provider="openai", model="gpt-x"))
+    conn = sqlite3.connect(path)
+    for config_id, legacy in (("0190aaaa-0000-7000-8000-00000000a1b1", "tab\tname"),
+                              ("0190aaaa-0000-7000-8000-00000000c2d2", "taken\nname")):
+        config = ModelConfig(name="x", provider="openai", model="gpt-x").model_dump(mode="json")
+        config.update(id=config_id, name=legacy)
+        conn.execute("INSERT INTO model_configs (id, name, config, created_at) VALUES (?, ?, ?, '2026-01-01')",
+                     (config_id, legacy, json.dumps(config)))
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION - 1}")
+    conn.commit()
+    conn.close()
+    with Workspace(path) as ws:
+        names = sorted(c.name for c in store.list_model_configs(ws))
+        assert names == ["plain", "tab name", "taken name", "taken name (0000c2d2)"]
+        assert store.get_model_config(ws, "tab name").id == "0190aaaa-0000-7000-8000-00000000a1b1"
+        assert ws.scalar("SELECT count(*) FROM model_configs WHERE json_extract(config, '$.name') != name") == 0
 
 
 def test_older_workspace_is_backed_up_then_migrated(tmp_path, monkeypatch):

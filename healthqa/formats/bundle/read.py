@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from ...domain import Question
-from ...store import ATTACHMENT_PREFIX, MIGRATIONS, SCHEMA_VERSION
+from ...store import ATTACHMENT_PREFIX, MIGRATIONS, SCHEMA_VERSION, apply_migration
 from .manifest import BASELINE_KEY, FORMAT_VERSION, MANIFEST_KEY, Baseline, Manifest, _meta, content_checksum
 from .rows import (FLAGS, GRADES, KINDS, REVIEWS, TABLES, AnswerRow, AssignmentRow, AttachmentRow, BundleError,
                    CriterionRow, MemberRow, QuestionRow, RaterRow, SetRow, _Kind, _Table)
@@ -125,8 +125,8 @@ def _reference_schema(version: int = SCHEMA_VERSION) -> set:
     one; the tables it carries are read by their columns, which every version has."""
     if version not in _REFERENCE_SCHEMAS:
         conn = sqlite3.connect(":memory:")
-        for script in MIGRATIONS[:version]:
-            conn.executescript(script)
+        for migration in MIGRATIONS[:version]:
+            apply_migration(conn, migration)
         _REFERENCE_SCHEMAS[version] = _schema_of(conn)
         conn.close()
     return _REFERENCE_SCHEMAS[version]
