@@ -22,7 +22,7 @@ import httpx
 from healthqa.domain import Answer, Message, ModelConfig, Usage
 
 from .capabilities import NONE, Capabilities, capabilities_for
-from .errors import ProviderError, Redactor, classify_status
+from .errors import MIN_SECRET_CHARS, ProviderError, Redactor, classify_status
 from .ratelimit import RateLimiter
 from .retry import NO_RETRY, RetryPolicy, wait_from_headers
 from .transport import ShardedTransport, env_proxy
@@ -139,6 +139,9 @@ class Provider:
         self.rate_limiter = rate_limiter
         self.base_url = (config.base_url or self.default_base_url).rstrip("/")
         self._redact = Redactor(api_key)  # every text from the server passes through it; never shows the key
+        # Answers too, unless the "key" is a placeholder a local server takes ("ollama", "EMPTY", "none"):
+        # masking its every occurrence would cut words out of clinical answers and protect nothing.
+        self._redact_answer = Redactor(api_key if api_key and len(api_key) >= MIN_SECRET_CHARS else None)
         headers = {"content-type": "application/json", "accept": "application/json"}
         headers.update(self._auth_headers(api_key))
         self._client = httpx.AsyncClient(
@@ -215,7 +218,7 @@ class Provider:
                             ) from None
                         if piece:
                             started = True
-                            yield self._redact(piece)
+                            yield self._redact_answer(piece)
                         if state.done:
                             break
                     if not state.complete:
@@ -362,8 +365,8 @@ class Provider:
     def _scrub_answer(self, answer: Answer) -> Answer:
         """A server that echoes the key (a proxy's debug page, a model repeating its
         headers) must not get it stored as an answer."""
-        answer.text = self._redact(answer.text)
-        answer.model = self._redact(answer.model)
+        answer.text = self._redact_answer(answer.text)
+        answer.model = self._redact_answer(answer.model)
         return answer
 
     def _http_error(self, response: httpx.Response) -> ProviderError:

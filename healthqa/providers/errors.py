@@ -82,6 +82,8 @@ class ProviderError(HealthQAError):
 # that echoes a slice of a key has leaked enough of it to matter. A shorter
 # key must appear whole.
 KEY_RUN = 12
+# Shorter "keys" are placeholders, not secrets (local servers take any word): answers keep their words.
+MIN_SECRET_CHARS = 8
 REDACTED = "[redacted]"
 
 
@@ -110,7 +112,8 @@ class Redactor:
         self._anchors: list[tuple[str, str, int, int]] = []
         if not secret:
             return
-        for form in _key_forms(secret):
+        # A placeholder's encodings are a few common letters: only the word itself is masked.
+        for form in _key_forms(secret) if len(secret) >= MIN_SECRET_CHARS else [secret]:
             run = min(len(form), KEY_RUN)
             # Every run of `run` characters of the form holds one of these
             # blocks: `size` characters every `run - size + 1`.

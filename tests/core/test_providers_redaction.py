@@ -118,3 +118,24 @@ def test_an_error_that_echoes_the_encoded_key_is_redacted(openai_server):
     assert "bad header Basic [redacted]" in message and "slice [redacted]" in message
     for form in (KEY[10:22], b64("user:" + KEY)[8:20], b64("Bearer " + KEY)[12:24]):
         assert form not in message and form not in str(caught.value)
+
+
+@pytest.mark.parametrize("placeholder", ["none", "ollama", "x", "EMPTY"])
+def test_a_placeholder_key_does_not_cut_words_out_of_answers(openai_server, placeholder):
+    # Local servers take any word as the key; it is no secret, and masking every "none" or
+    # every "x" would corrupt a clinical answer. Errors still mask it.
+    openai_server.api_key = placeholder
+    answer_text = "There are none of the warning signs; EMPTY stomach is fine; ollama x-ray."
+    openai_server.responder = lambda question, request: answer_text
+
+    async def go():
+        provider = make_provider(config_for(openai_server), placeholder, retry=NO_RETRY)
+        try:
+            streamed = [p async for p in provider.stream([Message(role="user", content="hi")])]
+            return streamed, await provider.complete([Message(role="user", content="hi")])
+        finally:
+            await provider.aclose()
+
+    (*pieces, streamed), completed = asyncio.run(go())
+    assert streamed.text == completed.text == answer_text == "".join(pieces)
+    assert redact(f"the key {placeholder} was refused", placeholder) == "the key [redacted] was refused"
