@@ -29,6 +29,7 @@ COMMANDS = {
     "assign": "bundles", "assignments": "bundles", "flag": "bundles", "flags": "bundles", "bundle": "bundles",
     "report": "report", "disagreements": "report", "adjudicate": "report",
     "compare": "compare",
+    "raters": "raters",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 

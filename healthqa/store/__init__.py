@@ -5,7 +5,7 @@ from .batches import (BATCH_TABLES, batch_details, batch_item_attempts, batch_ro
                       update_batch)
 from .drafts import answer_drafts
 from .grades import (ADJUDICATED_RATER, add_answer, add_new_grades, answer_filter, answer_rows, ensure_rater, get_review, grade_history, grades_for_answer,
-                     list_models, list_raters, rater_id_by_name, save_review, set_grade, text_hash)
+                     list_models, list_raters, rater_id_by_name, rename_clinician, save_review, set_grade, text_hash)
 from .lookups import check_rater_names, rater_id_or_error, set_id_or_error
 from .model_configs import (delete_model_config, get_model_config, list_model_configs,
                             remember_learned, save_model_config)

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from ..domain import INCOMPLETE_ANSWERS, Answer, RaterKind, Verdict, new_id
-from ..limits import check_answer
+from ..limits import Label, PlainName, check, check_answer
 from .workspace import Workspace, now
 
 
@@ -41,6 +41,7 @@ def ensure_rater(ws: Workspace, name: str, kind: RaterKind | str = RaterKind.CLI
                     (role, specialty, row["id"]),
                 )
         return row["id"]
+    check(name, _NAME_RULE[kind], "rater name")
     rater_id = new_id()
     with ws.transaction({"raters"}) as conn:
         conn.execute(
@@ -50,6 +51,29 @@ def ensure_rater(ws: Workspace, name: str, kind: RaterKind | str = RaterKind.CLI
              json.dumps(grader_settings) if grader_settings else None, now()),
         )
     return rater_id
+
+
+# What a new rater's name must be: a clinician's is a plain name, since their review bundle is
+# refused with any other (limits.plain_name); a model grader is named after its config ("org/model").
+_NAME_RULE = {RaterKind.CLINICIAN.value: PlainName, RaterKind.MODEL.value: Label}
+
+
+def rename_clinician(ws: Workspace, old: str, new: str, error=ValueError) -> None:
+    """Give a clinician another name; their grades, assignments and flags hang on the id and stay
+    theirs. For a typo, or a name saved before names had to be plain (its bundles are refused)."""
+    row = ws.query_one("SELECT id, kind FROM raters WHERE name = ?", (old,))
+    if row is None:
+        known = ", ".join(r["name"] for r in list_raters(ws, RaterKind.CLINICIAN)) or "none"
+        raise error(f"no clinician named {old!r} (clinicians: {known})")
+    if row["kind"] != RaterKind.CLINICIAN.value:
+        raise error(f"{old!r} is a model grader; it is named after its model config")
+    if ADJUDICATED_RATER in (old, new):
+        raise error(f"{ADJUDICATED_RATER!r} holds the adjudicated verdicts; it is not a person to rename")
+    check(new, PlainName, "new name")
+    with ws.transaction({"raters"}) as conn:
+        if conn.execute("SELECT 1 FROM raters WHERE name = ?", (new,)).fetchone():
+            raise error(f"a rater named {new!r} exists already")
+        conn.execute("UPDATE raters SET name = ? WHERE id = ?", (new, row["id"]))
 
 
 def list_raters(ws: Workspace, kind: RaterKind | str | None = None) -> list[dict]:

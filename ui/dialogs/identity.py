@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
+from healthqa.limits import LimitError, PlainName, check
+
 from ..context import RaterIdentity
 from ..widgets.plain_text import plain_label
 
@@ -64,8 +66,15 @@ class IdentityDialog(QDialog):
             self.specialty_edit.setText(known.specialty or "")
 
     def _on_accept(self) -> None:
-        if not self.values()[0]:
-            self.error.setText("Please enter your name.")
+        name = self.values()[0]
+        problem = "Please enter your name." if not name else None
+        if name and name not in self._known:  # a new clinician: a name their review bundles can carry
+            try:
+                check(name, PlainName, "name")
+            except LimitError as exc:
+                problem = f"This name cannot sign verdicts: {exc.reason}."
+        if problem:
+            self.error.setText(problem)
             self.name_edit.setFocus()
             return
         self.accept()

@@ -215,7 +215,8 @@ def export_bundle(ws: Workspace, rater: str, out: str | Path, *, run_id: str | N
     try:
         plain_name(rater)  # an import would refuse it: better said now
     except ValueError as exc:
-        raise BundleError(None, f"rater {rater!r}: {exc}; rename the rater first") from None
+        raise BundleError(None, f"rater {rater!r}: {exc}; rename them first "
+                                f"(healthqa raters rename OLD NEW)") from None
     rater_id = row["id"]
     answer_ids = assigned_answer_ids(ws, rater_id, run_id=run_id)
     if not answer_ids:

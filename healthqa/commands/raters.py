@@ -1,0 +1,38 @@
+"""raters / raters rename: who grades in this workspace, and a clinician's name put right."""
+
+from __future__ import annotations
+
+from ..errors import CommandError
+from ..store import list_raters, rename_clinician
+from .common import add_command, add_workspace_option, open_from, print_rows
+
+
+def register(sub) -> None:
+    group = sub.add_parser("raters", help="Raters (clinicians and model graders): list, rename.",
+                           description="Who grades in this workspace.")
+    add_workspace_option(group)
+    raters = group.add_subparsers(dest="raters_command", required=True, metavar="ACTION")
+    p = add_command(raters, "list", cmd_list, "List raters with how many answers each has graded.")
+    p.add_argument("--json", action="store_true")
+    p = add_command(raters, "rename", cmd_rename,
+                    "Give a clinician another name; their grades, assignments and flags stay theirs.")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+
+
+def cmd_list(args) -> int:
+    with open_from(args) as ws:
+        graded = {r["rater_id"]: r["n"] for r in ws.query(
+            "SELECT rater_id, count(DISTINCT answer_id) AS n FROM grades GROUP BY rater_id")}
+        rows = [{"name": r["name"], "kind": r["kind"], "role": r["role"], "specialty": r["specialty"],
+                 "answers_graded": graded.get(r["id"], 0)} for r in list_raters(ws)]
+    print_rows(args, rows, ["name", "kind", "role", "specialty", "answers_graded"],
+               empty="No raters yet: a clinician appears when they first grade, import or are assigned answers.")
+    return 0
+
+
+def cmd_rename(args) -> int:
+    with open_from(args) as ws:
+        rename_clinician(ws, args.old, args.new, error=CommandError)
+    print(f"Renamed {args.old!r} to {args.new!r}")
+    return 0
