@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout,
 from healthqa.limits import LimitError, PlainName, check
 
 from ..context import RaterIdentity
+from ..widgets.banner import make_banner, show_banner
 from ..widgets.plain_text import plain_label
 
 ROLES = ["Physician", "Resident", "Nurse", "Nurse practitioner", "Pharmacist", "Physician assistant",
@@ -36,8 +37,7 @@ class IdentityDialog(QDialog):
         self.role_edit.setCurrentText(current.role if current and current.role else "")
         self.specialty_edit = QLineEdit(current.specialty if current and current.specialty else "")
         self.specialty_edit.setPlaceholderText("e.g. Emergency medicine")
-        self.error = plain_label("")
-        self.error.setObjectName("muted")
+        self.error = make_banner("error", selectable=False)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("&Name", self.name_edit)
@@ -74,7 +74,8 @@ class IdentityDialog(QDialog):
             except LimitError as exc:
                 problem = f"This name cannot sign verdicts: {exc.reason}."
         if problem:
-            self.error.setText(problem)
+            show_banner(self.error, problem, "error")
+            self.adjustSize()  # room for the message without squeezing the fields
             self.name_edit.setFocus()
             return
         self.accept()
