@@ -44,7 +44,9 @@ def test_a_label_shows_markup_literally():
 
 
 def test_every_panel_shows_hostile_data_as_plain_text(make_ctx, settings, qtbot, tmp_path):
-    rater = hostile(tmp_path, "Dr Evil")
+    # A clinician's name holds no slash (it must travel in review bundles): markup without one.
+    rater = '<img src="local.png"><b>Dr Evil'
+    assert "/" not in rater
     ctx = make_ctx(rater=rater)
     prompt_id, model, grader = hostile(tmp_path, "prompt"), hostile(tmp_path, "model"), hostile(tmp_path, "grader")
     row = healthbench_row(prompt_id, completion="An answer.", model=model,
