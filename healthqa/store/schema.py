@@ -266,29 +266,37 @@ ALTER TABLE answers ADD COLUMN cache_write_tokens INTEGER;
 
 
 
-def one_line_config_names(conn) -> None:
-    """A model config's name became a one-line label (limits.Label, issue 9 item 4); one saved
-    before with a tab or line break (only the CLI could) would no longer load, and every list of
-    models would fail. Its control characters become spaces, plus the end of its id if that name
-    is taken. (A key kept in the OS keyring stays under the old name: the config asks for it again.)"""
-    rows = conn.execute("SELECT id, name, config FROM model_configs").fetchall()
-    taken = {name for _, name, _ in rows}
-    for config_id, name, config in rows:
-        fixed = _CONTROL_CHARACTER.sub(" ", name)
-        if fixed == name:
-            continue
-        if fixed in taken:
-            fixed = f"{fixed} ({config_id[-8:]})"
-        taken.add(fixed)
-        conn.execute("UPDATE model_configs SET name = ?, config = json_set(config, '$.name', ?) WHERE id = ?",
-                     (fixed, fixed, config_id))
+def one_line_labels(conn) -> None:
+    """Names and labels became one line of text (limits.Label, issue 9 item 4). A workspace from
+    before could hold a tab or line break in one (the CLI and imports let them through): a model
+    config named so would no longer load, and a set, question, rater or answer labelled so would
+    keep every review bundle that carries it from being written. Their control characters become
+    spaces; where that name is taken, the end of the row's id is added. (A model config's key kept
+    in the OS keyring stays under its old name: the config asks for it again.)"""
+    for table, key, column, unique in _LABEL_COLUMNS:
+        taken = {row[0] for row in conn.execute(f"SELECT {column} FROM {table}")} if unique else set()
+        rows = conn.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} GLOB ?", (_ANY_CONTROL,))
+        for row_key, value in rows.fetchall():
+            fixed = _CONTROL_CHARACTER.sub(" ", value)
+            if fixed in taken:
+                fixed = f"{fixed} ({str(row_key)[-8:]})"
+            taken.add(fixed)
+            conn.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (fixed, row_key))
+    conn.execute("UPDATE model_configs SET config = json_set(config, '$.name', name) "
+                 "WHERE json_extract(config, '$.name') != name")
 
 
+# (table, its key, a label column, whether the column is UNIQUE)
+_LABEL_COLUMNS = [("model_configs", "id", "name", True), ("question_sets", "id", "name", True),
+                  ("questions", "id", "prompt_id", True), ("raters", "id", "name", True),
+                  ("runs", "id", "status", False), ("answers", "id", "model", False),
+                  ("answers", "id", "finish_reason", False), ("answers", "id", "response_id", False)]
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")  # what limits.no_controls refuses in a label
+_ANY_CONTROL = "*[" + "".join(map(chr, range(1, 32))) + "]*"  # the same, as a GLOB pattern
 
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
 # A step is SQL, or a function of the connection where SQL cannot say it (apply_migration).
-MIGRATIONS: list = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_BATCHES, SCHEMA_LEARNED_AND_CACHE, one_line_config_names]
+MIGRATIONS: list = [SCHEMA_V1, SCHEMA_MODES, SCHEMA_BATCHES, SCHEMA_LEARNED_AND_CACHE, one_line_labels]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -68,6 +68,35 @@ def test_model_config_names_with_control_characters_from_before_the_limits_load_
         assert ws.scalar("SELECT count(*) FROM model_configs WHERE json_extract(config, '$.name') != name") == 0
 
 
+def test_labels_with_control_characters_from_before_the_limits_no_longer_strand_a_bundle(tmp_path):
+    # Before the limits, imports let a tab or line break into a set name, a prompt_id, a rater's name
+    # or an answer's model label; every bundle carrying one is refused. Opening the workspace mends them.
+    from healthqa.formats.bundle import export_bundle
+    from healthqa.review import assign
+    path = tmp_path / "old.healthqa"
+    with Workspace(path) as ws:
+        set_id = store.ensure_set(ws, "set one")
+        qid, _ = store.upsert_question(ws, Question.model_validate(healthbench_row("p-1")), set_id)
+        store.add_answer(ws, qid, Answer(text="Rest.", model="model one", finish_reason="stop"))
+        store.ensure_rater(ws, "Dr A")
+        assign(ws, ["Dr A"], 1)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE question_sets SET name = 'set\none'")
+    conn.execute("UPDATE questions SET prompt_id = 'p\r\n1'")
+    conn.execute("UPDATE answers SET model = 'model\tone', finish_reason = 'st\x01op'")
+    conn.execute("UPDATE raters SET name = 'Dr\tA'")
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION - 1}")
+    conn.commit()
+    conn.close()
+    with Workspace(path) as ws:
+        assert [s["name"] for s in store.list_sets(ws)] == ["set one"]
+        assert ws.scalar("SELECT prompt_id FROM questions") == "p  1"
+        assert ws.query_one("SELECT model, finish_reason FROM answers") == {"model": "model one",
+                                                                            "finish_reason": "st op"}
+        report = export_bundle(ws, "Dr A", tmp_path / "a.hqbundle")
+        assert report.rater == "Dr A"
+
+
 def test_older_workspace_is_backed_up_then_migrated(tmp_path, monkeypatch):
     path = tmp_path / "old.healthqa"
     with Workspace(path) as ws:
