@@ -37,12 +37,12 @@ from ..providers import (BATCH_CANCELLED as CANCELLED, BATCH_ERRORED as ERRORED,
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, now, remember_learned
 from .batch_items import check_job, conversation, give_up, mark_done, mark_failed, settle
-from .database import set_run_status, store_run_summary
+from .database import end_session, set_run_status
 from .jobs import make_job, work_item
 from .owner import busy_elsewhere, is_alive, this_process
-from .queries import _error_counts, item_counts
+from .queries import item_counts
 from .status import CANCELLED as RUN_CANCELLED
-from .status import DONE, FAILED as RUN_FAILED, INCOMPLETE, RUNNING, RunError, RunProgress, RunSummary
+from .status import FAILED as RUN_FAILED, RUNNING, RunError, RunProgress, RunSummary
 
 log = logging.getLogger("healthqa.batch")
 
@@ -517,24 +517,12 @@ class BatchEngine:
         await self._store_lessons()
         # No one looks at the batches left open until a resume: no "next look" time stays behind.
         await self.db(self._forget_next_looks)
-        counts = await self.db(item_counts, self.ws, self.run_id)
-        errors = await self.db(_error_counts, self.ws, self.run_id)
-        if self.stop_status is not None:
-            status = self.stop_status
-        else:
-            status = DONE if counts["pending"] + counts["failed"] == 0 else INCOMPLETE
-        session = time.perf_counter() - self.t0
-        summary = RunSummary(
-            run_id=self.run_id, kind=self.kind, status=status, total=counts["total"], done=counts["done"],
-            failed=counts["failed"], pending=counts["pending"], input_tokens=self.tokens.input_tokens,
-            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens,
-            cached_input_tokens=self.tokens.cached_input_tokens or 0, cost=self.cost, notices=list(self.notices),
-            elapsed=(self.previous or {}).get("elapsed", 0.0) + session, session_elapsed=session, calls=self.calls,
-            message=self.stop_message if status == RUN_FAILED else None, errors=errors,
-            # Where the provider documents a batch discount, the cost is at batch prices and says so.
-            cost_basis=f"batch prices ({round((1 - self.factor) * 100)}% off)" if self.factor < 1 else None,
-        )
-        await self.db(store_run_summary, self.ws, self.run_id, summary)
+        # Where the provider documents a batch discount, the cost is at batch prices and says so.
+        basis = f"batch prices ({round((1 - self.factor) * 100)}% off)" if self.factor < 1 else None
+        summary = await self.db(
+            end_session, self.ws, self.run_id, self.kind, stopped=(self.stop_status, self.stop_message),
+            tokens=self.tokens, cost=self.cost, previous=self.previous, session=time.perf_counter() - self.t0,
+            calls=self.calls, notices=self.notices, cost_basis=basis)
         if self.on_progress is not None:
             await self._progress([], None)
         return summary

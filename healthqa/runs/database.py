@@ -10,7 +10,9 @@ from typing import Any, Callable
 
 from ..store import Workspace, now
 from .jobs import WorkItem
-from .status import RunSummary
+from ..domain import Usage
+from .queries import _error_counts, item_counts
+from .status import DONE, FAILED, INCOMPLETE, RunSummary
 
 BATCH_SIZE = 256  # work items read per query; also the most results committed at once
 
@@ -28,6 +30,25 @@ def _mark_failed(ws: Workspace, item: WorkItem, error: str) -> None:
 def set_run_status(ws: Workspace, run_id: str, status: str) -> None:
     with ws.transaction({"runs"}) as conn:
         conn.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, run_id))
+
+
+def end_session(ws: Workspace, run_id: str, kind: str, *, stopped: tuple[str | None, str | None], tokens: Usage,
+                cost: float | None, previous: dict | None, session: float, calls: int, notices: list[str],
+                cost_basis: str | None = None) -> RunSummary:
+    """How this session of a run ended, stored: the whole run's counts (read now) with this
+    session's figures; `stopped` is (status, message) when something stopped it early."""
+    counts, errors = item_counts(ws, run_id), _error_counts(ws, run_id)
+    status, message = stopped
+    status = status or (DONE if counts["pending"] + counts["failed"] == 0 else INCOMPLETE)
+    summary = RunSummary(
+        run_id=run_id, kind=kind, status=status, total=counts["total"], done=counts["done"],
+        failed=counts["failed"], pending=counts["pending"], input_tokens=tokens.input_tokens or 0,
+        output_tokens=tokens.output_tokens or 0, reasoning_tokens=tokens.reasoning_tokens or 0,
+        cached_input_tokens=tokens.cached_input_tokens or 0, cost=cost,
+        elapsed=(previous or {}).get("elapsed", 0.0) + session, session_elapsed=session, calls=calls,
+        message=message if status == FAILED else None, errors=errors, notices=list(notices), cost_basis=cost_basis)
+    store_run_summary(ws, run_id, summary)
+    return summary
 
 
 def store_run_summary(ws: Workspace, run_id: str, summary: RunSummary) -> None:

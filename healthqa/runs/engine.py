@@ -5,6 +5,7 @@ each result stored the moment it arrives, progress reported, and the run's summa
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -15,13 +16,12 @@ from ..domain import ModelConfig, Usage
 from ..providers import Provider, ProviderError, RateLimiter, estimate_cost, make_provider
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, remember_learned
-from .database import (BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed, set_run_status,
-                       store_run_summary)
+from .database import BATCH_SIZE, _BatchWriter, _Database, _mark_done, _mark_failed, end_session, set_run_status
 from .jobs import JobContext, WorkItem, make_job
 from .owner import busy_elsewhere, this_process
-from .queries import _error_counts, item_counts
+from .queries import item_counts
 from .slots import CallSlots
-from .status import CANCELLED, DONE, FAILED, INCOMPLETE, RUNNING, RunError, RunProgress, RunSummary
+from .status import CANCELLED, FAILED, RUNNING, RunError, RunProgress, RunSummary
 
 # Logged under the public module's name, as before the engine had a module of its own.
 log = logging.getLogger("healthqa.runs")
@@ -288,25 +288,13 @@ class _Engine:
         for lesson in await asyncio.gather(*self.lessons, return_exceptions=True):
             if isinstance(lesson, Exception):
                 log.error("run %s: could not store what the model config learned: %s", self.run_id, lesson)
-        counts = await self.db.call(item_counts, self.ws, self.run_id)
-        errors = await self.db.call(_error_counts, self.ws, self.run_id)
-        if self.stop_status is not None:
-            status = self.stop_status
-        else:
-            status = DONE if counts["pending"] + counts["failed"] == 0 else INCOMPLETE
-        session = time.perf_counter() - self.t0
-        summary = RunSummary(
-            run_id=self.run_id, kind=self.kind, status=status, total=counts["total"], done=counts["done"],
-            failed=counts["failed"], pending=counts["pending"], input_tokens=self.tokens.input_tokens,
-            output_tokens=self.tokens.output_tokens, reasoning_tokens=self.tokens.reasoning_tokens,
-            cached_input_tokens=self.tokens.cached_input_tokens or 0, cost=self.cost,
-            elapsed=(self.previous or {}).get("elapsed", 0.0) + session, session_elapsed=session, calls=self.calls,
-            message=self.stop_message if status == FAILED else None, errors=errors, notices=self.notices,
-        )
-        await self.db.call(store_run_summary, self.ws, self.run_id, summary)
+        summary = await self.db.call(functools.partial(
+            end_session, self.ws, self.run_id, self.kind, stopped=(self.stop_status, self.stop_message),
+            tokens=self.tokens, cost=self.cost, previous=self.previous, session=time.perf_counter() - self.t0,
+            calls=self.calls, notices=self.notices))
         if self.on_progress is not None:
             final = self.snapshot()
-            self._emit(RunProgress(self.run_id, counts["total"], counts["done"], counts["failed"], 0,
+            self._emit(RunProgress(self.run_id, summary.total, summary.done, summary.failed, 0,
                                    final.input_tokens, final.output_tokens, final.cost, final.elapsed, 0.0))
         return summary
 
