@@ -6,7 +6,7 @@ from ..errors import CommandError
 from ..formats.bundle import export_bundle, import_bundle, verify_bundle
 from ..review import (FLAG_REASONS, assign, assignment_summary, criterion_id_at, export_flags, flag_criterion,
                       list_assignments, list_flags, unflag_criterion)
-from .common import add_command, add_workspace_option, open_from, output_path, print_json, print_rows, resolve_run
+from .common import add_command, add_group, open_from, output_path, print_json, print_rows, resolve_run
 
 
 def register(sub) -> None:
@@ -42,10 +42,8 @@ def register(sub) -> None:
     p.add_argument("--format", dest="fmt", choices=["csv", "jsonl"], default="csv")
     p.add_argument("--json", action="store_true")
 
-    group = sub.add_parser("bundle", help="Offline review bundles: export, import, verify.",
-                           description="Offline review bundles: one clinician's assignment in one file.")
-    add_workspace_option(group)
-    bundle = group.add_subparsers(dest="bundle_command", required=True, metavar="ACTION")
+    bundle = add_group(sub, "bundle", "Offline review bundles: export, import, verify.",
+                       "Offline review bundles: one clinician's assignment in one file.")
     p = add_command(bundle, "export", cmd_bundle_export, "Write a clinician's assigned answers to one file.")
     p.add_argument("--rater", metavar="NAME", required=True)
     p.add_argument("--out", metavar="FILE", required=True)

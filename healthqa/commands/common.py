@@ -62,6 +62,13 @@ def output_path(text: str) -> Path:
     return path
 
 
+def add_group(sub, name: str, help: str, description: str | None = None):
+    """A command with actions (`healthqa NAME ACTION ...`): the subparsers to add them to."""
+    group = sub.add_parser(name, help=help, description=description or help)
+    add_workspace_option(group)
+    return group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
 def add_command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help, description=help)
     add_workspace_option(parser)

@@ -12,14 +12,12 @@ from ..errors import CommandError
 from ..providers import ProviderError, capabilities_for, check_connection, describe, read_timeout
 from ..secrets import KeyStoreError, MissingKeyError, get_api_key, key_source, store_api_key
 from ..store import get_model_config, list_model_configs, remember_learned, save_model_config
-from .common import add_command, add_workspace_option, open_from, print_rows
+from .common import add_command, add_group, open_from, print_rows
 
 
 def register(sub) -> None:
-    group = sub.add_parser("models", help="Model configs: add, list, test.",
-                           description="Model configs: which provider and model to call, and how.")
-    add_workspace_option(group)
-    models = group.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    models = add_group(sub, "models", "Model configs: add, list, test.",
+                       "Model configs: which provider and model to call, and how.")
 
     p = add_command(models, "add", cmd_add, "Add (or replace) a model config. No key is stored in the workspace.")
     p.add_argument("name", metavar="NAME")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from ..errors import CommandError
 from ..store import list_raters, rename_clinician
-from .common import add_command, add_workspace_option, open_from, print_rows
+from .common import add_command, add_group, open_from, print_rows
 
 
 def register(sub) -> None:
-    group = sub.add_parser("raters", help="Raters (clinicians and model graders): list, rename.",
-                           description="Who grades in this workspace.")
-    add_workspace_option(group)
-    raters = group.add_subparsers(dest="raters_command", required=True, metavar="ACTION")
+    raters = add_group(sub, "raters", "Raters (clinicians and model graders): list, rename.",
+                       "Who grades in this workspace.")
     p = add_command(raters, "list", cmd_list, "List raters with how many answers each has graded.")
     p.add_argument("--json", action="store_true")
     p = add_command(raters, "rename", cmd_rename,

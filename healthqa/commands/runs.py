@@ -22,7 +22,7 @@ from ..runs import (BATCH_MAX_ATTEMPTS, CANCELLED, CONTEMPLATING, DEFAULT_DRAFTS
                     list_runs, mark_batch_run, model_config_by_id, resolve_run_id, stop_on_sigterm)
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, answer_drafts, get_model_config
-from .common import add_command, add_workspace_option, open_from, print_json, print_rows, print_table
+from .common import add_command, add_group, open_from, print_json, print_rows, print_table
 
 EXIT_CODES = {DONE: 0, FAILED: 2, CANCELLED: 130}  # anything else (incomplete): 1
 
@@ -56,9 +56,7 @@ def register(sub) -> None:
                    help=f"grader calls per criterion before it is left without a verdict (default {DEFAULT_MAX_ATTEMPTS})")
     _add_engine_options(p)
 
-    group = sub.add_parser("runs", help="List runs or show one.", description="List runs or show one.")
-    add_workspace_option(group)
-    runs = group.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    runs = add_group(sub, "runs", "List runs or show one.")
     p = add_command(runs, "list", cmd_runs_list, "Every run with its status and counts, newest first.")
     p.add_argument("--json", action="store_true")
     p = add_command(runs, "show", cmd_runs_show, "One run: settings, summary, batches, unfinished items and "
