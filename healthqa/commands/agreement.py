@@ -41,6 +41,11 @@ def cmd_agreement(args) -> int:
                   "95% CI": _interval(overall.get(f"{name}_ci")), "note": degenerate_note(overall, name) or ""}
                  for name in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1")],
                 ["statistic", "value", "95% CI", "note"])
+    if "by" in report:
+        print(f"\nby {args.by}:")
+        print_table([_breakdown_row(args.by, label, block) for label, block in report["by"].items()],
+                    [args.by, "items", "percent_agreement", "fleiss_kappa", "kappa 95% CI", "gwet_ac1", "AC1 95% CI",
+                     "note"])
     if report["pairs"]:
         print()
         print_table([{"pair": " / ".join(p["raters"]), **p} for p in report["pairs"]],
@@ -53,6 +58,18 @@ def cmd_agreement(args) -> int:
         print_table([{**c, "in_percentile": "yes" if c["in_percentile"] else "no"} for c in report["clinicians"]],
                     ["rater", "macro_f1_leave_one_out", "n", "in_percentile"])
     return 0
+
+
+LABEL_CHARS = 60  # a criterion runs to thousands of characters: the table shows its start (--json has it whole)
+
+
+def _breakdown_row(by: str, label: str, block: dict) -> dict:
+    short = " ".join(label.split())
+    notes = [f"{name}: {note}" for name in ("fleiss_kappa", "gwet_ac1") if (note := degenerate_note(block, name))]
+    return {by: short if len(short) <= LABEL_CHARS else short[:LABEL_CHARS - 1] + "…", "items": block["items"],
+            "percent_agreement": block["percent_agreement"], "fleiss_kappa": block["fleiss_kappa"],
+            "kappa 95% CI": _interval(block.get("fleiss_kappa_ci")), "gwet_ac1": block["gwet_ac1"],
+            "AC1 95% CI": _interval(block.get("gwet_ac1_ci")), "note": "; ".join(notes)}
 
 
 def _interval(ci) -> str | None:

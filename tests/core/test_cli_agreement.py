@@ -67,3 +67,25 @@ def test_agreement_unknown_rater_is_a_clear_error(tmp_path):
     grant_proposals_workspace(ws)
     proc = healthqa("agreement", "--raters", "Dr A,Dr Z", workspace=ws, check=False)
     assert proc.returncode == 2 and "no rater named 'Dr Z'" in proc.stderr
+
+
+def test_agreement_text_shows_the_breakdown_it_was_asked_for(tmp_path):
+    ws = tmp_path / "w.healthqa"
+    grant_proposals_workspace(ws)
+    report = json.loads(healthqa("agreement", "--json", "--by", "axis", workspace=ws).stdout)
+    lines = healthqa("agreement", "--by", "axis", workspace=ws).stdout.splitlines()
+    start = lines.index("by axis:")
+    assert lines[start + 1].split()[:4] == ["axis", "items", "percent_agreement", "fleiss_kappa"]
+    rows = {line.split()[0]: line for line in lines[start + 2:start + 4]}
+    assert set(rows) == set(report["by"])
+    for axis, line in rows.items():
+        block = report["by"][axis]
+        assert line.split()[1] == str(block["items"]) and f"{block['fleiss_kappa']:.3f}" in line
+    # A criterion's label is its text, thousands of characters at times: the table shows its start.
+    text = healthqa("agreement", "--by", "criterion", workspace=ws).stdout
+    criteria = json.loads(healthqa("agreement", "--json", "--by", "criterion", workspace=ws).stdout)["by"]
+    assert "by criterion:" in text
+    for label in criteria:
+        shown = label if len(label) <= 60 else label[:59] + "…"
+        assert shown in text
+    assert max(len(line) for line in text.splitlines()) < 60 + 160
