@@ -142,7 +142,9 @@ def check_answer(answer) -> None:
         raise LimitError(str(error["loc"][0]), error["msg"].removeprefix("Value error, ")) from None
 
 
-def _one_line(value: str | None, limit: int = MAX_NAME_CHARS) -> str | None:
+def one_line(value: str | None, limit: int = MAX_NAME_CHARS) -> str | None:
+    """A label made to fit rather than refused: control characters become spaces, cut to `limit`
+    (None stays None; nothing left is None). For a server's labels, and for old workspaces' names."""
     if value is None:
         return None
     return "".join(c if ord(c) >= 32 else " " for c in value)[:limit] or None
@@ -152,8 +154,8 @@ def fit_answer(answer, *, cut_reason: str):
     """A model's answer made to fit, for a run: the call is made and paid for, so nothing is refused.
     A text over the limit keeps its first MAX_ANSWER_CHARS characters and is marked as cut off
     (`cut_reason`, the finish reason of a length cut-off); labels from the server become one line."""
-    update = {"finish_reason": _one_line(answer.finish_reason), "response_id": _one_line(answer.response_id),
-              "model": _one_line(answer.model) or "unknown"}
+    update = {"finish_reason": one_line(answer.finish_reason), "response_id": one_line(answer.response_id),
+              "model": one_line(answer.model) or "unknown"}
     if answer.error is not None:
         update["error"] = answer.error[:MAX_COMMENT_CHARS]
     if len(answer.text) > MAX_ANSWER_CHARS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import CommandError
-from ..store import list_raters, rename_clinician
+from ..store import rename_clinician
 from .common import add_command, add_group, open_from, print_rows
 
 
@@ -20,10 +20,10 @@ def register(sub) -> None:
 
 def cmd_list(args) -> int:
     with open_from(args) as ws:
-        graded = {r["rater_id"]: r["n"] for r in ws.query(
-            "SELECT rater_id, count(DISTINCT answer_id) AS n FROM grades GROUP BY rater_id")}
-        rows = [{"name": r["name"], "kind": r["kind"], "role": r["role"], "specialty": r["specialty"],
-                 "answers_graded": graded.get(r["id"], 0)} for r in list_raters(ws)]
+        rows = ws.query("""SELECT r.name, r.kind, r.role, r.specialty,
+                                  (SELECT count(DISTINCT answer_id) FROM grades g WHERE g.rater_id = r.id)
+                                      AS answers_graded
+                           FROM raters r ORDER BY r.kind, r.name""")
     print_rows(args, rows, ["name", "kind", "role", "specialty", "answers_graded"],
                empty="No raters yet: a clinician appears when they first grade, import or are assigned answers.")
     return 0

@@ -19,7 +19,6 @@ line) is stored once.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import logging
 import tempfile
@@ -27,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from .. import store as records
 from ..domain import Usage
@@ -37,7 +36,7 @@ from ..providers import (BATCH_CANCELLED as CANCELLED, BATCH_ERRORED as ERRORED,
 from ..secrets import MissingKeyError, get_api_key
 from ..store import Workspace, now, remember_learned
 from .batch_items import check_job, conversation, give_up, mark_done, mark_failed, settle
-from .database import end_session, set_run_status
+from .database import _Database, end_session, set_run_status
 from .jobs import make_job, work_item
 from .owner import busy_elsewhere, is_alive, this_process
 from .queries import item_counts
@@ -79,7 +78,8 @@ class BatchEngine:
         self.on_progress, self.cancel = on_progress, cancel
         self.api_key, self.given_client = api_key, client
         self.workdir = Path(workdir) if workdir else None
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthqa-batch-db")
+        self.database = _Database()
+        self.db = self.database.call  # every SQLite call on one thread: the event loop never waits on the disk
         self.stop_status: str | None = None
         self.stop_message: str | None = None
         self.tokens = Usage(input_tokens=0, output_tokens=0, reasoning_tokens=0)
@@ -90,10 +90,6 @@ class BatchEngine:
         self.notices: list[str] = []
         self.lessons: list[tuple[dict, str]] = []
 
-    async def db(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-        """Every SQLite call on one thread: the event loop never waits on the disk."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: fn(*args, **kwargs))
-
     # ---- entry --------------------------------------------------------------
 
     async def run(self) -> RunSummary:
@@ -102,7 +98,7 @@ class BatchEngine:
             return await self._run()
         finally:
             await self.db(records.release_poller, self.ws, self.owner)
-            self.executor.shutdown(wait=True)
+            self.database.close()
 
     async def _run(self) -> RunSummary:
         run = await self.db(self._load_run)

@@ -8,9 +8,9 @@ import concurrent.futures
 import json
 from typing import Any, Callable
 
+from ..domain import Usage
 from ..store import Workspace, now
 from .jobs import WorkItem
-from ..domain import Usage
 from .queries import _error_counts, item_counts
 from .status import DONE, FAILED, INCOMPLETE, RunSummary
 
@@ -135,8 +135,8 @@ class _Database:
     def __init__(self) -> None:
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthqa-run-db")
 
-    async def call(self, fn: Callable, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+    async def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: fn(*args, **kwargs))
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)

@@ -5,7 +5,6 @@ each result stored the moment it arrives, progress reported, and the run's summa
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import threading
@@ -288,10 +287,10 @@ class _Engine:
         for lesson in await asyncio.gather(*self.lessons, return_exceptions=True):
             if isinstance(lesson, Exception):
                 log.error("run %s: could not store what the model config learned: %s", self.run_id, lesson)
-        summary = await self.db.call(functools.partial(
+        summary = await self.db.call(
             end_session, self.ws, self.run_id, self.kind, stopped=(self.stop_status, self.stop_message),
             tokens=self.tokens, cost=self.cost, previous=self.previous, session=time.perf_counter() - self.t0,
-            calls=self.calls, notices=self.notices))
+            calls=self.calls, notices=self.notices)
         if self.on_progress is not None:
             final = self.snapshot()
             self._emit(RunProgress(self.run_id, summary.total, summary.done, summary.failed, 0,

@@ -5,8 +5,9 @@ user_version` records how far a workspace has come. Never edit a released
 migration: append a new one.
 """
 
-import re
 import sqlite3
+
+from ..limits import MAX_NAME_CHARS, one_line
 
 SCHEMA_V1 = """
 CREATE TABLE meta (
@@ -265,21 +266,23 @@ ALTER TABLE answers ADD COLUMN cache_write_tokens INTEGER;
 """
 
 
-
 def one_line_labels(conn) -> None:
-    """Names and labels became one line of text (limits.Label, issue 9 item 4). A workspace from
-    before could hold a tab or line break in one (the CLI and imports let them through): a model
-    config named so would no longer load, and a set, question, rater or answer labelled so would
-    keep every review bundle that carries it from being written. Their control characters become
-    spaces; where that name is taken, the end of the row's id is added. (A model config's key kept
-    in the OS keyring stays under its old name: the config asks for it again.)"""
+    """Names and labels became one line of text of at most MAX_NAME_CHARS (limits.Label, issue 9
+    item 4). A workspace from before could hold a tab or line break in one (the CLI and imports let
+    them through): a model config named so would no longer load, and a set, question, rater or
+    answer labelled so would keep every review bundle that carries it from being written. Each is
+    made to fit as a run's labels are (limits.one_line); where that name is taken, the end of the
+    row's id is added. (A model config's key kept in the OS keyring stays under its old name: the
+    config asks for it again.)"""
     for table, key, column, unique in _LABEL_COLUMNS:
         taken = {row[0] for row in conn.execute(f"SELECT {column} FROM {table}")} if unique else set()
-        rows = conn.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} GLOB ?", (_ANY_CONTROL,))
-        for row_key, value in rows.fetchall():
-            fixed = _CONTROL_CHARACTER.sub(" ", value)
+        rows = conn.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} GLOB ? OR length({column}) > ?",
+                            (_ANY_CONTROL, MAX_NAME_CHARS)).fetchall()
+        for row_key, value in rows:
+            fixed = one_line(value)
             if fixed in taken:
-                fixed = f"{fixed} ({str(row_key)[-8:]})"
+                suffix = f" ({str(row_key)[-8:]})"
+                fixed = fixed[:MAX_NAME_CHARS - len(suffix)] + suffix
             taken.add(fixed)
             conn.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (fixed, row_key))
     conn.execute("UPDATE model_configs SET config = json_set(config, '$.name', name) "
@@ -291,8 +294,7 @@ _LABEL_COLUMNS = [("model_configs", "id", "name", True), ("question_sets", "id",
                   ("questions", "id", "prompt_id", True), ("raters", "id", "name", True),
                   ("runs", "id", "status", False), ("answers", "id", "model", False),
                   ("answers", "id", "finish_reason", False), ("answers", "id", "response_id", False)]
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")  # what limits.no_controls refuses in a label
-_ANY_CONTROL = "*[" + "".join(map(chr, range(1, 32))) + "]*"  # the same, as a GLOB pattern
+_ANY_CONTROL = "*[" + "".join(map(chr, range(1, 32))) + "]*"  # a control character, as a GLOB pattern
 
 # MIGRATIONS[i] takes a workspace from user_version i to i + 1.
 # A step is SQL, or a function of the connection where SQL cannot say it (apply_migration).
@@ -311,8 +313,7 @@ def apply_migration(conn: sqlite3.Connection, migration) -> None:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Statements of a migration, so they run inside our transaction
-    (sqlite3's executescript would commit first)."""
+    """A migration's SQL, one statement each."""
     statements, buf = [], []
     for line in script.splitlines():
         buf.append(line)

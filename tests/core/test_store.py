@@ -82,6 +82,7 @@ def test_labels_with_control_characters_from_before_the_limits_no_longer_strand_
         assign(ws, ["Dr A"], 1)
     conn = sqlite3.connect(path)
     conn.execute("UPDATE question_sets SET name = 'set\none'")
+    conn.execute("INSERT INTO question_sets (id, name, created_at) VALUES ('s2', ?, '2026-01-01')", ("x" * 250,))
     conn.execute("UPDATE questions SET prompt_id = 'p\r\n1'")
     conn.execute("UPDATE answers SET model = 'model\tone', finish_reason = 'st\x01op'")
     conn.execute("UPDATE raters SET name = 'Dr\tA'")
@@ -89,7 +90,7 @@ def test_labels_with_control_characters_from_before_the_limits_no_longer_strand_
     conn.commit()
     conn.close()
     with Workspace(path) as ws:
-        assert [s["name"] for s in store.list_sets(ws)] == ["set one"]
+        assert sorted(s["name"] for s in store.list_sets(ws)) == ["set one", "x" * 200]  # one line, 200 at most
         assert ws.scalar("SELECT prompt_id FROM questions") == "p  1"
         assert ws.query_one("SELECT model, finish_reason FROM answers") == {"model": "model one",
                                                                             "finish_reason": "st op"}

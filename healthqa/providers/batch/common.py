@@ -208,12 +208,12 @@ class BatchClient:
 
     def _errored(self, custom_id: str, body: Any, status: int | None = None) -> BatchResult:
         """An errored request: the provider's words, and for a 400 the refusal to learn from."""
-        refusal = None
+        text, refusal = self._error_text(body, status), None
         if status in (400, 422) and body is not None:
             info = self.provider._error_info(body)
-            refusal = ProviderError(self._error_text(body, status), status=status, code=info.code)
+            refusal = ProviderError(text, status=status, code=info.code)
             refusal.detail, refusal.param = self.provider._redact(info.detail), info.param
-        return BatchResult(custom_id, ERRORED, error=self._error_text(body, status), refusal=refusal)
+        return BatchResult(custom_id, ERRORED, error=text, refusal=refusal)
 
     def _error_text(self, body: Any, status: int | None = None) -> str:
         """The provider's words for one failed request."""
